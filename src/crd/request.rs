@@ -1,0 +1,265 @@
+//! `ApprovalRequest`: a request to perform one action on one object.
+
+use std::fmt;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::common::Operation;
+
+/// The pattern for a content digest: `sha256:` and 64 lowercase hex digits.
+pub const DIGEST_PATTERN: &str = "^sha256:[0-9a-f]{64}$";
+
+/// Asks for permission to perform one action (an operation on one object),
+/// on behalf of one user. Approvers record their decision in the status.
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "approvalgate.dev",
+    version = "v1alpha1",
+    kind = "ApprovalRequest",
+    plural = "approvalrequests",
+    shortname = "apr",
+    category = "approvalgate",
+    namespaced,
+    status = "ApprovalRequestStatus",
+    doc = "ApprovalRequest asks for one action on one object to be approved by a second person.",
+    selectable = ".spec.requester",
+    selectable = ".spec.policy",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Requester", type_ = "string", json_path = ".spec.requester"),
+    printcolumn(name = "Operation", type_ = "string", json_path = ".spec.operation"),
+    printcolumn(name = "Target", type_ = "string", json_path = ".status.target"),
+    printcolumn(name = "Expires", type_ = "date", json_path = ".status.expiresAt"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(name = "Policy", type_ = "string", json_path = ".spec.policy", priority = "1"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".spec.reason", priority = "1")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self == oldSelf").message("spec is immutable: an ApprovalRequest asks for one exact action; create a new request instead"))]
+pub struct ApprovalRequestSpec {
+    /// The username that will perform the action, exactly as the apiserver
+    /// authenticates it (`userInfo.username`). Only this user's request can use the approval.
+    #[schemars(length(min = 1, max = 512))]
+    pub requester: String,
+    /// The admission operation to be performed: CREATE, UPDATE, DELETE or CONNECT.
+    pub operation: Operation,
+    /// The object the action applies to.
+    pub target: Target,
+    /// Binds the approval to the exact content of the change: `sha256:` followed by
+    /// 64 lowercase hex digits, computed by approval-gate from the admitted object.
+    /// Left empty only when the policy does not bind approvals to content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = DIGEST_PATTERN), length(max = 71))]
+    pub digest: Option<String>,
+    /// Why the action is needed, for the approver (for example a ticket or incident number).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 1024))]
+    pub reason: String,
+    /// The name of the cluster-scoped ApprovalPolicy that requires this approval.
+    #[schemars(length(min = 1, max = 253))]
+    pub policy: String,
+}
+
+/// The object an action applies to, named the way admission requests name it.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    /// The API group of the resource; empty for the core group (pods, namespaces, ...).
+    #[serde(default)]
+    #[schemars(length(max = 253))]
+    pub api_group: String,
+    /// The plural resource name, for example `deployments` or `pods`.
+    #[schemars(length(min = 1, max = 253))]
+    pub resource: String,
+    /// The subresource, if the action is on one, for example `exec`, `scale` or `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub subresource: Option<String>,
+    /// The namespace of the object; empty for cluster-scoped objects.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 63))]
+    pub namespace: String,
+    /// The name of the object.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+impl fmt::Display for Target {
+    /// `deployments.apps/checkout`, `pods/exec/web-0`, `namespaces/prod`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.resource)?;
+        if !self.api_group.is_empty() {
+            write!(f, ".{}", self.api_group)?;
+        }
+        if let Some(sub) = self.subresource.as_deref().filter(|s| !s.is_empty()) {
+            write!(f, "/{sub}")?;
+        }
+        write!(f, "/{}", self.name)
+    }
+}
+
+/// Where a request stands in its lifecycle.
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Phase {
+    /// Waiting for approvers.
+    #[default]
+    Pending,
+    /// Enough eligible approvers approved; the action may be performed until the approval expires.
+    Approved,
+    /// An approver denied the request. Final.
+    Denied,
+    /// The request or its approval outlived its time to live. Final.
+    Expired,
+    /// A single-use approval was consumed by the action. Final.
+    Used,
+    /// An approval was withdrawn before it was used. Final.
+    Revoked,
+}
+
+impl Phase {
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Self::Pending | Self::Approved)
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Approved => "Approved",
+            Self::Denied => "Denied",
+            Self::Expired => "Expired",
+            Self::Used => "Used",
+            Self::Revoked => "Revoked",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The observed state of an ApprovalRequest. Approvals, the denial and the
+/// revocation are written by people; the rest is maintained by approval-gate.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalRequestStatus {
+    /// Where the request stands: Pending, Approved, Denied, Expired, Used or Revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The target in short form (for example `deployments.apps/checkout`), for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// How many distinct eligible approvers must approve, copied from the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub required_approvals: Option<u32>,
+    /// The approvals given so far, one per approver, in the order they were given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<Approval>,
+    /// Set when an approver denied the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denial: Option<Verdict>,
+    /// Set when an approval was withdrawn before it was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Verdict>,
+    /// When the last required approval was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<Time>,
+    /// When the request (if Pending) or its approval (if Approved) stops being valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+    /// When a single-use approval was consumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_at: Option<Time>,
+    /// The admission request that consumed a single-use approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_by: Option<UsedBy>,
+    /// How many times the action was attempted and held while this request existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// Standard conditions (Approved, Expired, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// One approver's approval.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Approval {
+    /// The approver's username; must be the identity that wrote the approval.
+    #[schemars(length(min = 1))]
+    pub user: String,
+    /// The approver's groups at the time of approval, as the apiserver reported them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// When the approval was given.
+    pub time: Time,
+    /// An optional note from the approver.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 1024))]
+    pub comment: String,
+}
+
+/// A denial or a revocation: who decided, when and why.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    /// The username that decided; must be the identity that wrote it.
+    #[schemars(length(min = 1))]
+    pub user: String,
+    /// When the decision was made.
+    pub time: Time,
+    /// Why.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 1024))]
+    pub reason: String,
+}
+
+/// The admission request that consumed an approval.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsedBy {
+    /// The uid of the AdmissionReview request.
+    pub uid: String,
+    /// The username that performed the action.
+    pub user: String,
+}
+
+impl ApprovalRequest {
+    pub fn phase(&self) -> Phase {
+        self.status.as_ref().and_then(|s| s.phase).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(group: &str, resource: &str, sub: Option<&str>, name: &str) -> Target {
+        Target {
+            api_group: group.into(),
+            resource: resource.into(),
+            subresource: sub.map(Into::into),
+            namespace: "prod".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn target_displays_like_kubectl_resource_names() {
+        assert_eq!(target("apps", "deployments", None, "checkout").to_string(), "deployments.apps/checkout");
+        assert_eq!(target("", "pods", Some("exec"), "web-0").to_string(), "pods/exec/web-0");
+        assert_eq!(target("apps", "deployments", Some("scale"), "api").to_string(), "deployments.apps/scale/api");
+    }
+
+    #[test]
+    fn final_phases_are_final() {
+        assert!(!Phase::Pending.is_final());
+        assert!(!Phase::Approved.is_final());
+        for p in [Phase::Denied, Phase::Expired, Phase::Used, Phase::Revoked] {
+            assert!(p.is_final(), "{p}");
+        }
+    }
+}

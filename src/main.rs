@@ -1,0 +1,19 @@
+//! `approval-gate`: the webhook, the operator and their tooling in one binary.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use approval_gate::cli::Cli;
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

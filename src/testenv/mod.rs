@@ -1,0 +1,397 @@
+//! A real local control plane (etcd + kube-apiserver) for integration tests and
+//! `make dev`, in the spirit of controller-runtime's envtest.
+//!
+//! The binaries come from `hack/build-tools.sh` (built from their Go modules) or
+//! from `KUBEBUILDER_ASSETS`. Processes are stopped when the [`ControlPlane`] is
+//! dropped, and by their watchdogs when the owning process dies.
+
+mod certs;
+pub mod identities;
+mod kubeconfig;
+mod process;
+pub mod rbac;
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::{
+    api::core::v1::{Namespace, ServiceAccount},
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{ObjectMeta, Patch, PatchParams, PostParams},
+    runtime::wait::{await_condition, conditions},
+};
+use rand::Rng as _;
+use serde::{Serialize, de::DeserializeOwned};
+
+pub use identities::Identity;
+use process::ManagedProcess;
+
+use crate::error::{Error, Result};
+
+const FIELD_MANAGER: &str = "approval-gate-testenv";
+const DIR_PREFIX: &str = "approval-gate-env-";
+
+/// Where the binaries are and where the control plane keeps its files.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Holds `etcd` and `kube-apiserver`.
+    pub bin_dir: PathBuf,
+    /// Keep files (kubeconfigs, logs, data) here instead of a temporary directory.
+    pub dir: Option<PathBuf>,
+    /// Install approval-gate's CRDs and the demo RBAC once the apiserver is ready.
+    pub install: bool,
+}
+
+impl Options {
+    /// Binaries from `APPROVAL_GATE_BIN_DIR`, else from `KUBEBUILDER_ASSETS`.
+    pub fn from_env() -> Result<Self> {
+        let bin_dir = ["APPROVAL_GATE_BIN_DIR", "KUBEBUILDER_ASSETS"]
+            .iter()
+            .filter_map(|var| std::env::var_os(var))
+            .map(PathBuf::from)
+            .find(|dir| dir.join("etcd").exists() && dir.join("kube-apiserver").exists())
+            .ok_or_else(|| {
+                Error::ControlPlane(
+                    "no etcd and kube-apiserver found: set APPROVAL_GATE_BIN_DIR to the folder \
+                     `hack/build-tools.sh` prints, or KUBEBUILDER_ASSETS"
+                        .to_owned(),
+                )
+            })?;
+        Ok(Self {
+            bin_dir,
+            dir: None,
+            install: true,
+        })
+    }
+}
+
+/// A running etcd and kube-apiserver on loopback, with one kubeconfig per identity.
+pub struct ControlPlane {
+    url: String,
+    dir: PathBuf,
+    // Fields drop in order: the apiserver stops before etcd, then the files go.
+    apiserver: ManagedProcess,
+    etcd: ManagedProcess,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl ControlPlane {
+    /// Starts etcd and kube-apiserver and waits until the apiserver is ready.
+    pub async fn start(opts: Options) -> Result<Self> {
+        for name in ["etcd", "kube-apiserver"] {
+            if !opts.bin_dir.join(name).exists() {
+                return Err(Error::MissingBinary {
+                    name: name.to_owned(),
+                    dir: opts.bin_dir.clone(),
+                });
+            }
+        }
+        let (tmp, dir) = prepare_dir(opts.dir.as_deref())?;
+        let certs = certs::ControlPlaneCerts::generate()?;
+        let tokens: Vec<(Identity, String)> = identities::ALL.iter().map(|id| (id.clone(), random_token())).collect();
+        write(&dir.join("ca.crt"), &certs.ca_pem)?;
+        write(&dir.join("apiserver.crt"), &certs.serving_cert_pem)?;
+        write(&dir.join("apiserver.key"), &certs.serving_key_pem)?;
+        write(&dir.join("sa.key"), &certs.sa_key_pem)?;
+        write(&dir.join("sa.pub"), &certs.sa_pub_pem)?;
+        write(&dir.join("tokens.csv"), &identities::token_file(&tokens))?;
+        write(&dir.join("audit-policy.yaml"), AUDIT_POLICY)?;
+
+        let [etcd_port, peer_port, api_port] = free_ports()?;
+        let etcd = ManagedProcess::spawn(
+            "etcd",
+            &opts.bin_dir.join("etcd"),
+            &etcd_args(&dir, etcd_port, peer_port),
+            &dir.join("etcd.log"),
+        )?;
+        let apiserver = ManagedProcess::spawn(
+            "kube-apiserver",
+            &opts.bin_dir.join("kube-apiserver"),
+            &apiserver_args(&dir, etcd_port, api_port),
+            &dir.join("kube-apiserver.log"),
+        )?;
+        let url = format!("https://127.0.0.1:{api_port}");
+        for (id, token) in &tokens {
+            let config = kubeconfig::render(&url, &certs.ca_pem, id.key, token)?;
+            write(&dir.join(id.kubeconfig_name()), &config)?;
+        }
+        let mut plane = Self {
+            url,
+            dir,
+            apiserver,
+            etcd,
+            _tmp: tmp,
+        };
+        plane.wait_ready(Duration::from_secs(120)).await?;
+        if opts.install {
+            plane.install().await?;
+        }
+        Ok(plane)
+    }
+
+    /// The apiserver's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The folder holding kubeconfigs, logs (including `audit.log`) and data.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The kubeconfig for an identity; usable by kube-rs and by kubectl.
+    pub fn kubeconfig(&self, id: &Identity) -> PathBuf {
+        self.dir.join(id.kubeconfig_name())
+    }
+
+    /// The apiserver's audit log.
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("audit.log")
+    }
+
+    /// A client acting as `id`.
+    pub async fn client(&self, id: &Identity) -> Result<Client> {
+        kubeconfig::client_from_file(&self.kubeconfig(id), None).await
+    }
+
+    /// A client acting as the admin, impersonating `user` with `groups`.
+    pub async fn client_impersonating(&self, user: &str, groups: &[String]) -> Result<Client> {
+        kubeconfig::client_from_file(&self.kubeconfig(&identities::ADMIN), Some((user, groups))).await
+    }
+
+    /// Creates a fresh namespace `<prefix>-<random>` (with its `default`
+    /// ServiceAccount, which kube-controller-manager would normally add).
+    pub async fn create_namespace(&self, prefix: &str) -> Result<String> {
+        let client = self.client(&identities::ADMIN).await?;
+        let name = format!("{prefix}-{:06x}", rand::rng().random_range(0..0xff_ffff));
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await?;
+        let sa = ServiceAccount {
+            metadata: ObjectMeta {
+                name: Some("default".to_owned()),
+                ..ObjectMeta::default()
+            },
+            ..ServiceAccount::default()
+        };
+        Api::<ServiceAccount>::namespaced(client, &name).create(&PostParams::default(), &sa).await?;
+        Ok(name)
+    }
+
+    /// Stops the apiserver and etcd now (dropping does the same).
+    pub fn stop(mut self) {
+        self.apiserver.stop(Duration::from_secs(10));
+        self.etcd.stop(Duration::from_secs(10));
+    }
+
+    async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let started = Instant::now();
+        let mut last_error = String::from("not yet contacted");
+        while started.elapsed() < timeout {
+            for proc in [&mut self.etcd, &mut self.apiserver] {
+                if let Some(status) = proc.exited() {
+                    let name = proc.name().to_owned();
+                    let log = tail(&self.dir.join(format!("{name}.log")), 30);
+                    return Err(Error::ControlPlane(format!("{name} exited ({status}); last log lines:\n{log}")));
+                }
+            }
+            match self.readyz().await {
+                Ok(()) => return Ok(()),
+                Err(e) => last_error = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(Error::Timeout {
+            what: format!("kube-apiserver /readyz ({last_error})"),
+            after: timeout,
+        })
+    }
+
+    async fn readyz(&self) -> Result<()> {
+        let client = self.client(&identities::ADMIN).await?;
+        let req = http::Request::get("/readyz")
+            .body(Vec::new())
+            .map_err(|e| Error::ControlPlane(e.to_string()))?;
+        let body = client.request_text(req).await?;
+        if body.trim() == "ok" {
+            Ok(())
+        } else {
+            Err(Error::ControlPlane(format!("/readyz said {body:?}")))
+        }
+    }
+
+    /// Installs approval-gate's CRDs and the demo RBAC, and waits for the CRDs
+    /// to be established.
+    pub async fn install(&self) -> Result<()> {
+        let client = self.client(&identities::ADMIN).await?;
+        let (roles, bindings) = rbac::dev_rbac();
+        apply_all(&client, &roles).await?;
+        apply_all(&client, &bindings).await?;
+        install_crds(&client, &crate::crd::all()).await
+    }
+}
+
+/// Applies CRDs and waits until each is established.
+pub async fn install_crds(client: &Client, crds: &[CustomResourceDefinition]) -> Result<()> {
+    apply_all(client, crds).await?;
+    let api = Api::<CustomResourceDefinition>::all(client.clone());
+    for crd in crds {
+        let name = crd.name_any();
+        let established = await_condition(api.clone(), &name, conditions::is_crd_established());
+        tokio::time::timeout(Duration::from_secs(30), established)
+            .await
+            .map_err(|_| Error::Timeout {
+                what: format!("CRD {name} to be established"),
+                after: Duration::from_secs(30),
+            })?
+            .map_err(|e| Error::ControlPlane(format!("watching CRD {name}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Server-side applies cluster-scoped objects.
+async fn apply_all<K>(client: &Client, objects: &[K]) -> Result<()>
+where
+    K: Resource<Scope = k8s_openapi::ClusterResourceScope> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api = Api::<K>::all(client.clone());
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for obj in objects {
+        api.patch(&obj.name_any(), &params, &Patch::Apply(obj)).await?;
+    }
+    Ok(())
+}
+
+fn etcd_args(dir: &Path, port: u16, peer: u16) -> Vec<String> {
+    let data = dir.join("etcd-data");
+    vec![
+        format!("--data-dir={}", data.display()),
+        "--name=approval-gate-dev".to_owned(),
+        format!("--listen-client-urls=http://127.0.0.1:{port}"),
+        format!("--advertise-client-urls=http://127.0.0.1:{port}"),
+        format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
+        format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
+        format!("--initial-cluster=approval-gate-dev=http://127.0.0.1:{peer}"),
+        "--unsafe-no-fsync=true".to_owned(),
+        "--log-level=warn".to_owned(),
+    ]
+}
+
+fn apiserver_args(dir: &Path, etcd_port: u16, port: u16) -> Vec<String> {
+    let file = |name: &str| dir.join(name).display().to_string();
+    vec![
+        format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
+        format!("--secure-port={port}"),
+        "--bind-address=127.0.0.1".to_owned(),
+        "--advertise-address=127.0.0.1".to_owned(),
+        format!("--cert-dir={}", file("apiserver-certs")),
+        format!("--tls-cert-file={}", file("apiserver.crt")),
+        format!("--tls-private-key-file={}", file("apiserver.key")),
+        format!("--token-auth-file={}", file("tokens.csv")),
+        "--authorization-mode=RBAC".to_owned(),
+        "--service-cluster-ip-range=10.96.0.0/16".to_owned(),
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local".to_owned(),
+        format!("--service-account-key-file={}", file("sa.pub")),
+        format!("--service-account-signing-key-file={}", file("sa.key")),
+        format!("--audit-policy-file={}", file("audit-policy.yaml")),
+        format!("--audit-log-path={}", file("audit.log")),
+        "--audit-log-mode=blocking".to_owned(),
+        "--endpoint-reconciler-type=none".to_owned(),
+        "--allow-privileged=true".to_owned(),
+        "--profiling=false".to_owned(),
+        "--v=1".to_owned(),
+    ]
+}
+
+/// Metadata-level audit for everything: enough to see users, impersonators
+/// and the admission webhooks' audit annotations.
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  nonResourceURLs: [/readyz, /livez, /healthz]
+- level: Metadata
+";
+
+fn prepare_dir(dir: Option<&Path>) -> Result<(Option<tempfile::TempDir>, PathBuf)> {
+    if let Some(dir) = dir {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| Error::io(format!("clearing {}", dir.display()), e))?;
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        return Ok((None, dir.to_owned()));
+    }
+    remove_stale_dirs();
+    let tmp = tempfile::Builder::new()
+        .prefix(DIR_PREFIX)
+        .tempdir()
+        .map_err(|e| Error::io("creating a temporary directory", e))?;
+    let path = tmp.path().to_owned();
+    write(&path.join("owner.pid"), &std::process::id().to_string())?;
+    Ok((Some(tmp), path))
+}
+
+/// Removes temporary directories whose owning process is gone: a test binary
+/// that exits never drops its shared control plane, so its files stay behind.
+fn remove_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_ours = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(DIR_PREFIX));
+        let owner = std::fs::read_to_string(path.join("owner.pid")).ok();
+        let alive = owner
+            .and_then(|pid| pid.trim().parse::<u32>().ok())
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if is_ours && !alive {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    // Hold every listener until all ports are chosen so none repeats.
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("finding a free port", e)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut ports = [0u16; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener
+            .local_addr()
+            .map_err(|e| Error::io("finding a free port", e))?
+            .port();
+    }
+    Ok(ports)
+}
+
+fn random_token() -> String {
+    let bytes: [u8; 24] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write(path: &Path, contents: &str) -> Result<()> {
+    std::fs::write(path, contents).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
