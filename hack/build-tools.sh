@@ -49,7 +49,7 @@ build() {
   tmp="$(mktemp "$bindir/.$name.XXXXXX")"
   (
     cd "$root/hack/tools/$moddir"
-    GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 \
+    GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0 \
       go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp" "$pkg"
   )
   mv -f "$tmp" "$bindir/$name"

@@ -41,7 +41,8 @@ fn write_crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     for def in crd::all() {
         let path = dir.join(crd::file_name(&def));
-        std::fs::write(&path, crd::to_yaml(&def)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, crd::to_yaml(&def)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

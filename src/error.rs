@@ -34,7 +34,10 @@ pub enum Error {
     ControlPlane(String),
 
     #[error("timed out after {after:?} waiting for {what}")]
-    Timeout { what: String, after: std::time::Duration },
+    Timeout {
+        what: String,
+        after: std::time::Duration,
+    },
 }
 
 impl Error {

@@ -37,7 +37,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let dir = std::path::absolute(&args.dir).context("resolving --dir")?;
     opts.dir = Some(dir.join("run"));
-    let plane = ControlPlane::start(opts).await.context("starting the control plane")?;
+    let plane = ControlPlane::start(opts)
+        .await
+        .context("starting the control plane")?;
     link_kubeconfigs(&plane, &dir)?;
     print_banner(&plane, &dir);
     std::fs::write(dir.join("ready"), plane.url()).context("writing the ready marker")?;
@@ -57,7 +59,8 @@ fn link_kubeconfigs(plane: &ControlPlane, dir: &std::path::Path) -> anyhow::Resu
     for id in &identities::ALL {
         let target = dir.join(id.kubeconfig_name());
         let _ = std::fs::remove_file(&target);
-        std::fs::copy(plane.kubeconfig(id), &target).with_context(|| format!("writing {}", target.display()))?;
+        std::fs::copy(plane.kubeconfig(id), &target)
+            .with_context(|| format!("writing {}", target.display()))?;
     }
     Ok(())
 }
@@ -67,23 +70,38 @@ fn print_banner(plane: &ControlPlane, dir: &std::path::Path) {
         let path = dir.join(name);
         std::env::current_dir()
             .ok()
-            .and_then(|cwd| path.strip_prefix(cwd).ok().map(std::path::Path::to_path_buf))
+            .and_then(|cwd| {
+                path.strip_prefix(cwd)
+                    .ok()
+                    .map(std::path::Path::to_path_buf)
+            })
             .unwrap_or(path)
             .display()
             .to_string()
     };
-    println!("approval-gate local control plane is ready at {}", plane.url());
+    println!(
+        "approval-gate local control plane is ready at {}",
+        plane.url()
+    );
     println!();
     println!("Identities (one kubeconfig each):");
     for id in &identities::ALL {
-        println!("  {:<11} {:<60} {}", id.key, rel(id.kubeconfig_name()), id.role);
+        println!(
+            "  {:<11} {:<60} {}",
+            id.key,
+            rel(id.kubeconfig_name()),
+            id.role
+        );
     }
     println!();
     println!("Try:");
     println!("  export KUBECONFIG={}", rel("kubeconfig".into()));
     println!("  kubectl get crd");
     println!("  kubectl explain approvalrequest.spec.target");
-    println!("  kubectl --kubeconfig {} get apr -A", rel("kubeconfig-alice".into()));
+    println!(
+        "  kubectl --kubeconfig {} get apr -A",
+        rel("kubeconfig-alice".into())
+    );
     println!();
     println!("Logs: {}   Press Ctrl-C to stop.", rel("run".into()));
 }

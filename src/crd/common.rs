@@ -6,7 +6,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// An admission operation, as named in the Kubernetes AdmissionReview.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Operation {
     Create,
@@ -64,7 +66,10 @@ mod tests {
 
     #[test]
     fn operation_serializes_in_admission_spelling() {
-        assert_eq!(serde_json::to_string(&Operation::Connect).unwrap(), "\"CONNECT\"");
+        assert_eq!(
+            serde_json::to_string(&Operation::Connect).unwrap(),
+            "\"CONNECT\""
+        );
         let op: Operation = serde_json::from_str("\"DELETE\"").unwrap();
         assert_eq!(op, Operation::Delete);
         assert!(serde_json::from_str::<Operation>("\"PATCH\"").is_err());

@@ -49,13 +49,19 @@ impl FromStr for Duration {
         let mut total_ms: u64 = 0;
         let mut rest = input;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
                 return Err(err("each part must start with a number"));
             }
-            let value: u64 = rest[..digits].parse().map_err(|_| err("a number is too large"))?;
+            let value: u64 = rest[..digits]
+                .parse()
+                .map_err(|_| err("a number is too large"))?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let factor_ms = match &rest[..unit_len] {
                 "ms" => 1,
                 "s" => 1_000,
@@ -144,11 +150,25 @@ mod tests {
 
     #[test]
     fn rejects_malformed_durations_with_a_clear_reason() {
-        for input in ["", "15", "m", "15 m", "1d", "-5s", "1.5h", "99999999999999999999h"] {
+        for input in [
+            "",
+            "15",
+            "m",
+            "15 m",
+            "1d",
+            "-5s",
+            "1.5h",
+            "99999999999999999999h",
+        ] {
             let err = input.parse::<Duration>().unwrap_err().to_string();
             assert!(err.contains("invalid duration"), "{input}: {err}");
         }
-        assert!("1d".parse::<Duration>().unwrap_err().to_string().contains("h, m, s or ms"));
+        assert!(
+            "1d".parse::<Duration>()
+                .unwrap_err()
+                .to_string()
+                .contains("h, m, s or ms")
+        );
     }
 
     #[test]

@@ -11,12 +11,12 @@ use kube::CustomResourceExt;
 pub use common::{Operation, Subjects};
 pub use duration::{DURATION_PATTERN, Duration, ParseDurationError};
 pub use policy::{
-    ApprovalPolicy, ApprovalPolicySpec, ApprovalPolicyStatus, Approvers, BreakGlass, Mode, PolicyRule,
-    RuleOperation,
+    ApprovalPolicy, ApprovalPolicySpec, ApprovalPolicyStatus, Approvers, BreakGlass, Mode,
+    PolicyRule, RuleOperation,
 };
 pub use request::{
-    Approval, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus, DIGEST_PATTERN, Phase, Target,
-    UsedBy, Verdict,
+    Approval, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus, DIGEST_PATTERN, Phase,
+    Target, UsedBy, Verdict,
 };
 
 pub const GROUP: &str = "approvalgate.dev";

@@ -1,4 +1,8 @@
 //! `ApprovalPolicy`: what is sensitive, and who may approve it.
+#![allow(
+    clippy::duplicated_attributes,
+    reason = "kube printcolumn entries legitimately repeat the same keys"
+)]
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::{CustomResource, KubeSchema};
@@ -19,10 +23,26 @@ use super::{common::Subjects, duration::Duration};
     status = "ApprovalPolicyStatus",
     doc = "ApprovalPolicy declares which actions need a second person's approval, and who may give it.",
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
-    printcolumn(name = "Required", type_ = "integer", json_path = ".spec.requiredApprovals"),
-    printcolumn(name = "Approval-TTL", type_ = "string", json_path = ".spec.approvalTTL"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Required",
+        type_ = "integer",
+        json_path = ".spec.requiredApprovals"
+    ),
+    printcolumn(
+        name = "Approval-TTL",
+        type_ = "string",
+        json_path = ".spec.approvalTTL"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalPolicySpec {
@@ -94,7 +114,7 @@ pub struct PolicyRule {
     pub names: Vec<String>,
 }
 
-/// An operation in a policy rule.
+/// An operation in a policy rule: CREATE, UPDATE, DELETE, CONNECT, or `*` for all.
 #[derive(schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RuleOperation {
     #[serde(rename = "CREATE")]
@@ -131,8 +151,12 @@ impl Approvers {
     }
 }
 
-/// How a policy treats a matching action that has no approval.
-#[derive(schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How a policy treats a matching action that has no approval: `Enforce` denies
+/// it until approved, `Warn` allows it with a warning that kubectl prints, and
+/// `Audit` allows it and records only an Event and a metric.
+#[derive(
+    schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize,
+)]
 pub enum Mode {
     /// Deny the action until it is approved.
     #[default]

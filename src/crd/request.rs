@@ -1,4 +1,8 @@
 //! `ApprovalRequest`: a request to perform one action on one object.
+#![allow(
+    clippy::duplicated_attributes,
+    reason = "kube printcolumn entries legitimately repeat the same keys"
+)]
 
 use std::fmt;
 
@@ -31,9 +35,23 @@ pub const DIGEST_PATTERN: &str = "^sha256:[0-9a-f]{64}$";
     printcolumn(name = "Operation", type_ = "string", json_path = ".spec.operation"),
     printcolumn(name = "Target", type_ = "string", json_path = ".status.target"),
     printcolumn(name = "Expires", type_ = "date", json_path = ".status.expiresAt"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    printcolumn(name = "Policy", type_ = "string", json_path = ".spec.policy", priority = "1"),
-    printcolumn(name = "Reason", type_ = "string", json_path = ".spec.reason", priority = "1")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Policy",
+        type_ = "string",
+        json_path = ".spec.policy",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".spec.reason",
+        priority = "1"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self == oldSelf").message("spec is immutable: an ApprovalRequest asks for one exact action; create a new request instead"))]
@@ -99,8 +117,13 @@ impl fmt::Display for Target {
     }
 }
 
-/// Where a request stands in its lifecycle.
-#[derive(schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Where a request stands in its lifecycle: `Pending` (waiting for approvers),
+/// `Approved` (the action may be performed until the approval expires), or one
+/// of the final phases `Denied`, `Expired`, `Used` (a single-use approval was
+/// consumed) and `Revoked` (the approval was withdrawn before use).
+#[derive(
+    schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize,
+)]
 pub enum Phase {
     /// Waiting for approvers.
     #[default]
@@ -229,7 +252,10 @@ pub struct UsedBy {
 
 impl ApprovalRequest {
     pub fn phase(&self) -> Phase {
-        self.status.as_ref().and_then(|s| s.phase).unwrap_or_default()
+        self.status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .unwrap_or_default()
     }
 }
 
@@ -249,9 +275,18 @@ mod tests {
 
     #[test]
     fn target_displays_like_kubectl_resource_names() {
-        assert_eq!(target("apps", "deployments", None, "checkout").to_string(), "deployments.apps/checkout");
-        assert_eq!(target("", "pods", Some("exec"), "web-0").to_string(), "pods/exec/web-0");
-        assert_eq!(target("apps", "deployments", Some("scale"), "api").to_string(), "deployments.apps/scale/api");
+        assert_eq!(
+            target("apps", "deployments", None, "checkout").to_string(),
+            "deployments.apps/checkout"
+        );
+        assert_eq!(
+            target("", "pods", Some("exec"), "web-0").to_string(),
+            "pods/exec/web-0"
+        );
+        assert_eq!(
+            target("apps", "deployments", Some("scale"), "api").to_string(),
+            "deployments.apps/scale/api"
+        );
     }
 
     #[test]

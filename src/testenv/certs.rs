@@ -18,7 +18,9 @@ impl ControlPlaneCerts {
     pub fn generate() -> Result<Self> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.distinguished_name.push(DnType::CommonName, "approval-gate local CA");
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "approval-gate local CA");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca = ca_params.self_signed(&ca_key)?;
@@ -31,7 +33,9 @@ impl ControlPlaneCerts {
             "kubernetes".to_owned(),
             "kubernetes.default.svc".to_owned(),
         ])?;
-        params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "kube-apiserver");
         let serving = params.signed_by(&serving_key, &issuer)?;
 
         let sa_key = KeyPair::generate()?;

@@ -59,7 +59,10 @@ pub const GITOPS: Identity = Identity {
 pub const CONTROLLER: Identity = Identity {
     key: "controller",
     username: "system:serviceaccount:approval-gate:approval-gate",
-    groups: &["system:serviceaccounts", "system:serviceaccounts:approval-gate"],
+    groups: &[
+        "system:serviceaccounts",
+        "system:serviceaccounts:approval-gate",
+    ],
     role: "approval-gate's own service account",
 };
 
@@ -81,7 +84,14 @@ impl Identity {
 pub fn token_file(tokens: &[(Identity, String)]) -> String {
     tokens
         .iter()
-        .map(|(id, token)| format!("{token},{},{},\"{}\"\n", id.username, id.key, id.groups.join(",")))
+        .map(|(id, token)| {
+            format!(
+                "{token},{},{},\"{}\"\n",
+                id.username,
+                id.key,
+                id.groups.join(",")
+            )
+        })
         .collect()
 }
 
@@ -91,7 +101,10 @@ mod tests {
 
     #[test]
     fn token_file_lists_every_identity_with_its_groups() {
-        let tokens: Vec<_> = ALL.iter().map(|id| (id.clone(), format!("t-{}", id.key))).collect();
+        let tokens: Vec<_> = ALL
+            .iter()
+            .map(|id| (id.clone(), format!("t-{}", id.key)))
+            .collect();
         let file = token_file(&tokens);
         assert_eq!(file.lines().count(), ALL.len());
         assert!(file.contains("t-bob,bob,bob,\"sre,approval-gate:approvers\"\n"));

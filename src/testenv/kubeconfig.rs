@@ -23,9 +23,13 @@ pub fn render(server: &str, ca_pem: &str, user: &str, token: &str) -> Result<Str
 }
 
 /// Builds a client from a kubeconfig file, optionally impersonating someone.
-pub async fn client_from_file(path: &Path, impersonate: Option<(&str, &[String])>) -> Result<kube::Client> {
+pub async fn client_from_file(
+    path: &Path,
+    impersonate: Option<(&str, &[String])>,
+) -> Result<kube::Client> {
     let kubeconfig = Kubeconfig::read_from(path)?;
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
     if let Some((user, groups)) = impersonate {
         config.auth_info.impersonate = Some(user.to_owned());
         config.auth_info.impersonate_groups = (!groups.is_empty()).then(|| groups.to_vec());

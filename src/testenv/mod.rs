@@ -53,7 +53,7 @@ impl Options {
     pub fn from_env() -> Result<Self> {
         let bin_dir = ["APPROVAL_GATE_BIN_DIR", "KUBEBUILDER_ASSETS"]
             .iter()
-            .filter_map(|var| std::env::var_os(var))
+            .filter_map(std::env::var_os)
             .map(PathBuf::from)
             .find(|dir| dir.join("etcd").exists() && dir.join("kube-apiserver").exists())
             .ok_or_else(|| {
@@ -94,7 +94,10 @@ impl ControlPlane {
         }
         let (tmp, dir) = prepare_dir(opts.dir.as_deref())?;
         let certs = certs::ControlPlaneCerts::generate()?;
-        let tokens: Vec<(Identity, String)> = identities::ALL.iter().map(|id| (id.clone(), random_token())).collect();
+        let tokens: Vec<(Identity, String)> = identities::ALL
+            .iter()
+            .map(|id| (id.clone(), random_token()))
+            .collect();
         write(&dir.join("ca.crt"), &certs.ca_pem)?;
         write(&dir.join("apiserver.crt"), &certs.serving_cert_pem)?;
         write(&dir.join("apiserver.key"), &certs.serving_key_pem)?;
@@ -162,7 +165,8 @@ impl ControlPlane {
 
     /// A client acting as the admin, impersonating `user` with `groups`.
     pub async fn client_impersonating(&self, user: &str, groups: &[String]) -> Result<Client> {
-        kubeconfig::client_from_file(&self.kubeconfig(&identities::ADMIN), Some((user, groups))).await
+        kubeconfig::client_from_file(&self.kubeconfig(&identities::ADMIN), Some((user, groups)))
+            .await
     }
 
     /// Creates a fresh namespace `<prefix>-<random>` (with its `default`
@@ -177,7 +181,9 @@ impl ControlPlane {
             },
             ..Namespace::default()
         };
-        Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await?;
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await?;
         let sa = ServiceAccount {
             metadata: ObjectMeta {
                 name: Some("default".to_owned()),
@@ -185,7 +191,9 @@ impl ControlPlane {
             },
             ..ServiceAccount::default()
         };
-        Api::<ServiceAccount>::namespaced(client, &name).create(&PostParams::default(), &sa).await?;
+        Api::<ServiceAccount>::namespaced(client, &name)
+            .create(&PostParams::default(), &sa)
+            .await?;
         Ok(name)
     }
 
@@ -203,7 +211,9 @@ impl ControlPlane {
                 if let Some(status) = proc.exited() {
                     let name = proc.name().to_owned();
                     let log = tail(&self.dir.join(format!("{name}.log")), 30);
-                    return Err(Error::ControlPlane(format!("{name} exited ({status}); last log lines:\n{log}")));
+                    return Err(Error::ControlPlane(format!(
+                        "{name} exited ({status}); last log lines:\n{log}"
+                    )));
                 }
             }
             match self.readyz().await {
@@ -263,13 +273,18 @@ pub async fn install_crds(client: &Client, crds: &[CustomResourceDefinition]) ->
 /// Server-side applies cluster-scoped objects.
 async fn apply_all<K>(client: &Client, objects: &[K]) -> Result<()>
 where
-    K: Resource<Scope = k8s_openapi::ClusterResourceScope> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+    K: Resource<Scope = k8s_openapi::ClusterResourceScope>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + std::fmt::Debug,
     K::DynamicType: Default,
 {
     let api = Api::<K>::all(client.clone());
     let params = PatchParams::apply(FIELD_MANAGER).force();
     for obj in objects {
-        api.patch(&obj.name_any(), &params, &Patch::Apply(obj)).await?;
+        api.patch(&obj.name_any(), &params, &Patch::Apply(obj))
+            .await?;
     }
     Ok(())
 }
@@ -329,9 +344,11 @@ rules:
 fn prepare_dir(dir: Option<&Path>) -> Result<(Option<tempfile::TempDir>, PathBuf)> {
     if let Some(dir) = dir {
         if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(|e| Error::io(format!("clearing {}", dir.display()), e))?;
+            std::fs::remove_dir_all(dir)
+                .map_err(|e| Error::io(format!("clearing {}", dir.display()), e))?;
         }
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         return Ok((None, dir.to_owned()));
     }
     remove_stale_dirs();

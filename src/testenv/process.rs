@@ -44,7 +44,8 @@ pub struct ManagedProcess {
 impl ManagedProcess {
     /// Starts `program args...` with stdout and stderr appended to `log`.
     pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> Result<Self> {
-        let out = File::create(log).map_err(|e| Error::io(format!("creating {}", log.display()), e))?;
+        let out =
+            File::create(log).map_err(|e| Error::io(format!("creating {}", log.display()), e))?;
         let err = out
             .try_clone()
             .map_err(|e| Error::io(format!("opening {}", log.display()), e))?;

@@ -20,7 +20,9 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
 }
 
 const READ: &[&str] = &["get", "list", "watch"];
-const WRITE: &[&str] = &["get", "list", "watch", "create", "update", "patch", "delete"];
+const WRITE: &[&str] = &[
+    "get", "list", "watch", "create", "update", "patch", "delete",
+];
 
 fn cluster_role(name: &str, rules: Vec<PolicyRule>) -> ClusterRole {
     ClusterRole {
@@ -71,7 +73,11 @@ pub fn requester_role() -> ClusterRole {
     cluster_role(
         "approval-gate-requester",
         vec![
-            rule(&["approvalgate.dev"], &["approvalrequests"], &["get", "list", "watch", "create", "delete"]),
+            rule(
+                &["approvalgate.dev"],
+                &["approvalrequests"],
+                &["get", "list", "watch", "create", "delete"],
+            ),
             rule(&["approvalgate.dev"], &["approvalpolicies"], READ),
         ],
     )
@@ -83,7 +89,11 @@ pub fn approver_role() -> ClusterRole {
         "approval-gate-approver",
         vec![
             rule(&["approvalgate.dev"], &["approvalrequests"], READ),
-            rule(&["approvalgate.dev"], &["approvalrequests/status"], &["get", "update", "patch"]),
+            rule(
+                &["approvalgate.dev"],
+                &["approvalrequests/status"],
+                &["get", "update", "patch"],
+            ),
             rule(&["approvalgate.dev"], &["approvalpolicies"], READ),
         ],
     )
@@ -95,14 +105,33 @@ fn workload_role() -> ClusterRole {
         vec![
             rule(
                 &[""],
-                &["pods", "services", "configmaps", "secrets", "serviceaccounts", "namespaces"],
+                &[
+                    "pods",
+                    "services",
+                    "configmaps",
+                    "secrets",
+                    "serviceaccounts",
+                    "namespaces",
+                ],
                 WRITE,
             ),
-            rule(&[""], &["pods/exec", "pods/attach", "pods/portforward"], &["get", "create"]),
+            rule(
+                &[""],
+                &["pods/exec", "pods/attach", "pods/portforward"],
+                &["get", "create"],
+            ),
             rule(&[""], &["pods/log", "events"], READ),
             rule(&["events.k8s.io"], &["events"], READ),
-            rule(&["apps"], &["deployments", "statefulsets", "replicasets", "daemonsets"], WRITE),
-            rule(&["apps"], &["deployments/scale", "statefulsets/scale"], &["get", "update", "patch"]),
+            rule(
+                &["apps"],
+                &["deployments", "statefulsets", "replicasets", "daemonsets"],
+                WRITE,
+            ),
+            rule(
+                &["apps"],
+                &["deployments/scale", "statefulsets/scale"],
+                &["get", "update", "patch"],
+            ),
         ],
     )
 }
@@ -111,8 +140,14 @@ fn workload_role() -> ClusterRole {
 pub fn dev_rbac() -> (Vec<ClusterRole>, Vec<ClusterRoleBinding>) {
     let roles = vec![requester_role(), approver_role(), workload_role()];
     let bindings = vec![
-        binding("approval-gate-requester", vec![group("approval-gate:requesters"), user(GITOPS.username)]),
-        binding("approval-gate-approver", vec![group("approval-gate:approvers")]),
+        binding(
+            "approval-gate-requester",
+            vec![group("approval-gate:requesters"), user(GITOPS.username)],
+        ),
+        binding(
+            "approval-gate-approver",
+            vec![group("approval-gate:approvers")],
+        ),
         binding(
             "approval-gate-dev-workloads",
             vec![group("dev"), group("sre"), user(GITOPS.username)],

@@ -1,0 +1,150 @@
+//! Shared support for the integration tests: one real control plane per test
+//! binary, named identities, and the real `kubectl`.
+#![allow(dead_code, unused_imports)]
+
+use std::{
+    io::Write as _,
+    path::PathBuf,
+    process::{Command, Output, Stdio},
+    sync::OnceLock,
+};
+
+use approval_gate::testenv::{ControlPlane, Identity, Options};
+
+pub use approval_gate::testenv::identities::{ADMIN, ALICE, BOB, CAROL, CONTROLLER, DAVE, GITOPS};
+
+static PLANE: OnceLock<ControlPlane> = OnceLock::new();
+
+/// The control plane shared by every test in this binary, started on first use.
+///
+/// It is started on a thread with a runtime of its own, so that it does not
+/// depend on any one test's runtime. Its processes end with the test binary.
+pub fn plane() -> &'static ControlPlane {
+    PLANE.get_or_init(|| {
+        std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to start the control plane");
+            runtime
+                .block_on(ControlPlane::start(options()))
+                .unwrap_or_else(|e| panic!("starting the local control plane: {e}"))
+        })
+        .join()
+        .expect("the control plane thread")
+    })
+}
+
+/// Binaries from the environment, or built (or found in the cache) by hack/build-tools.sh.
+fn options() -> Options {
+    if let Ok(opts) = Options::from_env() {
+        return opts;
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("hack/build-tools.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running hack/build-tools.sh");
+    assert!(out.status.success(), "hack/build-tools.sh failed");
+    let bin_dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Options {
+        bin_dir: bin_dir.into(),
+        dir: None,
+        install: true,
+    }
+}
+
+/// A client acting as `id`.
+pub async fn client(id: &Identity) -> kube::Client {
+    plane().client(id).await.expect("a client for the identity")
+}
+
+/// A fresh namespace for one test.
+pub async fn namespace(prefix: &str) -> String {
+    plane()
+        .create_namespace(prefix)
+        .await
+        .expect("creating a test namespace")
+}
+
+/// The real `kubectl`, run as `id`.
+pub fn kubectl(id: &Identity) -> Kubectl {
+    let mut cmd = Command::new("kubectl");
+    cmd.env("KUBECONFIG", plane().kubeconfig(id))
+        .env_remove("KUBECTL_EXTERNAL_DIFF");
+    Kubectl { cmd, stdin: None }
+}
+
+pub struct Kubectl {
+    cmd: Command,
+    stdin: Option<String>,
+}
+
+impl Kubectl {
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    /// Feeds `text` on stdin (for `-f -`).
+    pub fn stdin(mut self, text: impl Into<String>) -> Self {
+        self.stdin = Some(text.into());
+        self
+    }
+
+    pub fn run(mut self) -> KubectlOutput {
+        self.cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().expect("kubectl is installed");
+        if let Some(text) = self.stdin.take() {
+            child
+                .stdin
+                .take()
+                .expect("stdin is piped")
+                .write_all(text.as_bytes())
+                .expect("writing kubectl's stdin");
+        }
+        KubectlOutput(child.wait_with_output().expect("waiting for kubectl"))
+    }
+}
+
+pub struct KubectlOutput(pub Output);
+
+impl KubectlOutput {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+
+    pub fn success(&self) -> bool {
+        self.0.status.success()
+    }
+
+    /// Asserts success and returns stdout.
+    pub fn ok(self) -> String {
+        assert!(self.success(), "kubectl failed:\n{}", self.stderr());
+        self.stdout()
+    }
+
+    /// Asserts failure and returns stderr.
+    pub fn fails(self) -> String {
+        assert!(
+            !self.success(),
+            "kubectl should have failed, printed:\n{}",
+            self.stdout()
+        );
+        self.stderr()
+    }
+}
