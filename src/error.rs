@@ -27,6 +27,9 @@ pub enum Error {
     #[error("certificate error: {0}")]
     Certificate(#[from] rcgen::Error),
 
+    #[error("TLS: {0}")]
+    Tls(String),
+
     #[error("binary {name} not found in {dir}; run hack/build-tools.sh or set KUBEBUILDER_ASSETS")]
     MissingBinary { name: String, dir: PathBuf },
 
@@ -56,6 +59,7 @@ impl Error {
             Self::Io { .. } => "io",
             Self::Yaml(_) | Self::Json(_) => "serialization",
             Self::Certificate(_) => "certificate",
+            Self::Tls(_) => "tls",
             Self::MissingBinary { .. } | Self::ControlPlane(_) => "control_plane",
             Self::Timeout { .. } => "timeout",
         }

@@ -1,9 +1,16 @@
 //! approval-gate: just-in-time approval for sensitive Kubernetes changes.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod cli;
 pub mod crd;
 pub mod error;
+pub mod events;
+pub mod index;
+pub mod lifecycle;
+pub mod metrics;
+pub mod server;
 pub mod testenv;
+pub mod webhook;
 
 pub use error::{Error, Result};

@@ -8,7 +8,7 @@
 mod certs;
 pub mod identities;
 mod kubeconfig;
-mod process;
+pub mod process;
 pub mod rbac;
 
 use std::{
@@ -36,6 +36,8 @@ use crate::error::{Error, Result};
 
 const FIELD_MANAGER: &str = "approval-gate-testenv";
 const DIR_PREFIX: &str = "approval-gate-env-";
+/// approval-gate's own namespace: requests about cluster-scoped objects live here.
+pub const CONTROL_NAMESPACE: &str = "approval-gate";
 
 /// Where the binaries are and where the control plane keeps its files.
 #[derive(Clone, Debug)]
@@ -248,6 +250,14 @@ impl ControlPlane {
         let (roles, bindings) = rbac::dev_rbac();
         apply_all(&client, &roles).await?;
         apply_all(&client, &bindings).await?;
+        let control = Namespace {
+            metadata: ObjectMeta {
+                name: Some(CONTROL_NAMESPACE.to_owned()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        apply_all(&client, &[control]).await?;
         install_crds(&client, &crate::crd::all()).await
     }
 }

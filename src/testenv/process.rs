@@ -44,6 +44,17 @@ pub struct ManagedProcess {
 impl ManagedProcess {
     /// Starts `program args...` with stdout and stderr appended to `log`.
     pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> Result<Self> {
+        Self::spawn_with_env(name, program, args, &[], log)
+    }
+
+    /// Like [`Self::spawn`], with extra environment variables.
+    pub fn spawn_with_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Result<Self> {
         let out =
             File::create(log).map_err(|e| Error::io(format!("creating {}", log.display()), e))?;
         let err = out
@@ -55,6 +66,7 @@ impl ManagedProcess {
             .arg(name)
             .arg(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

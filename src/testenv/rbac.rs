@@ -7,7 +7,7 @@
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use kube::api::ObjectMeta;
 
-use super::identities::GITOPS;
+use super::identities::{CONTROLLER, GITOPS};
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     let strings = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect());
@@ -136,18 +136,31 @@ fn workload_role() -> ClusterRole {
     )
 }
 
+/// approval-gate's own service account: what the webhook and operator call.
+pub fn controller_role() -> ClusterRole {
+    cluster_role(
+        "approval-gate",
+        vec![
+            rule(&["approvalgate.dev"], &["approvalrequests"], &["get", "list", "watch", "create", "delete"]),
+            rule(&["approvalgate.dev"], &["approvalrequests/status"], &["get", "update", "patch"]),
+            rule(&["approvalgate.dev"], &["approvalpolicies"], READ),
+            rule(&["approvalgate.dev"], &["approvalpolicies/status"], &["get", "update", "patch"]),
+            rule(&[""], &["namespaces"], READ),
+            rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
+        ],
+    )
+}
+
 /// Every role and binding the demo identities need.
 pub fn dev_rbac() -> (Vec<ClusterRole>, Vec<ClusterRoleBinding>) {
-    let roles = vec![requester_role(), approver_role(), workload_role()];
+    let roles = vec![requester_role(), approver_role(), workload_role(), controller_role()];
     let bindings = vec![
         binding(
             "approval-gate-requester",
             vec![group("approval-gate:requesters"), user(GITOPS.username)],
         ),
-        binding(
-            "approval-gate-approver",
-            vec![group("approval-gate:approvers")],
-        ),
+        binding("approval-gate-approver", vec![group("approval-gate:approvers")]),
+        binding("approval-gate", vec![user(CONTROLLER.username)]),
         binding(
             "approval-gate-dev-workloads",
             vec![group("dev"), group("sre"), user(GITOPS.username)],

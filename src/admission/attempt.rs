@@ -1,0 +1,85 @@
+//! An attempted action: the parts of an AdmissionRequest that decisions use.
+
+use kube::core::{
+    DynamicObject,
+    admission::{AdmissionRequest, Operation as AdmissionOperation},
+};
+
+use super::digest::digest;
+use crate::crd::{Operation, Target};
+
+/// What someone tried to do, as the apiserver reported it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    /// The AdmissionRequest uid, echoed in the response and recorded on use.
+    pub uid: String,
+    /// `userInfo.username`: the only source of identity.
+    pub user: String,
+    /// `userInfo.groups`.
+    pub groups: Vec<String>,
+    pub operation: Operation,
+    pub target: Target,
+    /// The namespace the request was made in (for Namespace objects, their name).
+    pub request_namespace: String,
+    /// The canonical content digest, see [`super::digest`].
+    pub digest: Option<String>,
+    pub dry_run: bool,
+}
+
+/// Why an AdmissionRequest cannot be turned into an [`Attempt`].
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AttemptError {
+    #[error("the admission request has no uid")]
+    MissingUid,
+    #[error("the admission request has no userInfo.username")]
+    MissingUser,
+}
+
+impl Attempt {
+    pub fn from_request(req: &AdmissionRequest<DynamicObject>) -> Result<Self, AttemptError> {
+        if req.uid.is_empty() {
+            return Err(AttemptError::MissingUid);
+        }
+        let user = req.user_info.username.clone().ok_or(AttemptError::MissingUser)?;
+        let operation = match req.operation {
+            AdmissionOperation::Create => Operation::Create,
+            AdmissionOperation::Update => Operation::Update,
+            AdmissionOperation::Delete => Operation::Delete,
+            AdmissionOperation::Connect => Operation::Connect,
+        };
+        let request_namespace = req.namespace.clone().unwrap_or_default();
+        let cluster_scoped_namespace = req.resource.group.is_empty() && req.resource.resource == "namespaces";
+        let target = Target {
+            api_group: req.resource.group.clone(),
+            resource: req.resource.resource.clone(),
+            subresource: req.sub_resource.clone().filter(|s| !s.is_empty()),
+            namespace: if cluster_scoped_namespace {
+                String::new()
+            } else {
+                request_namespace.clone()
+            },
+            name: req.name.clone(),
+        };
+        let to_value = |o: &Option<DynamicObject>| o.as_ref().and_then(|o| serde_json::to_value(o).ok());
+        let digest = digest(operation, to_value(&req.object).as_ref(), to_value(&req.old_object).as_ref());
+        Ok(Self {
+            uid: req.uid.clone(),
+            user,
+            groups: req.user_info.groups.clone().unwrap_or_default(),
+            operation,
+            target,
+            request_namespace,
+            digest,
+            dry_run: req.dry_run,
+        })
+    }
+
+    /// `UPDATE deployments.apps/checkout in prod`, for messages.
+    pub fn describe(&self) -> String {
+        if self.target.namespace.is_empty() {
+            format!("{} {}", self.operation, self.target)
+        } else {
+            format!("{} {} in namespace {}", self.operation, self.target, self.target.namespace)
+        }
+    }
+}

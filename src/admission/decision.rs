@@ -1,0 +1,265 @@
+//! The admission decision: a pure function of the attempt, the index and `now`.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use jiff::Timestamp;
+use kube::ResourceExt as _;
+use sha2::{Digest as _, Sha256};
+
+use super::{attempt::Attempt, matching::policy_matches};
+use crate::{
+    crd::{ApprovalPolicy, ApprovalRequest, ApprovalRequestSpec, Mode, Phase},
+    index::{GrantKey, Index},
+    lifecycle::{Terms, evaluate},
+};
+
+/// Settings that shape decisions.
+#[derive(Clone, Debug)]
+pub struct DecisionConfig {
+    /// Where requests for cluster-scoped targets (and Namespaces) live.
+    pub control_namespace: String,
+}
+
+/// What one matching policy says about the attempt.
+#[derive(Clone, Debug)]
+pub struct PolicyVerdict {
+    pub policy: String,
+    pub kind: VerdictKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum VerdictKind {
+    /// The user or one of its groups is excluded from the policy.
+    Excluded,
+    /// A member of a break-glass group acted without approval.
+    BreakGlass,
+    /// `Warn` mode: allowed, with a warning.
+    Warned,
+    /// `Audit` mode: allowed, recorded only.
+    Audited,
+    /// A valid approval allows the attempt.
+    Granted(Grant),
+    /// No valid approval: the attempt is held.
+    Held(Hold),
+}
+
+/// A valid approval that allows the attempt.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    pub request: Arc<ApprovalRequest>,
+    /// Whether allowing consumes it.
+    pub single_use: bool,
+}
+
+/// Why an attempt is held, and the request that asks for it.
+#[derive(Clone, Debug)]
+pub struct Hold {
+    pub namespace: String,
+    pub name: String,
+    /// `Some` when no pending request exists yet: the one to create.
+    pub create: Option<ApprovalRequest>,
+    /// The approvers, for the message.
+    pub approvers: String,
+    /// A note on an earlier request that no longer allows this attempt.
+    pub note: Option<String>,
+}
+
+/// Every matching policy's verdict; empty when no policy matches.
+#[derive(Clone, Debug, Default)]
+pub struct Decision {
+    pub verdicts: Vec<PolicyVerdict>,
+}
+
+impl Decision {
+    pub fn allowed(&self) -> bool {
+        self.hold().is_none()
+    }
+
+    pub fn hold(&self) -> Option<(&str, &Hold)> {
+        self.verdicts.iter().find_map(|v| match &v.kind {
+            VerdictKind::Held(h) => Some((v.policy.as_str(), h)),
+            _ => None,
+        })
+    }
+
+    /// Approvals that allowing this attempt consumes.
+    pub fn single_use_grants(&self) -> impl Iterator<Item = &Grant> {
+        self.verdicts.iter().filter_map(|v| match &v.kind {
+            VerdictKind::Granted(g) if g.single_use => Some(g),
+            _ => None,
+        })
+    }
+
+    /// A short label for metrics and audit annotations.
+    pub fn verdict_label(&self) -> &'static str {
+        let kinds = || self.verdicts.iter().map(|v| &v.kind);
+        if self.verdicts.is_empty() {
+            "not_gated"
+        } else if kinds().any(|k| matches!(k, VerdictKind::Held(_))) {
+            "held"
+        } else if kinds().any(|k| matches!(k, VerdictKind::BreakGlass)) {
+            "break_glass"
+        } else if kinds().any(|k| matches!(k, VerdictKind::Granted(_))) {
+            "granted"
+        } else if kinds().any(|k| matches!(k, VerdictKind::Warned)) {
+            "warned"
+        } else if kinds().any(|k| matches!(k, VerdictKind::Audited)) {
+            "audited"
+        } else {
+            "excluded"
+        }
+    }
+}
+
+/// Decides an attempt. Policies are consulted in name order; every matching
+/// policy in `Enforce` mode must be satisfied.
+pub fn decide(attempt: &Attempt, index: &Index, config: &DecisionConfig, now: Timestamp) -> Decision {
+    let labels = index.namespaces.get(&attempt.request_namespace);
+    let verdicts = index
+        .policies
+        .values()
+        .filter(|p| policy_matches(&p.spec, attempt, labels))
+        .map(|p| PolicyVerdict {
+            policy: p.name_any(),
+            kind: verdict(p, attempt, index, config, now),
+        })
+        .collect();
+    Decision { verdicts }
+}
+
+fn verdict(policy: &ApprovalPolicy, attempt: &Attempt, index: &Index, config: &DecisionConfig, now: Timestamp) -> VerdictKind {
+    let spec = &policy.spec;
+    if spec.exclude.as_ref().is_some_and(|e| e.contains(&attempt.user, &attempt.groups)) {
+        return VerdictKind::Excluded;
+    }
+    let break_glass = spec.break_glass.as_ref().map(|b| b.groups.as_slice()).unwrap_or_default();
+    if attempt.groups.iter().any(|g| break_glass.contains(g)) {
+        return VerdictKind::BreakGlass;
+    }
+    match spec.mode {
+        Mode::Warn => return VerdictKind::Warned,
+        Mode::Audit => return VerdictKind::Audited,
+        Mode::Enforce => {}
+    }
+    let home = request_namespace(attempt, config);
+    let key = GrantKey {
+        requester: attempt.user.clone(),
+        operation: attempt.operation,
+        target: attempt.target.clone(),
+    };
+    let terms = Terms { policy: Some(spec) };
+    let name = policy.name_any();
+    let candidates: Vec<&Arc<ApprovalRequest>> = index
+        .requests
+        .lookup(&key)
+        .filter(|r| r.spec.policy == name && r.namespace().as_deref() == Some(home.as_str()))
+        .filter(|r| !spec.bind_to_content || r.spec.digest == attempt.digest)
+        .collect();
+    let mut note = None;
+    for req in &candidates {
+        let eval = evaluate(req, &terms, now);
+        match eval.phase {
+            Phase::Approved => {
+                return VerdictKind::Granted(Grant {
+                    request: Arc::clone(req),
+                    single_use: spec.single_use,
+                });
+            }
+            Phase::Pending => {
+                return VerdictKind::Held(Hold {
+                    namespace: home,
+                    name: req.name_any(),
+                    create: None,
+                    approvers: approvers_text(policy),
+                    note: None,
+                });
+            }
+            finished => note = Some(format!("request {} is {}", req.name_any(), finished.as_str().to_lowercase())),
+        }
+    }
+    let name_taken = |n: &str| index.requests.contains(&home, n);
+    let new_name = request_name(attempt, &name, name_taken);
+    VerdictKind::Held(Hold {
+        create: Some(new_request(attempt, &policy.name_any(), &home, &new_name)),
+        namespace: home,
+        name: new_name,
+        approvers: approvers_text(policy),
+        note,
+    })
+}
+
+/// Requests for namespaced targets live beside them; those for cluster-scoped
+/// targets (including Namespaces, which would take them along when deleted)
+/// live in the control namespace.
+pub fn request_namespace(attempt: &Attempt, config: &DecisionConfig) -> String {
+    if attempt.target.namespace.is_empty() {
+        config.control_namespace.clone()
+    } else {
+        attempt.target.namespace.clone()
+    }
+}
+
+/// A name every webhook replica derives alike from the same attempt: readable
+/// prefix, hash of what the request is for, and a counter past finished ones.
+fn request_name(attempt: &Attempt, policy: &str, taken: impl Fn(&str) -> bool) -> String {
+    let t = &attempt.target;
+    let mut hasher = Sha256::new();
+    for part in [
+        attempt.user.as_str(),
+        attempt.operation.as_str(),
+        &t.to_string(),
+        &t.namespace,
+        attempt.digest.as_deref().unwrap_or(""),
+        policy,
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let hash: String = hasher.finalize().iter().take(5).map(|b| format!("{b:02x}")).collect();
+    let readable: String = format!("{}-{}", singular(&t.resource), t.name)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .take(40)
+        .collect();
+    let base = format!("{}-{hash}", readable.trim_matches('-'));
+    (1..)
+        .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
+        .find(|candidate| !taken(candidate))
+        .unwrap_or(base)
+}
+
+fn singular(resource: &str) -> &str {
+    resource.strip_suffix('s').unwrap_or(resource)
+}
+
+fn new_request(attempt: &Attempt, policy: &str, namespace: &str, name: &str) -> ApprovalRequest {
+    let mut req = ApprovalRequest::new(
+        name,
+        ApprovalRequestSpec {
+            requester: attempt.user.clone(),
+            operation: attempt.operation,
+            target: attempt.target.clone(),
+            digest: attempt.digest.clone(),
+            reason: String::new(),
+            policy: policy.to_owned(),
+        },
+    );
+    req.metadata.namespace = Some(namespace.to_owned());
+    req.metadata.labels = Some(BTreeMap::from([
+        ("app.kubernetes.io/managed-by".to_owned(), "approval-gate".to_owned()),
+        ("approvalgate.dev/policy".to_owned(), policy.to_owned()),
+    ]));
+    req
+}
+
+fn approvers_text(policy: &ApprovalPolicy) -> String {
+    let a = &policy.spec.approvers;
+    let mut parts = Vec::new();
+    if !a.users.is_empty() {
+        parts.push(format!("users {}", a.users.join(", ")));
+    }
+    if !a.groups.is_empty() {
+        parts.push(format!("groups {}", a.groups.join(", ")));
+    }
+    parts.join(" or ")
+}

@@ -1,0 +1,77 @@
+//! Kubernetes Events, published off the hot path.
+//!
+//! Admission hands events to a bounded queue and never waits: when the queue
+//! is full the event is dropped and counted. A worker publishes them through
+//! kube-runtime's `Recorder` (events.k8s.io/v1), which folds repeats into a series.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::{
+    Client,
+    runtime::events::{Event, EventType, Recorder, Reporter},
+};
+use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
+
+const QUEUE: usize = 1024;
+
+/// One event to publish.
+pub struct Note {
+    pub regarding: ObjectReference,
+    pub warning: bool,
+    pub reason: &'static str,
+    pub action: &'static str,
+    pub note: String,
+}
+
+/// The sending side; cheap to clone.
+#[derive(Clone)]
+pub struct EventQueue {
+    tx: mpsc::Sender<Note>,
+    metrics: Arc<Metrics>,
+}
+
+impl EventQueue {
+    /// Starts the worker and returns the queue.
+    pub fn start(client: Client, reporter: Reporter, metrics: Arc<Metrics>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Note>(QUEUE);
+        let recorder = Recorder::new(client, reporter);
+        let worker_metrics = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            while let Some(note) = rx.recv().await {
+                let event = Event {
+                    type_: if note.warning { EventType::Warning } else { EventType::Normal },
+                    reason: note.reason.to_owned(),
+                    note: Some(truncate(&note.note, 1000)),
+                    action: note.action.to_owned(),
+                    secondary: None,
+                };
+                if let Err(err) = recorder.publish(&event, &note.regarding).await {
+                    tracing::warn!(%err, reason = note.reason, "publishing an event failed");
+                    worker_metrics.events_dropped.inc();
+                }
+            }
+        });
+        Self { tx, metrics }
+    }
+
+    /// Queues an event without waiting.
+    pub fn send(&self, note: Note) {
+        if self.tx.try_send(note).is_err() {
+            self.metrics.events_dropped.inc();
+        }
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}

@@ -1,0 +1,163 @@
+//! In-memory indexes the webhook decides from, fed by watches.
+//!
+//! Plain structs with `apply`/`delete`/lookups, unit-tested without a server.
+//! Request lookups cost O(1) in the number of requests: they are keyed by
+//! requester, operation and target.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
+
+use kube::ResourceExt as _;
+
+use crate::crd::{ApprovalPolicy, ApprovalRequest, Operation, Target};
+
+/// What an approval is for: one user, one operation, one object.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GrantKey {
+    pub requester: String,
+    pub operation: Operation,
+    pub target: Target,
+}
+
+impl GrantKey {
+    pub fn of(req: &ApprovalRequest) -> Self {
+        Self {
+            requester: req.spec.requester.clone(),
+            operation: req.spec.operation,
+            target: req.spec.target.clone(),
+        }
+    }
+}
+
+type ObjectKey = (String, String);
+
+fn object_key(req: &ApprovalRequest) -> ObjectKey {
+    (req.namespace().unwrap_or_default(), req.name_any())
+}
+
+/// ApprovalRequests by [`GrantKey`].
+#[derive(Debug, Default)]
+pub struct RequestIndex {
+    by_key: HashMap<GrantKey, BTreeMap<ObjectKey, Arc<ApprovalRequest>>>,
+    keys: HashMap<ObjectKey, GrantKey>,
+}
+
+impl RequestIndex {
+    pub fn apply(&mut self, req: ApprovalRequest) {
+        let obj = object_key(&req);
+        let key = GrantKey::of(&req);
+        // The spec is immutable, but a delete and re-create may reuse a name.
+        if let Some(old) = self.keys.get(&obj).filter(|old| **old != key).cloned() {
+            self.remove(&obj, &old);
+        }
+        self.by_key
+            .entry(key.clone())
+            .or_default()
+            .insert(obj.clone(), Arc::new(req));
+        self.keys.insert(obj, key);
+    }
+
+    pub fn delete(&mut self, req: &ApprovalRequest) {
+        let obj = object_key(req);
+        if let Some(key) = self.keys.remove(&obj) {
+            self.remove(&obj, &key);
+        }
+    }
+
+    fn remove(&mut self, obj: &ObjectKey, key: &GrantKey) {
+        if let Some(bucket) = self.by_key.get_mut(key) {
+            bucket.remove(obj);
+            if bucket.is_empty() {
+                self.by_key.remove(key);
+            }
+        }
+    }
+
+    /// Every request for exactly this user, operation and target.
+    pub fn lookup(&self, key: &GrantKey) -> impl Iterator<Item = &Arc<ApprovalRequest>> {
+        self.by_key.get(key).into_iter().flat_map(BTreeMap::values)
+    }
+
+    /// Whether a request of this name exists in this namespace.
+    pub fn contains(&self, namespace: &str, name: &str) -> bool {
+        self.keys.contains_key(&(namespace.to_owned(), name.to_owned()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// Everything the admission decision reads.
+#[derive(Debug, Default)]
+pub struct Index {
+    pub requests: RequestIndex,
+    /// Policies by name (a handful; iterated in name order).
+    pub policies: BTreeMap<String, Arc<ApprovalPolicy>>,
+    /// Namespace labels, for `namespaceSelector`.
+    pub namespaces: HashMap<String, BTreeMap<String, String>>,
+}
+
+impl Index {
+    pub fn apply_policy(&mut self, policy: ApprovalPolicy) {
+        self.policies.insert(policy.name_any(), Arc::new(policy));
+    }
+
+    pub fn delete_policy(&mut self, policy: &ApprovalPolicy) {
+        self.policies.remove(&policy.name_any());
+    }
+
+    pub fn policy(&self, name: &str) -> Option<&ApprovalPolicy> {
+        self.policies.get(name).map(Arc::as_ref)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::tests::request;
+
+    fn named(name: &str, requester: &str, target_name: &str) -> ApprovalRequest {
+        let mut req = request(requester, 0);
+        req.metadata.name = Some(name.into());
+        req.spec.target.name = target_name.into();
+        req
+    }
+
+    fn key(requester: &str, target_name: &str) -> GrantKey {
+        GrantKey::of(&named("x", requester, target_name))
+    }
+
+    #[test]
+    fn lookup_finds_requests_by_requester_operation_and_target() {
+        let mut index = RequestIndex::default();
+        index.apply(named("a", "alice", "checkout"));
+        index.apply(named("b", "alice", "payments"));
+        index.apply(named("c", "bob", "checkout"));
+        let found: Vec<_> = index.lookup(&key("alice", "checkout")).map(|r| r.name_any()).collect();
+        assert_eq!(found, ["a"]);
+        assert_eq!(index.lookup(&key("carol", "checkout")).count(), 0);
+        assert_eq!(index.len(), 3);
+    }
+
+    #[test]
+    fn apply_replaces_and_delete_removes() {
+        let mut index = RequestIndex::default();
+        index.apply(named("a", "alice", "checkout"));
+        index.apply(named("a", "alice", "checkout"));
+        assert_eq!(index.lookup(&key("alice", "checkout")).count(), 1);
+        // Same name, different target (deleted and re-created): old key is gone.
+        index.apply(named("a", "alice", "payments"));
+        assert_eq!(index.lookup(&key("alice", "checkout")).count(), 0);
+        assert_eq!(index.lookup(&key("alice", "payments")).count(), 1);
+        index.delete(&named("a", "alice", "payments"));
+        assert!(index.is_empty());
+        assert_eq!(index.lookup(&key("alice", "payments")).count(), 0);
+    }
+}

@@ -1,0 +1,881 @@
+//! TLS for the webhook's HTTPS port: loading the serving certificate, reloading
+//! it when it rotates, and the accept loop that serves HTTP/1.1 over it.
+//!
+//! The certificate comes from a Secret volume. The kubelet updates such a
+//! volume by writing a new timestamped directory and swapping the `..data`
+//! symlink, so an inotify watch on the files themselves never fires (the
+//! kubewarden policy-server learned this the hard way). Instead a watcher
+//! re-reads both files on a timer and compares their bytes; reading through
+//! the symlinks always sees the current generation.
+
+use std::{
+    fmt::{self, Write as _},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::{Arc, Once},
+    time::Duration,
+};
+
+use arc_swap::ArcSwap;
+use axum::{Extension, Router, extract::ConnectInfo};
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    server::graceful::{GracefulShutdown, Watcher},
+    service::TowerToHyperService,
+};
+use rustls::{
+    ServerConfig,
+    crypto::CryptoProvider,
+    server::{ClientHello, ResolvesServerCert},
+    sign::CertifiedKey,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use sha2::{Digest, Sha256};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::watch,
+    task::{JoinHandle, JoinSet},
+    time::MissedTickBehavior,
+};
+use tokio_rustls::TlsAcceptor;
+use tower::Layer;
+
+use crate::error::{Error, Result};
+
+/// How often callers should poll the certificate files. Secret volume updates
+/// already lag the API by up to a minute, so one second adds nothing visible.
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A client that opens a socket and never finishes the handshake must not
+/// hold a task (and a drain slot) forever.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bounds both slow request headers and idle keep-alive connections.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Upper bound on draining in-flight requests: below the default 30s pod
+/// termination grace period, so the process exits before the kubelet kills it.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop
+/// does not spin while the condition lasts.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Install rustls' ring provider as the process default.
+///
+/// With more than one provider compiled in (kube and reqwest pull in their
+/// own features), rustls refuses to guess, so this must run before any TLS
+/// config is built. Calling it again, or after someone else installed a
+/// provider, is harmless.
+pub fn install_crypto_provider() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        if rustls::crypto::ring::default_provider()
+            .install_default()
+            .is_err()
+        {
+            tracing::debug!("a rustls crypto provider was already installed; keeping it");
+        }
+    });
+}
+
+fn crypto_provider() -> Arc<CryptoProvider> {
+    install_crypto_provider();
+    CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+}
+
+/// One validated generation of the certificate files.
+struct Generation {
+    certified: Arc<CertifiedKey>,
+    /// Hex SHA-256 of the leaf certificate's DER, for logs and tests.
+    fingerprint: String,
+    /// Hash of the raw file bytes; a change here is what triggers a reload.
+    source_digest: [u8; 32],
+}
+
+/// Serves whichever certificate the files currently hold.
+///
+/// The key sits behind an [`ArcSwap`] so handshakes never take a lock and a
+/// rotation is a single pointer swap: every handshake sees either the whole
+/// old pair or the whole new one.
+pub struct CertReloader {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    current: ArcSwap<Generation>,
+}
+
+impl CertReloader {
+    /// Read and validate the PEM chain and private key.
+    ///
+    /// Call this before binding the listener: a Secret with a mismatched or
+    /// unreadable key should crash the pod with a message naming the file,
+    /// not leave the apiserver staring at failed handshakes.
+    pub fn load(cert_path: PathBuf, key_path: PathBuf) -> Result<Arc<Self>> {
+        let (cert_pem, key_pem) = read_pair(&cert_path, &key_path)?;
+        let generation = parse_pair(&cert_path, &cert_pem, &key_path, &key_pem)?;
+        tracing::info!(
+            cert = %cert_path.display(),
+            fingerprint = %generation.fingerprint,
+            "loaded TLS serving certificate"
+        );
+        Ok(Arc::new(Self {
+            cert_path,
+            key_path,
+            current: ArcSwap::from_pointee(generation),
+        }))
+    }
+
+    /// Re-read both files and swap in the new pair if their bytes changed.
+    ///
+    /// Returns `Ok(false)` when nothing changed. On error the previous
+    /// certificate stays in place, so a half-written pair (new cert, old key)
+    /// is simply retried on the next call.
+    pub fn reload_now(&self) -> Result<bool> {
+        let (cert_pem, key_pem) = read_pair(&self.cert_path, &self.key_path)?;
+        if source_digest(&cert_pem, &key_pem) == self.current.load().source_digest {
+            return Ok(false);
+        }
+        let next = parse_pair(&self.cert_path, &cert_pem, &self.key_path, &key_pem)?;
+        let new_fingerprint = next.fingerprint.clone();
+        let previous = self.current.swap(Arc::new(next));
+        tracing::info!(
+            old = %previous.fingerprint,
+            new = %new_fingerprint,
+            "rotated TLS serving certificate"
+        );
+        Ok(true)
+    }
+
+    /// Hex SHA-256 of the leaf certificate being served right now.
+    pub fn current_fingerprint(&self) -> String {
+        self.current.load().fingerprint.clone()
+    }
+
+    /// Poll the files every `interval` until `true` is sent on `shutdown`.
+    ///
+    /// A dropped sender does *not* stop the watcher: losing rotation silently
+    /// is worse than a leftover task. The task holds only a weak reference,
+    /// so it also ends once every server using this reloader is gone.
+    pub fn spawn_watcher(
+        self: &Arc<Self>,
+        interval: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        let reloader = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            // The first tick fires at once; `load` has just read the files.
+            ticker.tick().await;
+            let mut last_error = None;
+            loop {
+                tokio::select! {
+                    () = stop_requested(&mut shutdown) => return,
+                    _ = ticker.tick() => {}
+                }
+                let Some(reloader) = reloader.upgrade() else {
+                    return;
+                };
+                last_error = reloader.watcher_tick(last_error).await;
+            }
+        })
+    }
+
+    /// One watcher round. Warns once per distinct failure rather than every
+    /// tick, while still retrying every tick.
+    async fn watcher_tick(self: Arc<Self>, last_error: Option<String>) -> Option<String> {
+        let reloader = Arc::clone(&self);
+        match tokio::task::spawn_blocking(move || reloader.reload_now()).await {
+            Ok(Ok(_)) => {
+                if last_error.is_some() {
+                    tracing::info!("TLS files are usable again");
+                }
+                None
+            }
+            Ok(Err(err)) => {
+                let message = err.to_string();
+                if last_error.as_deref() != Some(message.as_str()) {
+                    tracing::warn!(
+                        error = %message,
+                        serving = %self.current_fingerprint(),
+                        "ignoring unusable TLS files; still serving the previous certificate"
+                    );
+                }
+                Some(message)
+            }
+            Err(join_err) => {
+                tracing::warn!(error = %join_err, "TLS reload task failed");
+                last_error
+            }
+        }
+    }
+}
+
+impl fmt::Debug for CertReloader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertReloader")
+            .field("cert_path", &self.cert_path)
+            .field("key_path", &self.key_path)
+            .field("fingerprint", &self.current.load().fingerprint)
+            .finish()
+    }
+}
+
+impl ResolvesServerCert for CertReloader {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.current.load().certified))
+    }
+}
+
+async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn read_pair(cert_path: &Path, key_path: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
+    let read = |what: &str, path: &Path| {
+        std::fs::read(path)
+            .map_err(|err| Error::io(format!("reading TLS {what} {}", path.display()), err))
+    };
+    Ok((
+        read("certificate", cert_path)?,
+        read("private key", key_path)?,
+    ))
+}
+
+fn source_digest(cert_pem: &[u8], key_pem: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    // Length-prefix the certificate so moving bytes between files still counts.
+    hasher.update((cert_pem.len() as u64).to_be_bytes());
+    hasher.update(cert_pem);
+    hasher.update(key_pem);
+    hasher.finalize().into()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
+/// Validate a PEM pair into a servable key; every error names the file.
+fn parse_pair(
+    cert_path: &Path,
+    cert_pem: &[u8],
+    key_path: &Path,
+    key_pem: &[u8],
+) -> Result<Generation> {
+    let chain = parse_chain(cert_path, cert_pem)?;
+    let fingerprint = chain
+        .first()
+        .map(|leaf| sha256_hex(leaf))
+        .unwrap_or_default();
+    let key = parse_key(key_path, key_pem)?;
+    let signing_key = crypto_provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|err| Error::Tls(format!("private key {}: {err}", key_path.display())))?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    // Strict, unlike `CertifiedKey::from_der`: "cannot tell" is a failure too.
+    certified.keys_match().map_err(|err| match err {
+        rustls::Error::InconsistentKeys(_) => Error::Tls(format!(
+            "private key {} does not match the certificate in {}",
+            key_path.display(),
+            cert_path.display()
+        )),
+        other => Error::Tls(format!("certificate {}: {other}", cert_path.display())),
+    })?;
+    Ok(Generation {
+        certified: Arc::new(certified),
+        fingerprint,
+        source_digest: source_digest(cert_pem, key_pem),
+    })
+}
+
+fn parse_chain(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+    let chain = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| Error::Tls(format!("certificate {}: {err}", path.display())))?;
+    if chain.is_empty() {
+        return Err(Error::Tls(format!(
+            "certificate {} contains no PEM CERTIFICATE block",
+            path.display()
+        )));
+    }
+    Ok(chain)
+}
+
+fn parse_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|err| match err {
+        rustls_pki_types::pem::Error::NoItemsFound => Error::Tls(format!(
+            "private key {} contains no PEM private key (PKCS#8, EC or RSA)",
+            path.display()
+        )),
+        other => Error::Tls(format!("private key {}: {other}", path.display())),
+    })
+}
+
+/// TLS settings for the webhook port.
+///
+/// Only `http/1.1` is offered: the apiserver calls webhooks over HTTP/1.1
+/// keep-alive, and the accept loop below speaks nothing else.
+pub fn server_config(resolver: Arc<CertReloader>) -> Arc<ServerConfig> {
+    // `ServerConfig::builder` needs a process default provider.
+    install_crypto_provider();
+    let mut config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// Serve `app` over TLS until `shutdown` resolves, then drain.
+///
+/// After `shutdown` the listener is closed at once; requests already in
+/// flight get up to [`DRAIN_TIMEOUT`] to finish, after which the remaining
+/// connections are dropped. Per-connection failures are logged, never fatal.
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    config: Arc<ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let acceptor = TlsAcceptor::from(config);
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            Some(joined) = connections.join_next() => log_panicked(joined),
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    // The watcher is taken before the handshake so the drain
+                    // also waits for connections that are still handshaking.
+                    let conn = serve_connection(stream, peer, acceptor.clone(), app.clone(), graceful.watcher());
+                    connections.spawn(conn);
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "accepting a TCP connection failed");
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    drain(graceful, connections).await;
+    Ok(())
+}
+
+fn log_panicked(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(err) = joined {
+        tracing::warn!(error = %err, "an HTTPS connection task failed");
+    }
+}
+
+async fn drain(graceful: GracefulShutdown, mut connections: JoinSet<()>) {
+    tracing::info!(open = graceful.count(), "HTTPS server draining connections");
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            after = ?DRAIN_TIMEOUT,
+            "connections still open after the drain timeout; closing them"
+        );
+    }
+    connections.shutdown().await;
+}
+
+/// Handshake, then HTTP/1.1 with keep-alive until the client leaves or the
+/// server drains. The peer address is exposed to handlers as
+/// [`ConnectInfo<SocketAddr>`], as `axum::serve` would.
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    app: Router,
+    watcher: Watcher,
+) {
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(err)) => {
+            tracing::debug!(%peer, error = %err, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let service = TowerToHyperService::new(Extension(ConnectInfo(peer)).layer(app));
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(tls), service);
+    if let Err(err) = watcher.watch(connection).await {
+        tracing::debug!(%peer, error = %err, "HTTPS connection closed with an error");
+    }
+}
+
+/// Serve plain HTTP (metrics, health) until `shutdown` resolves.
+///
+/// Nothing secret travels here, and probes from the kubelet cannot present
+/// the webhook's CA, so this port stays unencrypted.
+pub async fn serve_plain(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|err| Error::io("serving plain HTTP", err))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        os::unix::fs::symlink,
+        sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+    };
+
+    use axum::{http::StatusCode, routing::get};
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use rustls::{ClientConfig, RootCertStore, client::Resumption};
+    use rustls_pki_types::ServerName;
+    use tokio::sync::{Notify, oneshot};
+
+    use super::*;
+
+    /// Only a guard against hangs; nothing is measured against it.
+    const GUARD: Duration = Duration::from_secs(20);
+
+    struct TestCa {
+        issuer: Issuer<'static, KeyPair>,
+        pem: String,
+    }
+
+    struct Leaf {
+        cert_pem: String,
+        key_pem: String,
+        der: Vec<u8>,
+    }
+
+    impl TestCa {
+        fn new() -> Self {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "test CA");
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            let pem = params.self_signed(&key).unwrap().pem();
+            Self {
+                issuer: Issuer::new(params, key),
+                pem,
+            }
+        }
+
+        fn leaf(&self) -> Leaf {
+            let key = KeyPair::generate().unwrap();
+            let params =
+                CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                    .unwrap();
+            let cert = params.signed_by(&key, &self.issuer).unwrap();
+            Leaf {
+                cert_pem: cert.pem(),
+                key_pem: key.serialize_pem(),
+                der: cert.der().to_vec(),
+            }
+        }
+    }
+
+    /// A directory laid out like a kubelet-mounted Secret volume:
+    /// `tls.crt -> ..data/tls.crt`, `..data -> ..<timestamp>/`.
+    struct SecretDir {
+        dir: tempfile::TempDir,
+        generation: u32,
+    }
+
+    impl SecretDir {
+        fn new(cert_pem: &str, key_pem: &str) -> Self {
+            let mut secret = Self {
+                dir: tempfile::tempdir().unwrap(),
+                generation: 0,
+            };
+            secret.publish(cert_pem, key_pem);
+            for name in ["tls.crt", "tls.key"] {
+                symlink(format!("..data/{name}"), secret.dir.path().join(name)).unwrap();
+            }
+            secret
+        }
+
+        fn cert_path(&self) -> PathBuf {
+            self.dir.path().join("tls.crt")
+        }
+
+        fn key_path(&self) -> PathBuf {
+            self.dir.path().join("tls.key")
+        }
+
+        fn load(&self) -> Result<Arc<CertReloader>> {
+            CertReloader::load(self.cert_path(), self.key_path())
+        }
+
+        /// Publish a new version the way the kubelet does: write a fresh
+        /// timestamped directory, then atomically rename a new symlink over
+        /// `..data`, then remove the old directory.
+        fn publish(&mut self, cert_pem: &str, key_pem: &str) {
+            let root = self.dir.path();
+            let previous = format!("..2025_01_01_00_00_00.{}", self.generation);
+            self.generation += 1;
+            let next = format!("..2025_01_01_00_00_00.{}", self.generation);
+            std::fs::create_dir(root.join(&next)).unwrap();
+            std::fs::write(root.join(&next).join("tls.crt"), cert_pem).unwrap();
+            std::fs::write(root.join(&next).join("tls.key"), key_pem).unwrap();
+            symlink(&next, root.join("..data_tmp")).unwrap();
+            std::fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
+            let _ = std::fs::remove_dir_all(root.join(previous));
+        }
+    }
+
+    struct TestServer {
+        addr: SocketAddr,
+        stop: Option<oneshot::Sender<()>>,
+        handle: JoinHandle<Result<()>>,
+    }
+
+    impl TestServer {
+        async fn start(app: Router, reloader: Arc<CertReloader>) -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (stop, stopped) = oneshot::channel::<()>();
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            let config = server_config(reloader);
+            let handle = tokio::spawn(serve_tls(listener, app, config, shutdown));
+            Self {
+                addr,
+                stop: Some(stop),
+                handle,
+            }
+        }
+
+        fn url(&self, path: &str) -> String {
+            format!("https://localhost:{}{path}", self.addr.port())
+        }
+
+        async fn shut_down(mut self) {
+            if let Some(stop) = self.stop.take() {
+                let _ = stop.send(());
+            }
+            let served = tokio::time::timeout(GUARD, self.handle).await;
+            served.unwrap().unwrap().unwrap();
+        }
+    }
+
+    fn app() -> Router {
+        Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route(
+                "/peer",
+                get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+            )
+    }
+
+    /// A client that trusts only the test CA and speaks only HTTP/1.1.
+    fn client(ca: &TestCa, addr: SocketAddr, pooled: bool) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.pem.as_bytes()).unwrap())
+            .http1_only()
+            .no_proxy()
+            .resolve("localhost", addr)
+            .timeout(Duration::from_secs(10));
+        if !pooled {
+            builder = builder.pool_max_idle_per_host(0);
+        }
+        builder.build().unwrap()
+    }
+
+    /// Handshake with a raw TLS client (no session resumption, which would
+    /// replay the old certificate) and report the leaf and ALPN it got.
+    async fn handshake(ca: &TestCa, addr: SocketAddr) -> (Vec<u8>, Option<Vec<u8>>) {
+        install_crypto_provider();
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca.pem.as_bytes()).unwrap())
+            .unwrap();
+        let mut config = ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.resumption = Resumption::disabled();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let tls = connector.connect(name, tcp).await.unwrap();
+        let (_, session) = tls.get_ref();
+        let leaf = session.peer_certificates().unwrap()[0].to_vec();
+        (leaf, session.alpn_protocol().map(<[u8]>::to_vec))
+    }
+
+    /// Poll until `done` holds; the guard only stops a broken test hanging.
+    async fn eventually(mut done: impl AsyncFnMut() -> bool) {
+        let waited = tokio::time::timeout(GUARD, async {
+            while !done().await {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        waited.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn rejects_mismatched_key_before_binding() {
+        let ca = TestCa::new();
+        let (first, second) = (ca.leaf(), ca.leaf());
+        let secret = SecretDir::new(&first.cert_pem, &second.key_pem);
+
+        let message = secret.load().unwrap_err().to_string();
+
+        assert!(message.contains("does not match"), "{message}");
+        assert!(
+            message.contains(&secret.key_path().display().to_string()),
+            "{message}"
+        );
+        assert!(
+            message.contains(&secret.cert_path().display().to_string()),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_files_without_pem_blocks_naming_the_file() {
+        let leaf = TestCa::new().leaf();
+        let no_cert = SecretDir::new("not a certificate", &leaf.key_pem);
+        let no_key = SecretDir::new(&leaf.cert_pem, "");
+
+        let cert_error = no_cert.load().unwrap_err().to_string();
+        let key_error = no_key.load().unwrap_err().to_string();
+
+        assert!(
+            cert_error.contains(&no_cert.cert_path().display().to_string()),
+            "{cert_error}"
+        );
+        assert!(
+            key_error.contains(&no_key.key_path().display().to_string()),
+            "{key_error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn serves_https_over_http1_keep_alive() {
+        let ca = TestCa::new();
+        let leaf = ca.leaf();
+        let secret = SecretDir::new(&leaf.cert_pem, &leaf.key_pem);
+        let server = TestServer::start(app(), secret.load().unwrap()).await;
+        let client = client(&ca, server.addr, true);
+
+        let health = client.get(server.url("/healthz")).send().await.unwrap();
+        assert_eq!(health.version(), reqwest::Version::HTTP_11);
+        assert_eq!(health.text().await.unwrap(), "ok");
+        let first = client.get(server.url("/peer")).send().await.unwrap();
+        let first = first.text().await.unwrap();
+        let second = client.get(server.url("/peer")).send().await.unwrap();
+        let second = second.text().await.unwrap();
+
+        assert_eq!(first, second, "both requests should reuse one connection");
+        let (_, alpn) = handshake(&ca, server.addr).await;
+        assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
+        server.shut_down().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rotation_through_secret_symlink_swap_serves_new_cert_without_failed_handshakes() {
+        let ca = Arc::new(TestCa::new());
+        let (old, new) = (ca.leaf(), ca.leaf());
+        let mut secret = SecretDir::new(&old.cert_pem, &old.key_pem);
+        let reloader = secret.load().unwrap();
+        let (stop_watcher, watcher_stop) = watch::channel(false);
+        let watcher = reloader.spawn_watcher(Duration::from_millis(100), watcher_stop);
+        let server = TestServer::start(app(), Arc::clone(&reloader)).await;
+
+        let progress = Arc::new(AtomicUsize::new(0));
+        let stop_client = Arc::new(AtomicBool::new(false));
+        let client_task = tokio::spawn(fresh_connection_loop(
+            Arc::clone(&ca),
+            server.addr,
+            server.url("/healthz"),
+            Arc::clone(&progress),
+            Arc::clone(&stop_client),
+        ));
+
+        eventually(async || progress.load(Ordering::SeqCst) >= 5).await;
+        secret.publish(&new.cert_pem, &new.key_pem);
+        eventually(async || handshake(&ca, server.addr).await.0 == new.der).await;
+        let after_rotation = progress.load(Ordering::SeqCst);
+        eventually(async || progress.load(Ordering::SeqCst) >= after_rotation + 5).await;
+        stop_client.store(true, Ordering::SeqCst);
+        let outcome = client_task.await.unwrap();
+
+        assert_eq!(outcome.failures, Vec::<String>::new());
+        assert!(
+            outcome.leaves_seen.contains(&old.der),
+            "never saw the old cert"
+        );
+        assert!(
+            outcome.leaves_seen.contains(&new.der),
+            "never saw the new cert"
+        );
+        assert_eq!(reloader.current_fingerprint(), sha256_hex(&new.der));
+        stop_watcher.send(true).unwrap();
+        tokio::time::timeout(GUARD, watcher).await.unwrap().unwrap();
+        server.shut_down().await;
+    }
+
+    #[derive(Default)]
+    struct LoopOutcome {
+        failures: Vec<String>,
+        leaves_seen: Vec<Vec<u8>>,
+    }
+
+    /// Requests on fresh connections (a new client each time, so every
+    /// request is a full handshake), bounded in count in case nobody stops it.
+    async fn fresh_connection_loop(
+        ca: Arc<TestCa>,
+        addr: SocketAddr,
+        url: String,
+        progress: Arc<AtomicUsize>,
+        stop: Arc<AtomicBool>,
+    ) -> LoopOutcome {
+        let mut outcome = LoopOutcome::default();
+        for _ in 0..1_000 {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let client = reqwest::Client::builder()
+                .use_preconfigured_tls(rustls_client(&ca))
+                .http1_only()
+                .no_proxy()
+                .resolve("localhost", addr)
+                .timeout(Duration::from_secs(10))
+                .tls_info(true)
+                .build()
+                .unwrap();
+            match client.get(&url).send().await {
+                Ok(response) if response.status() == StatusCode::OK => {
+                    record_leaf(&mut outcome, &response);
+                }
+                Ok(response) => outcome.failures.push(response.status().to_string()),
+                Err(err) => outcome.failures.push(format!("{err:?}")),
+            }
+            progress.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        outcome
+    }
+
+    fn record_leaf(outcome: &mut LoopOutcome, response: &reqwest::Response) {
+        let info = response.extensions().get::<reqwest::tls::TlsInfo>();
+        let leaf = info
+            .and_then(|info| info.peer_certificate())
+            .unwrap()
+            .to_vec();
+        if !outcome.leaves_seen.contains(&leaf) {
+            outcome.leaves_seen.push(leaf);
+        }
+    }
+
+    fn rustls_client(ca: &TestCa) -> ClientConfig {
+        install_crypto_provider();
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca.pem.as_bytes()).unwrap())
+            .unwrap();
+        ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+    }
+
+    #[tokio::test]
+    async fn invalid_new_files_keep_the_old_certificate() {
+        let ca = TestCa::new();
+        let (old, new) = (ca.leaf(), ca.leaf());
+        let mut secret = SecretDir::new(&old.cert_pem, &old.key_pem);
+        let reloader = secret.load().unwrap();
+        let (_stop, watcher_stop) = watch::channel(false);
+        reloader.spawn_watcher(Duration::from_millis(50), watcher_stop);
+        let server = TestServer::start(app(), Arc::clone(&reloader)).await;
+        assert!(
+            !reloader.reload_now().unwrap(),
+            "unchanged files are not a rotation"
+        );
+
+        secret.publish("garbage", &new.key_pem);
+        assert!(reloader.reload_now().is_err());
+        secret.publish(&new.cert_pem, &old.key_pem);
+        let mismatch = reloader.reload_now().unwrap_err().to_string();
+        assert!(mismatch.contains("does not match"), "{mismatch}");
+        // Give the watcher a few ticks to (wrongly) act on the broken pair.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        assert_eq!(reloader.current_fingerprint(), sha256_hex(&old.der));
+        assert_eq!(handshake(&ca, server.addr).await.0, old.der);
+        secret.publish(&new.cert_pem, &new.key_pem);
+        eventually(async || reloader.current_fingerprint() == sha256_hex(&new.der)).await;
+        server.shut_down().await;
+    }
+
+    #[tokio::test]
+    async fn graceful_shutdown_finishes_in_flight_requests() {
+        let ca = TestCa::new();
+        let leaf = ca.leaf();
+        let secret = SecretDir::new(&leaf.cert_pem, &leaf.key_pem);
+        let started = Arc::new(Notify::new());
+        let handler_started = Arc::clone(&started);
+        let app = Router::new().route(
+            "/slow",
+            get(move || async move {
+                handler_started.notify_one();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "done"
+            }),
+        );
+        let mut server = TestServer::start(app, secret.load().unwrap()).await;
+        let client = client(&ca, server.addr, true);
+        let request = tokio::spawn(client.get(server.url("/slow")).send());
+
+        tokio::time::timeout(GUARD, started.notified())
+            .await
+            .unwrap();
+        server.stop.take().unwrap().send(()).unwrap();
+        let response = tokio::time::timeout(GUARD, request)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.text().await.unwrap(), "done");
+        let served = tokio::time::timeout(GUARD, server.handle).await.unwrap();
+        served.unwrap().unwrap();
+        assert!(
+            TcpStream::connect(server.addr).await.is_err(),
+            "listener should be closed"
+        );
+    }
+}

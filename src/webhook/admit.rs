@@ -1,0 +1,228 @@
+//! One admission: decide, apply the effects, and say why.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::{
+    ResourceExt as _,
+    core::{
+        DynamicObject,
+        admission::{AdmissionRequest, AdmissionResponse},
+    },
+};
+
+use super::{
+    Webhook,
+    effects::{Created, Use, create_request, record_use},
+};
+use crate::{
+    admission::{Attempt, Decision, decide, decision::VerdictKind, message},
+    crd::{ApprovalPolicy, ApprovalRequest},
+    events::Note,
+    metrics::Metrics,
+};
+
+pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+    let response = AdmissionResponse::from(req);
+    if !webhook.ready.is_ready() {
+        return deny(response, 503, "approval-gate is starting and has not synced its caches yet; retry shortly");
+    }
+    let attempt = match Attempt::from_request(req) {
+        Ok(attempt) => attempt,
+        Err(e) => return deny(response, 400, &format!("approval-gate cannot read the request: {e}")),
+    };
+    let (decision, policies) = {
+        let Ok(index) = webhook.index.read() else {
+            return deny(response, 500, "approval-gate's index is unavailable");
+        };
+        let decision = decide(&attempt, &index, &webhook.config.decision, Timestamp::now());
+        let policies: Vec<Arc<ApprovalPolicy>> = decision
+            .verdicts
+            .iter()
+            .filter_map(|v| index.policies.get(&v.policy).cloned())
+            .collect();
+        (decision, policies)
+    };
+    for v in &decision.verdicts {
+        webhook.metrics.count_decision(&v.policy, decision.verdict_label());
+    }
+    let mut response = response;
+    response.audit_annotations = message::audit_annotations(&decision);
+    let warnings = message::warnings(&attempt, &decision);
+    if !warnings.is_empty() {
+        response.warnings = Some(warnings);
+    }
+    if let Some((policy, hold)) = decision.hold() {
+        let text = message::denial(&attempt, policy, hold);
+        if !attempt.dry_run {
+            hold_effects(webhook, req, &attempt, policy, hold).await;
+        }
+        return deny(response, 403, &text);
+    }
+    if !attempt.dry_run {
+        if let Err(text) = consume(webhook, &decision, &policies, &attempt).await {
+            return deny(response, 403, &text);
+        }
+        allow_events(webhook, req, &attempt, &decision);
+    }
+    response
+}
+
+fn deny(mut response: AdmissionResponse, code: u16, text: &str) -> AdmissionResponse {
+    response = response.deny(text);
+    response.result.code = code;
+    response
+}
+
+async fn hold_effects(
+    webhook: &Webhook,
+    req: &AdmissionRequest<DynamicObject>,
+    attempt: &Attempt,
+    policy: &str,
+    hold: &crate::admission::Hold,
+) {
+    if let Some(new) = &hold.create {
+        let created = create_request(&webhook.client, new.clone(), webhook.config.auto_request_bound).await;
+        Metrics::count(&webhook.metrics.auto_requests, created.label());
+        match &created {
+            Created::Failed(e) => tracing::warn!(error = %e, request = %hold.name, "creating the pending request failed"),
+            Created::TimedOut => tracing::warn!(request = %hold.name, "creating the pending request is slow; denied without waiting"),
+            _ => {}
+        }
+    }
+    let what = format!("{} held by ApprovalPolicy {policy:?}: waiting for approval", attempt.describe());
+    webhook.events.send(Note {
+        regarding: request_ref(&hold.namespace, &hold.name, None),
+        warning: false,
+        reason: "Blocked",
+        action: "Admit",
+        note: format!("{what} (requested by {})", attempt.user),
+    });
+    webhook.events.send(Note {
+        regarding: target_ref(req, attempt),
+        warning: true,
+        reason: "Blocked",
+        action: "Admit",
+        note: format!("{what}: ApprovalRequest {}/{}", hold.namespace, hold.name),
+    });
+    tracing::info!(user = %attempt.user, uid = %attempt.uid, policy, request = %hold.name, "held");
+}
+
+/// Records every single-use approval the decision relies on.
+async fn consume(
+    webhook: &Webhook,
+    decision: &Decision,
+    policies: &[Arc<ApprovalPolicy>],
+    attempt: &Attempt,
+) -> Result<(), String> {
+    for grant in decision.single_use_grants() {
+        let Some(policy) = policies.iter().find(|p| p.name_any() == grant.request.spec.policy) else {
+            continue;
+        };
+        match record_use(&webhook.client, grant, policy, attempt).await {
+            Use::Recorded => Metrics::count(&webhook.metrics.single_use, "recorded"),
+            Use::Lost(why) => {
+                Metrics::count(&webhook.metrics.single_use, "lost");
+                return Err(format!(
+                    "approval-gate: the single-use approval {}/{} no longer applies ({why}); \
+                     retry to request a new approval",
+                    grant.request.namespace().unwrap_or_default(),
+                    grant.request.name_any()
+                ));
+            }
+            Use::Failed(e) => {
+                Metrics::count(&webhook.metrics.single_use, "failed");
+                return Err(format!("approval-gate could not record the use of the approval ({e}); retry"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn allow_events(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>, attempt: &Attempt, decision: &Decision) {
+    for v in &decision.verdicts {
+        let (regarding, warning, reason, note) = match &v.kind {
+            VerdictKind::Granted(g) => (
+                request_ref_of(&g.request),
+                false,
+                if g.single_use { "Used" } else { "Allowed" },
+                format!("{} allowed for {} (admission {})", attempt.describe(), attempt.user, attempt.uid),
+            ),
+            VerdictKind::BreakGlass => (
+                target_ref(req, attempt),
+                true,
+                "BreakGlass",
+                format!("{} by {} without approval (break-glass, policy {})", attempt.describe(), attempt.user, v.policy),
+            ),
+            VerdictKind::Audited => (
+                target_ref(req, attempt),
+                false,
+                "Audited",
+                format!("{} by {} would need approval under policy {} (mode Audit)", attempt.describe(), attempt.user, v.policy),
+            ),
+            VerdictKind::Warned => (
+                target_ref(req, attempt),
+                true,
+                "Warned",
+                format!("{} by {} would need approval under policy {} (mode Warn)", attempt.describe(), attempt.user, v.policy),
+            ),
+            VerdictKind::Excluded | VerdictKind::Held(_) => continue,
+        };
+        webhook.events.send(Note { regarding, warning, reason, action: "Admit", note });
+    }
+}
+
+fn request_ref(namespace: &str, name: &str, uid: Option<String>) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("approvalgate.dev/v1alpha1".to_owned()),
+        kind: Some("ApprovalRequest".to_owned()),
+        namespace: Some(namespace.to_owned()),
+        name: Some(name.to_owned()),
+        uid,
+        ..ObjectReference::default()
+    }
+}
+
+fn request_ref_of(req: &ApprovalRequest) -> ObjectReference {
+    request_ref(&req.namespace().unwrap_or_default(), &req.name_any(), req.uid())
+}
+
+/// The object the attempt was on, with its uid when known, so that
+/// `kubectl describe` of that object lists the event.
+fn target_ref(req: &AdmissionRequest<DynamicObject>, attempt: &Attempt) -> ObjectReference {
+    let kind = &req.kind;
+    let api_version = if kind.group.is_empty() {
+        kind.version.clone()
+    } else {
+        format!("{}/{}", kind.group, kind.version)
+    };
+    let (api_version, kind_name) = if attempt.target.subresource.is_some() {
+        // For a subresource, the event belongs to the parent object.
+        parent_kind(req).unwrap_or((api_version, kind.kind.clone()))
+    } else {
+        (api_version, kind.kind.clone())
+    };
+    let uid = req.old_object.as_ref().and_then(|o| o.metadata.uid.clone());
+    ObjectReference {
+        api_version: Some(api_version),
+        kind: Some(kind_name),
+        namespace: (!attempt.target.namespace.is_empty()).then(|| attempt.target.namespace.clone()),
+        name: Some(attempt.target.name.clone()),
+        uid,
+        ..ObjectReference::default()
+    }
+}
+
+fn parent_kind(req: &AdmissionRequest<DynamicObject>) -> Option<(String, String)> {
+    let r = &req.resource;
+    let kind = match (r.group.as_str(), r.resource.as_str()) {
+        ("", "pods") => "Pod",
+        ("apps", "deployments") => "Deployment",
+        ("apps", "statefulsets") => "StatefulSet",
+        ("apps", "replicasets") => "ReplicaSet",
+        _ => return None,
+    };
+    let api_version = if r.group.is_empty() { r.version.clone() } else { format!("{}/{}", r.group, r.version) };
+    Some((api_version, kind.to_owned()))
+}

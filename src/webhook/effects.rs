@@ -1,0 +1,97 @@
+//! The admission path's only API writes: creating the pending request on a
+//! denial, and recording the use of a single-use approval.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{Api, Client, ResourceExt as _, api::PostParams};
+
+use crate::{
+    admission::{Attempt, decision::Grant},
+    crd::{ApprovalPolicy, ApprovalRequest, Phase, UsedBy},
+    lifecycle::{Terms, evaluate},
+};
+
+/// How creating the pending request turned out.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Created {
+    Created,
+    AlreadyExists,
+    Failed(String),
+    TimedOut,
+}
+
+impl Created {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::AlreadyExists => "exists",
+            Self::Failed(_) => "failed",
+            Self::TimedOut => "timeout",
+        }
+    }
+}
+
+/// Creates the request, waiting at most `bound`; a slower create goes on in
+/// the background, and the denial does not wait for it.
+pub async fn create_request(client: &Client, request: ApprovalRequest, bound: Duration) -> Created {
+    let ns = request.namespace().unwrap_or_default();
+    let api = Api::<ApprovalRequest>::namespaced(client.clone(), &ns);
+    let task = tokio::spawn(async move {
+        match api.create(&PostParams::default(), &request).await {
+            Ok(_) => Created::Created,
+            Err(kube::Error::Api(s)) if s.code == 409 => Created::AlreadyExists,
+            Err(e) => Created::Failed(e.to_string()),
+        }
+    });
+    match tokio::time::timeout(bound, task).await {
+        Ok(Ok(created)) => created,
+        Ok(Err(join)) => Created::Failed(join.to_string()),
+        Err(_) => Created::TimedOut,
+    }
+}
+
+/// How recording a use turned out.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Use {
+    Recorded,
+    /// Another admission used it first, or it stopped being valid.
+    Lost(String),
+    Failed(String),
+}
+
+const ATTEMPTS: usize = 3;
+
+/// Records the use with optimistic concurrency: the status write carries the
+/// resourceVersion it was judged at, so of many racing admissions exactly one
+/// succeeds. On a conflict the request is re-read and judged again.
+pub async fn record_use(client: &Client, grant: &Grant, policy: &ApprovalPolicy, attempt: &Attempt) -> Use {
+    let ns = grant.request.namespace().unwrap_or_default();
+    let api = Api::<ApprovalRequest>::namespaced(client.clone(), &ns);
+    let mut current = (*grant.request).clone();
+    for _ in 0..ATTEMPTS {
+        let now = Timestamp::now();
+        let phase = evaluate(&current, &Terms { policy: Some(&policy.spec) }, now).phase;
+        if phase != Phase::Approved {
+            return Use::Lost(format!("request {} is {}", current.name_any(), phase.as_str().to_lowercase()));
+        }
+        let mut next = current.clone();
+        let status = next.status.get_or_insert_with(Default::default);
+        status.used_at = Some(Time(now));
+        status.used_by = Some(UsedBy {
+            uid: attempt.uid.clone(),
+            user: attempt.user.clone(),
+        });
+        status.phase = Some(Phase::Used);
+        match api.replace_status(&next.name_any(), &PostParams::default(), &next).await {
+            Ok(_) => return Use::Recorded,
+            Err(kube::Error::Api(s)) if s.code == 409 => match api.get(&current.name_any()).await {
+                Ok(fresh) => current = fresh,
+                Err(e) => return Use::Failed(e.to_string()),
+            },
+            Err(e) => return Use::Failed(e.to_string()),
+        }
+    }
+    Use::Lost("too many concurrent uses".to_owned())
+}

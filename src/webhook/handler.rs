@@ -1,0 +1,115 @@
+//! The HTTP edge: AdmissionReview in, AdmissionReview out. Thin by design: the
+//! decision is [`crate::admission::decide`]; this only converts and applies effects.
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    Json, Router,
+    body::{Body, to_bytes},
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use kube::core::{
+    DynamicObject,
+    admission::{AdmissionRequest, AdmissionResponse, AdmissionReview},
+};
+
+use super::{Webhook, admit::admit};
+
+/// The largest AdmissionReview accepted. An object may be 1.5 MiB and a
+/// review carries two of them, plus JSON overhead.
+pub const MAX_BODY: usize = 6 * 1024 * 1024;
+
+/// The TLS router the apiserver calls.
+pub fn router(webhook: Arc<Webhook>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(webhook)
+}
+
+/// The plain-HTTP router for Prometheus and probes.
+pub fn metrics_router(webhook: Arc<Webhook>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/debug/index", get(debug_index))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(webhook)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(webhook): State<Arc<Webhook>>) -> Response {
+    if webhook.ready.is_ready() {
+        (StatusCode::OK, "ok").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced").into_response()
+    }
+}
+
+async fn metrics(State(webhook): State<Arc<Webhook>>) -> Response {
+    (
+        [("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        webhook.metrics.render(),
+    )
+        .into_response()
+}
+
+/// What the index holds: counts and policy names, for troubleshooting.
+async fn debug_index(State(webhook): State<Arc<Webhook>>) -> Response {
+    let Ok(index) = webhook.index.read() else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "index unavailable").into_response();
+    };
+    Json(serde_json::json!({
+        "ready": webhook.ready.is_ready(),
+        "requests": index.requests.len(),
+        "policies": index.policies.keys().collect::<Vec<_>>(),
+        "namespaces": index.namespaces.len(),
+    }))
+    .into_response()
+}
+
+async fn validate(State(webhook): State<Arc<Webhook>>, body: Body) -> Json<AdmissionReview<DynamicObject>> {
+    let started = Instant::now();
+    let response = match to_bytes(body, MAX_BODY).await {
+        Err(_) => invalid(format!("the AdmissionReview is larger than {MAX_BODY} bytes"), None),
+        Ok(bytes) => match parse(&bytes) {
+            Ok(request) => admit(&webhook, &request).await,
+            Err((message, uid)) => invalid(message, uid),
+        },
+    };
+    webhook.metrics.decision_seconds.observe(started.elapsed().as_secs_f64());
+    Json(response.into_review())
+}
+
+/// Parses a review; on failure, returns a readable reason and the request uid
+/// if it can be read at all, so the apiserver can match the answer.
+pub fn parse(bytes: &[u8]) -> Result<AdmissionRequest<DynamicObject>, (String, Option<String>)> {
+    let uid = || {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|v| v.pointer("/request/uid").and_then(|u| u.as_str()).map(str::to_owned))
+    };
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(bytes)
+        .map_err(|e| (format!("malformed AdmissionReview: {e}"), uid()))?;
+    review
+        .try_into()
+        .map_err(|_| ("the AdmissionReview has no request".to_owned(), uid()))
+}
+
+fn invalid(message: String, uid: Option<String>) -> AdmissionResponse {
+    tracing::warn!(%message, "rejecting an unreadable admission review");
+    let mut response = AdmissionResponse::invalid(message);
+    response.result.code = 400;
+    if let Some(uid) = uid {
+        response.uid = uid;
+    }
+    response
+}

@@ -1,0 +1,124 @@
+//! The validating admission webhook: watches, index, HTTPS server.
+
+mod admit;
+mod effects;
+pub mod handler;
+pub mod registration;
+pub mod watch;
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use kube::{Client, runtime::events::Reporter};
+use tokio::sync::watch as signal;
+
+use crate::{
+    admission::decision::DecisionConfig,
+    error::{Error, Result},
+    events::EventQueue,
+    index::Index,
+    metrics::Metrics,
+    server::tls,
+};
+pub use watch::Readiness;
+
+/// How the webhook behaves.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    pub decision: DecisionConfig,
+    /// How long a denial may wait for its pending request to be created.
+    pub auto_request_bound: Duration,
+}
+
+/// Shared state of the webhook's handlers.
+pub struct Webhook {
+    pub client: Client,
+    pub index: Arc<RwLock<Index>>,
+    pub ready: Arc<Readiness>,
+    pub config: WebhookConfig,
+    pub events: EventQueue,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Where to listen and which certificate to serve.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub metrics_listen: SocketAddr,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    pub instance: String,
+}
+
+impl Webhook {
+    /// Builds the state and starts the watches that fill the index.
+    pub fn start(client: Client, config: WebhookConfig, instance: String) -> Arc<Self> {
+        let index = Arc::new(RwLock::new(Index::default()));
+        let ready = Arc::new(Readiness::default());
+        tokio::spawn(watch::run(client.clone(), Arc::clone(&index), Arc::clone(&ready)));
+        Self::new(client, config, index, ready, instance)
+    }
+
+    /// Builds the state over an index someone else fills (tests fill it by hand).
+    pub fn new(
+        client: Client,
+        config: WebhookConfig,
+        index: Arc<RwLock<Index>>,
+        ready: Arc<Readiness>,
+        instance: String,
+    ) -> Arc<Self> {
+        let metrics = Arc::new(Metrics::default());
+        let reporter = Reporter {
+            controller: "approval-gate".to_owned(),
+            instance: Some(instance),
+        };
+        Arc::new(Self {
+            events: EventQueue::start(client.clone(), reporter, Arc::clone(&metrics)),
+            client,
+            index,
+            ready,
+            config,
+            metrics,
+        })
+    }
+}
+
+/// Runs the webhook until `shutdown` fires, then drains in-flight requests.
+pub async fn serve(client: Client, config: WebhookConfig, opts: ServeOptions, shutdown: signal::Receiver<bool>) -> Result<()> {
+    tls::install_crypto_provider();
+    // Validate the certificate before binding anything.
+    let certs = tls::CertReloader::load(opts.tls_cert.clone(), opts.tls_key.clone())?;
+    certs.spawn_watcher(Duration::from_secs(1), shutdown.clone());
+    let webhook = Webhook::start(client, config, opts.instance.clone());
+    let listener = bind(opts.listen).await?;
+    let metrics_listener = bind(opts.metrics_listen).await?;
+    tracing::info!(listen = %opts.listen, metrics = %opts.metrics_listen, "webhook serving");
+    let https = tls::serve_tls(
+        listener,
+        handler::router(Arc::clone(&webhook)),
+        tls::server_config(certs),
+        fired(shutdown.clone()),
+    );
+    let plain = tls::serve_plain(metrics_listener, handler::metrics_router(webhook), fired(shutdown));
+    let (a, b) = tokio::join!(https, plain);
+    a.and(b)
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::io(format!("binding {addr}"), e))
+}
+
+/// Resolves once `true` is sent (or the sender is gone).
+pub async fn fired(mut rx: signal::Receiver<bool>) {
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
