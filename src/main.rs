@@ -8,6 +8,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    approval_gate::server::tls::install_crypto_provider();
     let cli = Cli::parse();
     match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,

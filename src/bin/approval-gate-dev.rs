@@ -26,6 +26,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    approval_gate::server::tls::install_crypto_provider();
     let args = Args::parse();
     let mut opts = match args.bin_dir {
         Some(bin_dir) => Options {

@@ -86,6 +86,7 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Starts etcd and kube-apiserver and waits until the apiserver is ready.
     pub async fn start(opts: Options) -> Result<Self> {
+        crate::server::tls::install_crypto_provider();
         for name in ["etcd", "kube-apiserver"] {
             if !opts.bin_dir.join(name).exists() {
                 return Err(Error::MissingBinary {

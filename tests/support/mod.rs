@@ -11,6 +11,8 @@ use std::{
 
 use approval_gate::testenv::{ControlPlane, Identity, Options};
 
+pub mod webhook;
+
 pub use approval_gate::testenv::identities::{ADMIN, ALICE, BOB, CAROL, CONTROLLER, DAVE, GITOPS};
 
 static PLANE: OnceLock<ControlPlane> = OnceLock::new();

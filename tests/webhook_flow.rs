@@ -1,0 +1,361 @@
+//! The approval flow as users meet it: the real apiserver calls the real
+//! webhook binary; people act through the real kubectl, as themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use approval_gate::{
+    crd::{Approval, ApprovalPolicy, ApprovalRequest, Phase},
+    testenv::{CONTROL_NAMESPACE, Identity},
+};
+use jiff::Timestamp;
+use k8s_openapi::{api::apps::v1::Deployment, apimachinery::pkg::apis::meta::v1::Time};
+use kube::{
+    Api,
+    api::{ListParams, PostParams},
+};
+use support::{webhook::await_policy, *};
+
+/// A policy for one test namespace, from YAML for its `spec`.
+async fn policy(ns: &str, spec: &str) -> String {
+    let name = format!("{ns}-policy");
+    let spec = serde_yaml_ng::from_str(spec).unwrap();
+    let policy = ApprovalPolicy::new(&name, spec);
+    Api::<ApprovalPolicy>::all(client(&ADMIN).await)
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
+    support::webhook::webhook();
+    await_policy(&name).await;
+    name
+}
+
+fn deployment(ns: &str, name: &str, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  \
+         replicas: 1\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      \
+         labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
+    )
+}
+
+fn apply(id: &Identity, manifest: &str) -> KubectlOutput {
+    kubectl(id).args(["apply", "-f", "-"]).stdin(manifest).run()
+}
+
+/// The request name in a denial message: "ApprovalRequest <ns>/<name> ...".
+fn request_name(message: &str, ns: &str) -> String {
+    let marker = format!("ApprovalRequest {ns}/");
+    let start = message.find(&marker).unwrap_or_else(|| panic!("no request named in: {message}")) + marker.len();
+    message[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+async fn get_request(ns: &str, name: &str) -> ApprovalRequest {
+    Api::<ApprovalRequest>::namespaced(client(&ADMIN).await, ns).get(name).await.unwrap()
+}
+
+/// `who` approves through the status subresource, as an approver's tooling does.
+async fn approve(who: &Identity, ns: &str, name: &str) {
+    let api = Api::<ApprovalRequest>::namespaced(client(who).await, ns);
+    let mut req = api.get(name).await.unwrap();
+    req.status.get_or_insert_with(Default::default).approvals.push(Approval {
+        user: who.username.to_owned(),
+        groups: who.groups.iter().map(|g| (*g).to_owned()).collect(),
+        time: Time(Timestamp::now()),
+        comment: "looks good".into(),
+    });
+    api.replace_status(name, &PostParams::default(), &req).await.unwrap();
+}
+
+async fn image_of(ns: &str, name: &str) -> String {
+    let d = Api::<Deployment>::namespaced(client(&ADMIN).await, ns).get(name).await.unwrap();
+    d.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap()
+}
+
+const UPDATE_POLICY: &str = "rules: [{apiGroups: [apps], resources: [deployments, deployments/scale], \
+    operations: [UPDATE, DELETE]}]\napprovers: {groups: [sre]}\n";
+
+fn scoped(ns: &str, spec: &str) -> String {
+    spec.replace("operations:", &format!("namespaces: [{ns}], operations:"))
+}
+
+#[tokio::test]
+async fn try_denied_approve_retry_passes_once() {
+    let ns = namespace("flow").await;
+    policy(&ns, &scoped(&ns, UPDATE_POLICY)).await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+
+    // 1. alice tries: held, with a message that says what to do.
+    let msg = apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails();
+    assert!(msg.contains("needs approval under ApprovalPolicy"), "{msg}");
+    let name = request_name(&msg, &ns);
+    assert!(msg.contains(&format!("kubectl approve {name} -n {ns}")), "{msg}");
+    assert!(msg.contains(&format!("kubectl approve wait {name} -n {ns}")), "{msg}");
+
+    // 2. The webhook created the pending request from the admission request.
+    let req = get_request(&ns, &name).await;
+    assert_eq!(req.spec.requester, "alice");
+    assert_eq!(req.spec.target.to_string(), "deployments.apps/checkout");
+    assert!(req.spec.digest.as_deref().unwrap().starts_with("sha256:"));
+
+    // 3. bob approves; alice's retry passes and uses the approval up.
+    approve(&BOB, &ns, &name).await;
+    apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).ok();
+    assert_eq!(image_of(&ns, "checkout").await, "app:v2");
+    let used = get_request(&ns, &name).await.status.unwrap();
+    assert!(used.used_at.is_some());
+    assert_eq!(used.used_by.unwrap().user, "alice");
+    assert_eq!(used.phase, Some(Phase::Used));
+
+    // 4. The same change again is a second use: denied, naming the used request.
+    let again = kubectl(&ALICE)
+        .args(["replace", "-f", "-"])
+        .stdin(deployment(&ns, "checkout", "app:v2"))
+        .run()
+        .fails();
+    assert!(again.contains(&format!("request {name} is used")), "{again}");
+
+    // 5. A different change needs a new approval.
+    let changed = apply(&ALICE, &deployment(&ns, "checkout", "app:v3")).fails();
+    assert_ne!(request_name(&changed, &ns), name);
+    assert_eq!(image_of(&ns, "checkout").await, "app:v2");
+}
+
+#[tokio::test]
+async fn expired_approval_is_denied() {
+    let ns = namespace("expiry").await;
+    let spec = format!("{}approvalTTL: 2s\n", scoped(&ns, UPDATE_POLICY));
+    policy(&ns, &spec).await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    let name = request_name(&apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails(), &ns);
+    approve(&BOB, &ns, &name).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let msg = apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails();
+    assert!(msg.contains(&format!("request {name} is expired")), "{msg}");
+    assert_eq!(image_of(&ns, "checkout").await, "app:v1");
+}
+
+#[tokio::test]
+async fn deletes_scale_and_server_side_create_are_gated() {
+    let ns = namespace("gated").await;
+    let spec = format!(
+        "rules:\n- {{apiGroups: [apps], resources: [deployments, deployments/scale], namespaces: [{ns}], \
+         operations: [CREATE, UPDATE, DELETE]}}\n- {{apiGroups: [''], resources: [namespaces], \
+         namespaces: [{ns}], operations: [DELETE]}}\napprovers: {{groups: [sre]}}\n"
+    );
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    policy(&ns, &spec).await;
+
+    let scale = kubectl(&ALICE)
+        .args(["scale", "deployment/checkout", "--replicas=3", "-n", &ns])
+        .run()
+        .fails();
+    assert!(scale.contains("UPDATE deployments.apps/scale/checkout"), "{scale}");
+
+    let delete = kubectl(&ALICE).args(["delete", "deployment", "checkout", "-n", &ns]).run().fails();
+    assert!(delete.contains("DELETE deployments.apps/checkout"), "{delete}");
+    let req = get_request(&ns, &request_name(&delete, &ns)).await;
+    assert!(req.spec.digest.is_some(), "a DELETE is bound to the object's uid");
+
+    let ssa = kubectl(&ALICE)
+        .args(["apply", "--server-side", "-f", "-"])
+        .stdin(deployment(&ns, "payments", "app:v1"))
+        .run()
+        .fails();
+    assert!(ssa.contains("CREATE deployments.apps/payments"), "{ssa}");
+
+    let ns_delete = kubectl(&ALICE).args(["delete", "namespace", &ns, "--wait=false"]).run().fails();
+    assert!(ns_delete.contains("DELETE namespaces/"), "{ns_delete}");
+    let name = request_name(&ns_delete, CONTROL_NAMESPACE);
+    assert_eq!(get_request(CONTROL_NAMESPACE, &name).await.spec.target.name, ns);
+}
+
+#[tokio::test]
+async fn kubectl_exec_is_gated() {
+    let ns = namespace("exec").await;
+    let spec = format!(
+        "rules: [{{apiGroups: [''], resources: [pods/exec], namespaces: [{ns}], operations: [CONNECT]}}]\n\
+         approvers: {{groups: [sre]}}\n"
+    );
+    policy(&ns, &spec).await;
+    let pod = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: web-0, namespace: {ns}}}\n\
+         spec: {{containers: [{{name: app, image: app:v1}}]}}\n"
+    );
+    apply(&ADMIN, &pod).ok();
+    let msg = kubectl(&ALICE)
+        .args(["exec", "web-0", "-n", &ns, "--", "cat", "/etc/secret"])
+        .run()
+        .fails();
+    assert!(msg.contains("CONNECT pods/exec/web-0"), "{msg}");
+    assert!(msg.contains("kubectl approve "), "{msg}");
+    let req = get_request(&ns, &request_name(&msg, &ns)).await;
+    assert_eq!(req.spec.target.subresource.as_deref(), Some("exec"));
+}
+
+#[tokio::test]
+async fn server_dry_run_gets_the_same_verdict_without_side_effects() {
+    let ns = namespace("dryrun").await;
+    policy(&ns, &scoped(&ns, UPDATE_POLICY)).await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    let requests = Api::<ApprovalRequest>::namespaced(client(&ADMIN).await, &ns);
+
+    let dry = kubectl(&ALICE)
+        .args(["apply", "--dry-run=server", "-f", "-"])
+        .stdin(deployment(&ns, "checkout", "app:v2"))
+        .run()
+        .fails();
+    assert!(dry.contains("needs approval") && dry.contains("would be created"), "{dry}");
+    assert!(requests.list(&ListParams::default()).await.unwrap().items.is_empty());
+
+    // With an approval in place, a dry run passes and leaves it unused.
+    let name = request_name(&apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails(), &ns);
+    approve(&BOB, &ns, &name).await;
+    kubectl(&ALICE)
+        .args(["apply", "--dry-run=server", "-f", "-"])
+        .stdin(deployment(&ns, "checkout", "app:v2"))
+        .run()
+        .ok();
+    assert!(get_request(&ns, &name).await.status.unwrap().used_at.is_none());
+    apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).ok();
+}
+
+#[tokio::test]
+async fn unmatched_namespaces_excluded_users_and_exempt_service_accounts_pass() {
+    let ns = namespace("notgated").await;
+    let other = namespace("other").await;
+    let spec = format!(
+        "{}exclude: {{users: ['{}'], groups: ['system:serviceaccounts:kube-system']}}\n",
+        scoped(&ns, UPDATE_POLICY),
+        GITOPS.username
+    );
+    policy(&ns, &spec).await;
+    for n in [&ns, &other] {
+        apply(&ADMIN, &deployment(n, "checkout", "app:v1")).ok();
+    }
+    // A namespace the policy does not match.
+    apply(&ALICE, &deployment(&other, "checkout", "app:v2")).ok();
+    // An excluded GitOps identity.
+    apply(&GITOPS, &deployment(&ns, "checkout", "app:v2")).ok();
+    assert_eq!(image_of(&ns, "checkout").await, "app:v2");
+    // An exempted system service account (impersonated by the admin).
+    kubectl(&ADMIN)
+        .args(["--as=system:serviceaccount:kube-system:deployment-controller"])
+        .args(["--as-group=system:serviceaccounts:kube-system", "--as-group=system:masters"])
+        .args(["scale", "deployment/checkout", "--replicas=2", "-n", &ns])
+        .run()
+        .ok();
+}
+
+#[tokio::test]
+async fn warn_mode_prints_a_warning_and_allows() {
+    let ns = namespace("warn").await;
+    policy(&ns, &format!("{}mode: Warn\n", scoped(&ns, UPDATE_POLICY))).await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    let out = apply(&ALICE, &deployment(&ns, "checkout", "app:v2"));
+    assert!(out.success(), "{}", out.stderr());
+    assert!(out.stderr().contains("Warning: approval-gate:"), "{}", out.stderr());
+    assert!(out.stderr().contains("mode Warn"), "{}", out.stderr());
+}
+
+async fn events_for(ns: &str, name: &str, reason: &str) -> Vec<String> {
+    for _ in 0..100 {
+        let out = kubectl(&ADMIN)
+            .args(["get", "events", "-n", ns, "--field-selector"])
+            .args([format!("involvedObject.name={name},reason={reason}")])
+            .args(["-o", "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}"])
+            .run()
+            .ok();
+        let lines: Vec<String> = out.lines().map(str::to_owned).collect();
+        if !lines.is_empty() {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {reason} event for {name} in {ns}");
+}
+
+#[tokio::test]
+async fn audit_mode_allows_and_records_an_event() {
+    let ns = namespace("audit").await;
+    policy(&ns, &format!("{}mode: Audit\n", scoped(&ns, UPDATE_POLICY))).await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    let out = apply(&ALICE, &deployment(&ns, "checkout", "app:v2"));
+    assert!(out.success() && !out.stderr().contains("Warning"), "{}", out.stderr());
+    let events = events_for(&ns, "checkout", "Audited").await;
+    assert!(events[0].contains("mode Audit"), "{events:?}");
+    assert!(support::webhook::metrics().await.contains("verdict=\"audited\""));
+}
+
+#[tokio::test]
+async fn break_glass_passes_with_a_warning_and_an_event() {
+    let ns = namespace("glass").await;
+    policy(&ns, &format!("{}breakGlass: {{groups: [dev]}}\n", scoped(&ns, UPDATE_POLICY))).await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    let out = apply(&ALICE, &deployment(&ns, "checkout", "app:v2"));
+    assert!(out.success(), "{}", out.stderr());
+    assert!(out.stderr().contains("break-glass"), "{}", out.stderr());
+    let events = events_for(&ns, "checkout", "BreakGlass").await;
+    assert!(events[0].contains("alice"), "{events:?}");
+}
+
+#[tokio::test]
+async fn blocked_attempt_shows_in_kubectl_describe_of_the_target() {
+    let ns = namespace("describe").await;
+    policy(&ns, &scoped(&ns, UPDATE_POLICY)).await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    let name = request_name(&apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails(), &ns);
+    events_for(&ns, "checkout", "Blocked").await;
+    let described = kubectl(&ADMIN).args(["describe", "deployment", "checkout", "-n", &ns]).run().ok();
+    assert!(described.contains("Blocked") && described.contains(&name), "{described}");
+
+    // The decision's audit annotations land in the apiserver's audit log.
+    let audit = std::fs::read_to_string(plane().audit_log()).unwrap();
+    let entry = audit
+        .lines()
+        .find(|l| l.contains(&format!("{ns}/{name}")) && l.contains("validate.approvalgate.dev/verdict"))
+        .unwrap_or_else(|| panic!("no audit entry names {ns}/{name}"));
+    assert!(entry.contains(r#""validate.approvalgate.dev/verdict":"held""#), "{entry}");
+    assert!(entry.contains(r#""validate.approvalgate.dev/policy":""#), "{entry}");
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_uses_of_one_approval_allow_exactly_one() {
+    let ns = namespace("race").await;
+    policy(&ns, &scoped(&ns, UPDATE_POLICY)).await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    let name = request_name(&apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails(), &ns);
+    approve(&BOB, &ns, &name).await;
+
+    // The exact object alice's approved apply would write.
+    let deployments = Api::<Deployment>::namespaced(client(&ALICE).await, &ns);
+    let mut desired: Deployment = deployments.get("checkout").await.unwrap();
+    let containers = &mut desired.spec.as_mut().unwrap().template.spec.as_mut().unwrap().containers;
+    containers[0].image = Some("app:v2".into());
+    let probe = kubectl(&ALICE)
+        .args(["apply", "--dry-run=server", "-f", "-"])
+        .stdin(deployment(&ns, "checkout", "app:v2"))
+        .run();
+    assert!(probe.success(), "the dry run should be allowed: {}", probe.stderr());
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let api = deployments.clone();
+        let mut obj = desired.clone();
+        obj.metadata.resource_version = None;
+        obj.metadata.managed_fields = None;
+        tasks.spawn(async move { api.replace("checkout", &PostParams::default(), &obj).await });
+    }
+    let results = tasks.join_all().await;
+    let allowed = results.iter().filter(|r| r.is_ok()).count();
+    let denied: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(allowed, 1, "exactly one use may pass; denials: {:?}", &denied[..denied.len().min(3)]);
+    assert!(denied.iter().all(|e| e.contains("approval-gate")), "{:?}", &denied[..3]);
+    let status = get_request(&ns, &name).await.status.unwrap();
+    assert_eq!(status.used_by.unwrap().user, "alice");
+}
