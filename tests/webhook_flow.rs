@@ -359,3 +359,40 @@ async fn a_hundred_concurrent_uses_of_one_approval_allow_exactly_one() {
     let status = get_request(&ns, &name).await.status.unwrap();
     assert_eq!(status.used_by.unwrap().user, "alice");
 }
+
+#[tokio::test]
+async fn readiness_stays_false_until_the_caches_have_synced() {
+    // A webhook whose identity may not list anything yet: its watches fail.
+    let user = format!("late-syncer-{}", std::process::id());
+    let dir = plane().dir().join(format!("{user}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let admin = std::fs::read_to_string(plane().kubeconfig(&ADMIN)).unwrap();
+    let mut config: serde_json::Value = serde_yaml_ng::from_str(&admin).unwrap();
+    config["users"][0]["user"]["as"] = serde_json::json!(user);
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
+    let (running, _ca) = support::webhook::spawn(&dir, &kubeconfig);
+
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{}{path}", running.metrics_url)).send();
+    let mut served = false;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let Ok(healthz) = get("/healthz").await else { continue };
+        served = true;
+        assert!(healthz.status().is_success());
+        let readyz = get("/readyz").await.unwrap();
+        assert_eq!(readyz.status(), 503, "ready before any watch could list");
+    }
+    assert!(served, "the webhook never served /healthz");
+
+    // Once its identity may read, the watches sync and it becomes ready.
+    let binding = serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": user},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "approval-gate"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
+    });
+    kubectl(&ADMIN).args(["apply", "-f", "-"]).stdin(binding.to_string()).run().ok();
+    support::webhook::wait_ready(&running.metrics_url, &running.dir).await;
+}

@@ -263,3 +263,7 @@ fn approvers_text(policy: &ApprovalPolicy) -> String {
     }
     parts.join(" or ")
 }
+
+#[cfg(test)]
+#[path = "decision_tests.rs"]
+mod tests;

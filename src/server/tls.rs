@@ -878,4 +878,24 @@ mod tests {
             "listener should be closed"
         );
     }
+
+    #[tokio::test]
+    async fn plain_port_serves_health_and_stops_on_shutdown() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let server = tokio::spawn(serve_plain(listener, app(), shutdown));
+
+        let url = format!("http://{addr}/healthz");
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let body = client.get(url).send().await.unwrap().text().await.unwrap();
+        stop.send(()).unwrap();
+
+        assert_eq!(body, "ok");
+        let served = tokio::time::timeout(GUARD, server).await.unwrap();
+        served.unwrap().unwrap();
+    }
 }

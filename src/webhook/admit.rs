@@ -143,10 +143,12 @@ async fn consume(
 fn allow_events(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>, attempt: &Attempt, decision: &Decision) {
     for v in &decision.verdicts {
         let (regarding, warning, reason, note) = match &v.kind {
+            // A reusable approval is not noted on every use; its approval is.
+            VerdictKind::Granted(g) if !g.single_use => continue,
             VerdictKind::Granted(g) => (
                 request_ref_of(&g.request),
                 false,
-                if g.single_use { "Used" } else { "Allowed" },
+                "Used",
                 format!("{} allowed for {} (admission {})", attempt.describe(), attempt.user, attempt.uid),
             ),
             VerdictKind::BreakGlass => (

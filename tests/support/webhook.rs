@@ -42,13 +42,21 @@ pub fn webhook() -> &'static RunningWebhook {
 
 async fn start() -> RunningWebhook {
     let plane = plane();
-    let dir = plane.dir().join("webhook");
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca_pem = write_certs(&dir);
+    let kubeconfig = plane.kubeconfig(&CONTROLLER);
+    let (running, ca_pem) = spawn(&plane.dir().join("webhook"), &kubeconfig);
+    wait_ready(&running.metrics_url, &running.dir).await;
+    register(&running.url, ca_pem.as_bytes()).await;
+    running
+}
+
+/// Starts one more webhook process acting through `kubeconfig`; returns it
+/// and the CA its certificate is signed by. Nothing is registered.
+pub fn spawn(dir: &std::path::Path, kubeconfig: &std::path::Path) -> (RunningWebhook, String) {
+    std::fs::create_dir_all(dir).unwrap();
+    let ca_pem = write_certs(dir);
     let [port, metrics_port] = free_ports();
     let url = format!("https://127.0.0.1:{port}");
     let metrics_url = format!("http://127.0.0.1:{metrics_port}");
-    let kubeconfig = plane.kubeconfig(&CONTROLLER);
     let args: Vec<String> = vec![
         "webhook".into(),
         format!("--listen=127.0.0.1:{port}"),
@@ -67,14 +75,13 @@ async fn start() -> RunningWebhook {
         &dir.join("webhook.log"),
     )
     .unwrap();
-    wait_ready(&metrics_url, &dir).await;
-    register(&url, ca_pem.as_bytes()).await;
-    RunningWebhook {
+    let running = RunningWebhook {
         url,
         metrics_url,
-        dir,
+        dir: dir.to_owned(),
         _process: process,
-    }
+    };
+    (running, ca_pem)
 }
 
 /// Every kind of request the tests' policies cover; the webhook itself
@@ -105,7 +112,7 @@ async fn register(url: &str, ca: &[u8]) {
     .unwrap();
 }
 
-async fn wait_ready(metrics_url: &str, dir: &std::path::Path) {
+pub async fn wait_ready(metrics_url: &str, dir: &std::path::Path) {
     let http = reqwest::Client::new();
     for _ in 0..300 {
         if let Ok(resp) = http.get(format!("{metrics_url}/readyz")).send().await
