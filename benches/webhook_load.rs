@@ -1,1 +1,1068 @@
-fn main() {}
+//! Load test: the admission webhook over TLS, against a bare always-allow
+//! axum + rustls server on the same machine (the ceiling), driven by `oha`.
+//!
+//! Run it with `make bench` (`hack/bench.sh`), which installs oha and passes
+//! its path. BENCHMARKS.md describes the method and records the figures.
+//!
+//! One binary, three modes:
+//! - `cargo bench` (cargo passes `--bench`): the driver. It starts each server
+//!   as a child process of its own, so the RSS it reads is that server's
+//!   alone, loads it with oha, and prints a Markdown table and a JSON summary.
+//! - `serve --kind webhook|ceiling --requests N --port-file F`: one server.
+//! - no `--bench`, as `cargo test --all-targets` runs it: no load at all, only
+//!   an in-process check that the scenario is still allowed through the
+//!   prepared approval, so `make test` notices when the setup rots.
+
+use std::{
+    io::Read as _,
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, anyhow, bail, ensure};
+use approval_gate::{
+    admission::decision::DecisionConfig,
+    server::tls::{CertReloader, install_crypto_provider, serve_tls, server_config},
+    webhook::{Readiness, Webhook, WebhookConfig, handler},
+};
+use axum::{Router, body::Bytes, extract::DefaultBodyLimit, http::header, routing::post};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(about = "Load-test the webhook against a bare TLS server with oha")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Mode>,
+    /// Passed by `cargo bench`; without it the binary only checks its setup.
+    #[arg(long, hide = true)]
+    bench: bool,
+    #[command(flatten)]
+    drive: driver::DriveArgs,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Run one server until standard input closes.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, value_enum)]
+    kind: Kind,
+    /// ApprovalRequests in the webhook's index (ignored by the ceiling).
+    #[arg(long, default_value_t = 100)]
+    requests: usize,
+    /// Where to write the port once the server listens.
+    #[arg(long)]
+    port_file: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Kind {
+    Webhook,
+    Ceiling,
+}
+
+fn main() -> Result<()> {
+    install_crypto_provider();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Mode::Serve(args)) => runtime()?.block_on(serve(args)),
+        None if cli.bench => driver::drive(&cli.drive),
+        None => runtime()?.block_on(self_check()),
+    }
+}
+
+/// The same runtime shape as the real binary's `#[tokio::main]`.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Test mode: both routers answer the bench's review as the load test expects.
+async fn self_check() -> Result<()> {
+    use tower::ServiceExt as _;
+    let body = fixture::review_body()?;
+    for kind in [Kind::Ceiling, Kind::Webhook] {
+        let request = axum::http::Request::post("/validate")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(body.clone()))?;
+        let response = router(kind, 100)?.oneshot(request).await?;
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+        fixture::verify(kind, &bytes).with_context(|| format!("{kind:?}"))?;
+    }
+    println!("webhook_load: setup check passed (no load; run `make bench` to measure)");
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let certs = tempfile::tempdir()?;
+    let reloader = throwaway_cert(certs.path())?;
+    let app = router(args.kind, args.requests)?;
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let port = listener.local_addr()?.port();
+    // Written whole, then renamed, so the driver never reads half a number.
+    let partial = args.port_file.with_extension("partial");
+    std::fs::write(&partial, port.to_string())?;
+    std::fs::rename(&partial, &args.port_file)?;
+    serve_tls(listener, app, server_config(reloader), stdin_closed()).await?;
+    Ok(())
+}
+
+/// Resolves when the driver closes our stdin, or dies and the OS closes it.
+async fn stdin_closed() {
+    let _ = tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await;
+}
+
+fn throwaway_cert(dir: &Path) -> Result<Arc<CertReloader>> {
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let pair = rcgen::generate_simple_self_signed(names)?;
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert, pair.cert.pem())?;
+    std::fs::write(&key, pair.signing_key.serialize_pem())?;
+    Ok(CertReloader::load(cert, key)?)
+}
+
+/// Needs a runtime: the webhook starts its event worker.
+fn router(kind: Kind, requests: usize) -> Result<Router> {
+    match kind {
+        Kind::Ceiling => Ok(ceiling_router()),
+        Kind::Webhook => webhook_router(requests),
+    }
+}
+
+/// Reads the body and always allows: what serving costs without deciding.
+fn ceiling_router() -> Router {
+    let allow = format!(
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{{"uid":"{}","allowed":true}}}}"#,
+        fixture::REVIEW_UID
+    );
+    Router::new()
+        .route(
+            "/validate",
+            post(move |body: Bytes| async move {
+                drop(body);
+                ([(header::CONTENT_TYPE, "application/json")], allow)
+            }),
+        )
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// The real webhook router over an index filled by hand; the client points
+/// at a closed port because the measured scenario never calls the API.
+fn webhook_router(requests: usize) -> Result<Router> {
+    let index = fixture::index(requests, jiff::Timestamp::now())?;
+    let ready = Arc::new(Readiness::default());
+    ready.mark_all_ready();
+    let client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse()?))?;
+    let config = WebhookConfig {
+        decision: DecisionConfig {
+            control_namespace: "approval-gate".to_owned(),
+        },
+        auto_request_bound: Duration::from_millis(500),
+    };
+    let index = Arc::new(RwLock::new(index));
+    let webhook = Webhook::new(client, config, index, ready, "bench".to_owned());
+    Ok(handler::router(webhook))
+}
+
+/// The scenario: `alice` rolls the `prod/checkout` Deployment to a new image,
+/// with a reusable (not single-use) approval from `bob` in the index, so the
+/// decision needs no API call and emits no Event.
+mod fixture {
+    use std::collections::BTreeMap;
+
+    use approval_gate::{
+        admission::digest::digest,
+        crd::{
+            Approval, ApprovalPolicy, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus,
+            Operation, Phase, Target, UsedBy,
+        },
+        index::Index,
+    };
+    use jiff::{SignedDuration, Timestamp};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+    use super::*;
+
+    pub const REVIEW_UID: &str = "705ab4f5-6393-11e8-b7cc-42010a800002";
+    const NAMESPACE: &str = "prod";
+    const DEPLOYMENT: &str = "checkout";
+    const REQUESTER: &str = "alice";
+    const APPROVER: &str = "bob";
+    const POLICY: &str = "prod-workloads";
+    const GRANT: &str = "deployment-checkout-7f3a9c01e2";
+
+    /// The AdmissionReview every load request sends.
+    pub fn review_body() -> Result<Vec<u8>> {
+        let review = json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": REVIEW_UID,
+                "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+                "requestKind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                "requestResource": {"group": "apps", "version": "v1", "resource": "deployments"},
+                "name": DEPLOYMENT,
+                "namespace": NAMESPACE,
+                "operation": "UPDATE",
+                "userInfo": {"username": REQUESTER, "uid": "014fbff9a07c", "groups": ["dev", "system:authenticated"]},
+                "object": new_object(),
+                "oldObject": old_object(),
+                "dryRun": false,
+                "options": {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions", "fieldManager": "helm"},
+            }
+        });
+        Ok(serde_json::to_vec(&review)?)
+    }
+
+    fn new_object() -> Value {
+        deployment("1.9.0", 5, "48377")
+    }
+
+    fn old_object() -> Value {
+        deployment("1.8.0", 4, "48213")
+    }
+
+    /// A Deployment as a Helm release leaves it: two containers, probes,
+    /// env, volumes, managedFields and status.
+    fn deployment(tag: &str, generation: i64, resource_version: &str) -> Value {
+        let labels = json!({
+            "app": DEPLOYMENT, "app.kubernetes.io/name": DEPLOYMENT, "app.kubernetes.io/instance": "shop",
+            "app.kubernetes.io/version": tag, "app.kubernetes.io/managed-by": "Helm", "team": "payments",
+        });
+        let env: Vec<Value> = [
+            ("LOG_LEVEL", "info"),
+            ("LISTEN_ADDR", ":8080"),
+            ("METRICS_ADDR", ":9090"),
+            ("DB_HOST", "checkout-db.prod.svc.cluster.local"),
+            ("DB_NAME", "checkout"),
+            ("CART_URL", "http://cart.prod.svc.cluster.local:8080"),
+            (
+                "PAYMENTS_URL",
+                "http://payments.prod.svc.cluster.local:8080",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://otel-collector.observability.svc:4317",
+            ),
+            ("FEATURE_FLAGS", "new-tax-engine,fast-path"),
+        ]
+        .iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect();
+        let probe = |path: &str, period: u32| {
+            json!({"httpGet": {"path": path, "port": "http", "scheme": "HTTP"}, "periodSeconds": period,
+                   "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3})
+        };
+        let app = json!({
+            "name": "app", "image": format!("registry.example.com/shop/checkout:{tag}"), "imagePullPolicy": "IfNotPresent",
+            "args": ["--config=/etc/checkout/config.yaml", "--log-format=json"],
+            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}, {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}],
+            "env": env,
+            "envFrom": [{"secretRef": {"name": "checkout-db-credentials"}}],
+            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+            "livenessProbe": probe("/healthz", 10), "readinessProbe": probe("/readyz", 5),
+            "volumeMounts": [{"name": "config", "mountPath": "/etc/checkout", "readOnly": true}, {"name": "tmp", "mountPath": "/tmp"}],
+            "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+            "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+        });
+        let proxy = json!({
+            "name": "proxy", "image": "registry.example.com/platform/envoy:v1.31.2", "imagePullPolicy": "IfNotPresent",
+            "args": ["-c", "/etc/envoy/envoy.yaml", "--service-cluster", "checkout"],
+            "ports": [{"name": "proxy", "containerPort": 15001, "protocol": "TCP"}],
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
+            "readinessProbe": probe("/ready", 5),
+            "volumeMounts": [{"name": "envoy", "mountPath": "/etc/envoy", "readOnly": true}],
+            "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+        });
+        let spec = json!({
+            "replicas": 3, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
+            "selector": {"matchLabels": {"app": DEPLOYMENT}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": labels, "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9090"}},
+                "spec": {
+                    "containers": [app, proxy],
+                    "volumes": [
+                        {"name": "config", "configMap": {"name": "checkout-config", "defaultMode": 420}},
+                        {"name": "envoy", "configMap": {"name": "checkout-envoy", "defaultMode": 420}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    ],
+                    "serviceAccountName": "checkout", "terminationGracePeriodSeconds": 30, "restartPolicy": "Always",
+                    "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler", "securityContext": {"fsGroup": 2000},
+                    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                        "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"app": DEPLOYMENT}}}],
+                }
+            }
+        });
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {
+                "name": DEPLOYMENT, "namespace": NAMESPACE, "uid": "b2c3d4e5-0000-4000-8000-00000000c0de",
+                "resourceVersion": resource_version, "generation": generation, "creationTimestamp": "2026-01-12T09:30:00Z",
+                "labels": labels,
+                "annotations": {"deployment.kubernetes.io/revision": (generation - 1).to_string(),
+                                "meta.helm.sh/release-name": "shop", "meta.helm.sh/release-namespace": NAMESPACE},
+                "managedFields": [
+                    {"manager": "helm", "operation": "Update", "apiVersion": "apps/v1", "time": "2026-03-02T10:00:00Z",
+                     "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:meta.helm.sh/release-name": {}},
+                        "f:labels": {".": {}, "f:app": {}, "f:team": {}}}, "f:spec": {"f:replicas": {}, "f:selector": {},
+                        "f:template": {"f:metadata": {"f:labels": {}}, "f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {".": {}, "f:image": {}, "f:env": {}}}}}}}},
+                    {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "apps/v1", "time": "2026-03-02T10:01:00Z",
+                     "fieldsType": "FieldsV1", "subresource": "status",
+                     "fieldsV1": {"f:status": {"f:availableReplicas": {}, "f:conditions": {}, "f:observedGeneration": {}, "f:readyReplicas": {}}}},
+                ],
+            },
+            "spec": spec,
+            "status": {
+                "observedGeneration": generation - 1, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3,
+                "conditions": [
+                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability.",
+                     "lastUpdateTime": "2026-03-02T10:01:00Z", "lastTransitionTime": "2026-01-12T09:31:00Z"},
+                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                     "message": "ReplicaSet \"checkout-6d4cf56db6\" has successfully progressed.",
+                     "lastUpdateTime": "2026-03-02T10:01:00Z", "lastTransitionTime": "2026-01-12T09:30:00Z"},
+                ],
+            },
+        })
+    }
+
+    /// The index: the policies, the approval the scenario uses, and
+    /// `requests - 1` other requests, so it holds exactly `requests`.
+    pub fn index(requests: usize, now: Timestamp) -> Result<Index> {
+        ensure!(
+            requests >= 1,
+            "the index needs room for the scenario's approval"
+        );
+        let mut index = Index::default();
+        for policy in policies()? {
+            index.apply_policy(policy);
+        }
+        index.requests.apply(grant(now)?);
+        for i in 1..requests {
+            index.requests.apply(other_request(i, now));
+        }
+        ensure!(
+            index.requests.len() == requests,
+            "the index holds {} requests, not {requests}",
+            index.requests.len()
+        );
+        Ok(index)
+    }
+
+    /// The policy that holds the scenario, and two that do not match it.
+    fn policies() -> Result<Vec<ApprovalPolicy>> {
+        let policy = |name: &str, rule: Value| -> Result<ApprovalPolicy> {
+            Ok(serde_json::from_value(json!({
+                "apiVersion": "approvalgate.dev/v1alpha1", "kind": "ApprovalPolicy", "metadata": {"name": name},
+                "spec": {"rules": [rule], "approvers": {"users": [APPROVER], "groups": ["sre"]},
+                         "approvalTTL": "24h", "singleUse": false, "bindToContent": true},
+            }))?)
+        };
+        Ok(vec![
+            policy(
+                POLICY,
+                json!({"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"], "operations": ["UPDATE", "DELETE"], "namespaces": [NAMESPACE]}),
+            )?,
+            policy(
+                "exec-into-prod",
+                json!({"apiGroups": [""], "resources": ["pods/exec"], "operations": ["CONNECT"], "namespaces": [NAMESPACE]}),
+            )?,
+            policy(
+                "namespace-deletion",
+                json!({"apiGroups": [""], "resources": ["namespaces"], "operations": ["DELETE"]}),
+            )?,
+        ])
+    }
+
+    /// Bob's approval of exactly this change by alice.
+    fn grant(now: Timestamp) -> Result<ApprovalRequest> {
+        let digest = digest(Operation::Update, Some(&new_object()), Some(&old_object()))
+            .ok_or_else(|| anyhow!("an UPDATE with an object has a digest"))?;
+        let target = deployment_target(NAMESPACE, DEPLOYMENT);
+        let spec = spec(REQUESTER, Operation::Update, target, digest);
+        Ok(request(GRANT, NAMESPACE, spec, Phase::Approved, now, 0))
+    }
+
+    /// One of the other requests: many users, namespaces, targets and phases,
+    /// including alice's requests for other objects and others' for checkout.
+    fn other_request(i: usize, now: Timestamp) -> ApprovalRequest {
+        let (requester, namespace, name) = match i % 10 {
+            0 => (
+                REQUESTER.to_owned(),
+                NAMESPACE.to_owned(),
+                format!("service-{i}"),
+            ),
+            1 => (
+                format!("user-{:04}", i % 1000),
+                NAMESPACE.to_owned(),
+                DEPLOYMENT.to_owned(),
+            ),
+            _ => (
+                format!("user-{:04}", i % 1000),
+                format!("team-{:03}", i % 200),
+                format!("service-{i}"),
+            ),
+        };
+        let operation = if i % 4 == 3 {
+            Operation::Delete
+        } else {
+            Operation::Update
+        };
+        let phase = [Phase::Pending, Phase::Approved, Phase::Used, Phase::Expired][i % 4];
+        let spec = spec(
+            &requester,
+            operation,
+            deployment_target(&namespace, &name),
+            format!("sha256:{i:064x}"),
+        );
+        request(
+            &format!("deployment-{name}-{i:010x}"),
+            &namespace,
+            spec,
+            phase,
+            now,
+            i,
+        )
+    }
+
+    fn deployment_target(namespace: &str, name: &str) -> Target {
+        Target {
+            api_group: "apps".to_owned(),
+            resource: "deployments".to_owned(),
+            subresource: None,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    fn spec(
+        requester: &str,
+        operation: Operation,
+        target: Target,
+        digest: String,
+    ) -> ApprovalRequestSpec {
+        ApprovalRequestSpec {
+            requester: requester.to_owned(),
+            operation,
+            target,
+            digest: Some(digest),
+            reason: "CHG-4711: roll out the quarterly release".to_owned(),
+            policy: POLICY.to_owned(),
+        }
+    }
+
+    /// A request as the watch stores it (managedFields stripped), with a
+    /// status as the operator writes it.
+    fn request(
+        name: &str,
+        namespace: &str,
+        spec: ApprovalRequestSpec,
+        phase: Phase,
+        now: Timestamp,
+        serial: usize,
+    ) -> ApprovalRequest {
+        let target = spec.target.to_string();
+        let mut req = ApprovalRequest::new(name, spec);
+        req.metadata.namespace = Some(namespace.to_owned());
+        req.metadata.uid = Some(format!("9e1c0a52-0000-4000-8000-{serial:012x}"));
+        req.metadata.resource_version = Some("48377".to_owned());
+        req.metadata.creation_timestamp = Some(Time(now));
+        req.metadata.labels = Some(BTreeMap::from([
+            (
+                "app.kubernetes.io/managed-by".to_owned(),
+                "approval-gate".to_owned(),
+            ),
+            ("approvalgate.dev/policy".to_owned(), POLICY.to_owned()),
+        ]));
+        req.status = Some(status(phase, target, now));
+        req
+    }
+
+    fn status(phase: Phase, target: String, now: Timestamp) -> ApprovalRequestStatus {
+        let later = now
+            .checked_add(SignedDuration::from_hours(24))
+            .unwrap_or(Timestamp::MAX);
+        let approved = phase != Phase::Pending;
+        let condition = Condition {
+            type_: "Approved".to_owned(),
+            status: if approved { "True" } else { "False" }.to_owned(),
+            reason: phase.as_str().to_owned(),
+            message: format!("the request is {phase}"),
+            last_transition_time: Time(now),
+            observed_generation: Some(1),
+        };
+        let approval = Approval {
+            user: APPROVER.to_owned(),
+            groups: vec!["sre".to_owned(), "system:authenticated".to_owned()],
+            time: Time(now),
+            comment: "looks good".to_owned(),
+        };
+        let used = phase == Phase::Used;
+        ApprovalRequestStatus {
+            phase: Some(phase),
+            target: Some(target),
+            required_approvals: Some(1),
+            approvals: if approved { vec![approval] } else { Vec::new() },
+            approved_at: approved.then_some(Time(now)),
+            expires_at: Some(Time(later)),
+            used_at: used.then_some(Time(now)),
+            used_by: used.then(|| UsedBy {
+                uid: REVIEW_UID.to_owned(),
+                user: "someone".to_owned(),
+            }),
+            conditions: vec![condition],
+            ..ApprovalRequestStatus::default()
+        }
+    }
+
+    /// Fails unless `review` allows the scenario; for the webhook, through
+    /// the prepared approval (not, say, because no policy matched).
+    pub fn verify(kind: Kind, review: &[u8]) -> Result<()> {
+        let review: Value = serde_json::from_slice(review).context("the answer is not JSON")?;
+        let response = &review["response"];
+        ensure!(
+            response["uid"] == REVIEW_UID,
+            "the answer does not echo the uid: {review}"
+        );
+        ensure!(
+            response["allowed"] == true,
+            "the review was not allowed: {review}"
+        );
+        if kind == Kind::Webhook {
+            let annotations = &response["auditAnnotations"];
+            ensure!(
+                annotations["verdict"] == "granted",
+                "not granted by an approval: {review}"
+            );
+            let expected = format!("{NAMESPACE}/{GRANT}");
+            ensure!(
+                annotations["request"] == expected.as_str(),
+                "granted by another request: {review}"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The driver: one child process per server, oha against each, a report.
+mod driver {
+    use super::*;
+
+    #[derive(Args)]
+    pub struct DriveArgs {
+        /// The oha binary (hack/bench.sh installs it).
+        #[arg(long, env = "OHA", default_value = "oha")]
+        pub oha: PathBuf,
+        /// Index sizes (ApprovalRequests) to measure the webhook at.
+        #[arg(long, value_delimiter = ',', default_value = "100,10000,100000")]
+        pub sizes: Vec<usize>,
+        /// Connections for the throughput run.
+        #[arg(long, default_value_t = 32)]
+        pub connections: u32,
+        /// Requests per second for the fixed-rate run.
+        #[arg(long, default_value_t = 1000)]
+        pub rate: u32,
+        /// Connections for the fixed-rate run.
+        #[arg(long, default_value_t = 8)]
+        pub rate_connections: u32,
+        /// Seconds of each measured run.
+        #[arg(long, default_value_t = 10)]
+        pub seconds: u64,
+        /// Seconds of unmeasured load before the measured runs.
+        #[arg(long, default_value_t = 2)]
+        pub warmup: u64,
+        /// Also write the JSON summary here.
+        #[arg(long)]
+        pub json_out: Option<PathBuf>,
+    }
+
+    pub fn drive(args: &DriveArgs) -> Result<()> {
+        ensure!(
+            (1..=60).contains(&args.seconds) && args.warmup <= 30,
+            "keep runs short: --seconds 1..=60, --warmup <= 30"
+        );
+        let work = tempfile::tempdir()?;
+        let body_path = work.path().join("review.json");
+        let body = fixture::review_body()?;
+        std::fs::write(&body_path, &body)?;
+        let oha = oha::Oha::new(&args.oha, &body_path)?;
+        eprintln!(
+            "webhook_load: {}, review body {} bytes",
+            oha.version,
+            body.len()
+        );
+        let mut runs = Vec::new();
+        let servers = std::iter::once((Kind::Ceiling, 0))
+            .chain(args.sizes.iter().map(|n| (Kind::Webhook, *n)));
+        for (kind, requests) in servers {
+            eprintln!("webhook_load: measuring {kind:?} (index size {requests})");
+            runs.push(measure(args, &oha, &body, kind, requests, work.path())?);
+        }
+        let report = report::Report::new(args, &oha.version, body.len(), runs)?;
+        print!("{}", report.markdown());
+        let summary = serde_json::to_string_pretty(&report.json())?;
+        println!("\n```json\n{summary}\n```");
+        if let Some(path) = &args.json_out {
+            std::fs::write(path, summary).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// What one server did under load.
+    pub struct Run {
+        pub kind: Kind,
+        pub requests: usize,
+        pub throughput: oha::Stats,
+        pub fixed_rate: oha::Stats,
+        pub memory: Memory,
+    }
+
+    fn measure(
+        args: &DriveArgs,
+        oha: &oha::Oha,
+        body: &[u8],
+        kind: Kind,
+        requests: usize,
+        dir: &Path,
+    ) -> Result<Run> {
+        let server = Server::spawn(kind, requests, dir)?;
+        let url = format!("https://127.0.0.1:{}/validate", server.port);
+        check_over_tls(&url, body, kind)?;
+        let idle = Memory::read(server.pid())?;
+        oha.run(&url, args.connections, None, args.warmup)?;
+        let throughput = oha.run(&url, args.connections, None, args.seconds)?;
+        let fixed_rate = oha.run(&url, args.rate_connections, Some(args.rate), args.seconds)?;
+        let loaded = Memory::read(server.pid())?;
+        server.ensure_running()?;
+        let memory = Memory {
+            idle_rss_kib: idle.rss_kib,
+            ..loaded
+        };
+        Ok(Run {
+            kind,
+            requests,
+            throughput,
+            fixed_rate,
+            memory,
+        })
+    }
+
+    /// One real request over TLS, checked before anything is measured: a
+    /// broken setup must abort, not produce numbers.
+    fn check_over_tls(url: &str, body: &[u8], kind: Kind) -> Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let answer = runtime.block_on(async {
+            // The server's certificate is a throwaway self-signed one on loopback.
+            let client = reqwest::Client::builder()
+                .danger_accept_invalid_certs(true)
+                .http1_only()
+                .no_proxy()
+                .timeout(Duration::from_secs(10))
+                .build()?;
+            let response = client
+                .post(url)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.to_vec())
+                .send()
+                .await?
+                .error_for_status()?;
+            anyhow::Ok(response.bytes().await?)
+        })?;
+        fixture::verify(kind, &answer).with_context(|| format!("checking {kind:?} before the load"))
+    }
+
+    /// Memory of a server process, from /proc/<pid>/status.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Memory {
+        /// Resident set before any load (after building the index).
+        pub idle_rss_kib: u64,
+        /// Resident set right after the load.
+        pub rss_kib: u64,
+        /// Peak resident set over the process' life (VmHWM).
+        pub peak_kib: u64,
+    }
+
+    impl Memory {
+        fn read(pid: u32) -> Result<Self> {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+            let field = |name: &str| -> Result<u64> {
+                let line = status
+                    .lines()
+                    .find(|l| l.starts_with(name))
+                    .ok_or_else(|| anyhow!("no {name} for {pid}"))?;
+                let kib = line
+                    .trim_start_matches(name)
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim();
+                Ok(kib.parse()?)
+            };
+            let rss_kib = field("VmRSS:")?;
+            Ok(Self {
+                idle_rss_kib: rss_kib,
+                rss_kib,
+                peak_kib: field("VmHWM:")?,
+            })
+        }
+    }
+
+    /// A server child process, killed when this is dropped (also on a panic
+    /// or an error in the driver). If the driver itself is killed, the child
+    /// sees its stdin close and stops.
+    struct Server {
+        child: Child,
+        port: u16,
+    }
+
+    impl Server {
+        fn spawn(kind: Kind, requests: usize, dir: &Path) -> Result<Self> {
+            let kind_name = format!("{kind:?}").to_lowercase();
+            let port_file = dir.join(format!("{kind_name}-{requests}.port"));
+            let child = Command::new(std::env::current_exe()?)
+                .args([
+                    "serve",
+                    "--kind",
+                    &kind_name,
+                    "--requests",
+                    &requests.to_string(),
+                    "--port-file",
+                ])
+                .arg(&port_file)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .context("starting a server process")?;
+            let mut server = Self { child, port: 0 };
+            server.port = server.wait_for_port(&port_file, Duration::from_secs(120))?;
+            Ok(server)
+        }
+
+        fn wait_for_port(&mut self, port_file: &Path, limit: Duration) -> Result<u16> {
+            let started = Instant::now();
+            while started.elapsed() < limit {
+                if let Some(status) = self.child.try_wait()? {
+                    bail!("the server exited before listening: {status}");
+                }
+                if let Ok(port) = std::fs::read_to_string(port_file) {
+                    return Ok(port.trim().parse()?);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            bail!("the server did not listen within {limit:?}")
+        }
+
+        fn pid(&self) -> u32 {
+            self.child.id()
+        }
+
+        fn ensure_running(mut self) -> Result<()> {
+            match self.child.try_wait()? {
+                Some(status) => bail!("the server died during the load: {status}"),
+                None => Ok(()),
+            }
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Running oha and reading its JSON output.
+mod oha {
+    use super::*;
+
+    pub struct Oha {
+        path: PathBuf,
+        body: PathBuf,
+        pub version: String,
+    }
+
+    /// The figures of one oha run, latencies in milliseconds.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Stats {
+        pub requests_per_sec: f64,
+        pub p50_ms: f64,
+        pub p99_ms: f64,
+        pub responses: u64,
+    }
+
+    impl Oha {
+        pub fn new(path: &Path, body: &Path) -> Result<Self> {
+            let out = Command::new(path)
+                .arg("--version")
+                .output()
+                .with_context(|| {
+                    format!("running {} (install it with hack/bench.sh)", path.display())
+                })?;
+            let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            Ok(Self {
+                path: path.to_owned(),
+                body: body.to_owned(),
+                version,
+            })
+        }
+
+        /// `seconds` of HTTP/1.1 keep-alive POSTs on `connections`
+        /// connections, as fast as possible or at a fixed `rate`.
+        pub fn run(
+            &self,
+            url: &str,
+            connections: u32,
+            rate: Option<u32>,
+            seconds: u64,
+        ) -> Result<Stats> {
+            let mut cmd = Command::new(&self.path);
+            cmd.args([
+                "--no-tui",
+                "--output-format",
+                "json",
+                "--insecure",
+                "--http-version",
+                "1.1",
+                "-m",
+                "POST",
+            ])
+            .args(["-T", "application/json", "-D"])
+            .arg(&self.body)
+            .args(["-c", &connections.to_string(), "-z", &format!("{seconds}s")]);
+            if let Some(rate) = rate {
+                // Latency from each request's scheduled start, so a stall is
+                // not hidden by the requests it delayed.
+                cmd.args(["-q", &rate.to_string(), "--latency-correction"]);
+            }
+            let output = run_bounded(cmd.arg(url), Duration::from_secs(seconds + 30))?;
+            let json: Value =
+                serde_json::from_slice(&output).context("oha's output is not JSON")?;
+            Stats::from_json(&json)
+        }
+    }
+
+    /// Runs a command whose own limit should stop it, killing it if not.
+    fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<Vec<u8>> {
+        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).spawn()?;
+        let mut stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let reader = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            stdout.read_to_end(&mut out).map(|_| out)
+        });
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("oha ran past {limit:?} and was killed");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let out = reader
+            .join()
+            .map_err(|_| anyhow!("reading oha's output panicked"))??;
+        ensure!(status.success(), "oha failed: {status}");
+        Ok(out)
+    }
+
+    impl Stats {
+        /// Also fails the run when any answer was not a 200 or any request
+        /// failed for a reason other than the run's end cutting it off.
+        fn from_json(json: &Value) -> Result<Self> {
+            let number = |pointer: &str| {
+                json.pointer(pointer)
+                    .and_then(Value::as_f64)
+                    .ok_or_else(|| anyhow!("oha's output has no {pointer}: {json}"))
+            };
+            let codes = json["statusCodeDistribution"]
+                .as_object()
+                .ok_or_else(|| anyhow!("no status codes: {json}"))?;
+            ensure!(
+                codes.keys().all(|code| code == "200"),
+                "non-200 answers: {codes:?}"
+            );
+            let responses = codes.values().filter_map(Value::as_u64).sum();
+            ensure!(responses > 0, "no answers at all: {json}");
+            let errors = json["errorDistribution"]
+                .as_object()
+                .ok_or_else(|| anyhow!("no errors field: {json}"))?;
+            let real_errors: Vec<_> = errors.keys().filter(|e| !e.contains("deadline")).collect();
+            ensure!(real_errors.is_empty(), "requests failed: {errors:?}");
+            Ok(Self {
+                requests_per_sec: number("/summary/requestsPerSec")?,
+                p50_ms: number("/latencyPercentiles/p50")? * 1e3,
+                p99_ms: number("/latencyPercentiles/p99")? * 1e3,
+                responses,
+            })
+        }
+    }
+}
+
+/// The Markdown table, the verdict on each target, and the JSON summary.
+mod report {
+    use std::fmt::Write as _;
+
+    use super::{driver::Run, *};
+
+    pub struct Report {
+        ceiling: Run,
+        webhooks: Vec<Run>,
+        settings: Value,
+    }
+
+    const MIB: f64 = 1024.0;
+
+    impl Report {
+        pub fn new(
+            args: &driver::DriveArgs,
+            oha: &str,
+            body_bytes: usize,
+            runs: Vec<Run>,
+        ) -> Result<Self> {
+            let mut runs = runs.into_iter();
+            let ceiling = runs
+                .next()
+                .filter(|r| r.kind == Kind::Ceiling)
+                .ok_or_else(|| anyhow!("no ceiling run"))?;
+            let settings = json!({
+                "oha": oha,
+                "cores": std::thread::available_parallelism().map(usize::from).unwrap_or(0),
+                "review_body_bytes": body_bytes,
+                "throughput_connections": args.connections,
+                "fixed_rate": {"requests_per_sec": args.rate, "connections": args.rate_connections},
+                "seconds_per_run": args.seconds,
+                "warmup_seconds": args.warmup,
+            });
+            Ok(Self {
+                ceiling,
+                webhooks: runs.collect(),
+                settings,
+            })
+        }
+
+        fn ratio(&self, run: &Run) -> f64 {
+            run.throughput.requests_per_sec / self.ceiling.throughput.requests_per_sec
+        }
+
+        pub fn markdown(&self) -> String {
+            let mut out = String::from(
+                "| server | ApprovalRequests | req/s | ratio to ceiling | p50 ms | p99 ms | p50 ms @ fixed rate | p99 ms @ fixed rate | achieved rate | RSS idle MiB | RSS after load MiB | peak RSS MiB |\n\
+                 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            );
+            for run in std::iter::once(&self.ceiling).chain(&self.webhooks) {
+                let (t, f, m) = (&run.throughput, &run.fixed_rate, &run.memory);
+                let name = if run.kind == Kind::Ceiling {
+                    "ceiling"
+                } else {
+                    "webhook"
+                };
+                let size = if run.kind == Kind::Ceiling {
+                    "-".to_owned()
+                } else {
+                    run.requests.to_string()
+                };
+                let _ = writeln!(
+                    out,
+                    "| {name} | {size} | {:.0} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.1} | {:.1} | {:.1} |",
+                    t.requests_per_sec,
+                    self.ratio(run),
+                    t.p50_ms,
+                    t.p99_ms,
+                    f.p50_ms,
+                    f.p99_ms,
+                    f.requests_per_sec,
+                    m.idle_rss_kib as f64 / MIB,
+                    m.rss_kib as f64 / MIB,
+                    m.peak_kib as f64 / MIB,
+                );
+            }
+            out.push('\n');
+            for line in self.verdicts() {
+                let _ = writeln!(out, "- {line}");
+            }
+            out
+        }
+
+        /// Each target, met or not, with the figure it was judged on.
+        fn verdicts(&self) -> Vec<String> {
+            let mark = |met: bool| if met { "MET" } else { "NOT MET" };
+            let mut lines = Vec::new();
+            for run in &self.webhooks {
+                let ratio = self.ratio(run);
+                lines.push(format!(
+                    "{}: throughput >= 0.8 x ceiling at {} requests: {ratio:.2}",
+                    mark(ratio >= 0.8),
+                    run.requests
+                ));
+                let p99 = run.fixed_rate.p99_ms;
+                lines.push(format!(
+                    "{}: p99 < 1 ms at the fixed rate, {} requests: {p99:.3} ms",
+                    mark(p99 < 1.0),
+                    run.requests
+                ));
+            }
+            if let Some((small, large)) = self.size(100).zip(self.size(100_000)) {
+                let runs = [
+                    (small.fixed_rate, large.fixed_rate, "fixed rate"),
+                    (small.throughput, large.throughput, "throughput run"),
+                ];
+                for (small, large, what) in runs {
+                    let growth = large.p50_ms / small.p50_ms;
+                    lines.push(format!(
+                        "{}: p50 at 100000 within 1.2x of p50 at 100 ({what}): {growth:.2}x",
+                        mark(growth <= 1.2)
+                    ));
+                }
+            }
+            if let Some(run) = self.size(10_000) {
+                let peak = run.memory.peak_kib as f64 / MIB;
+                lines.push(format!(
+                    "{}: peak RSS < 64 MiB at 10000 requests: {peak:.1} MiB",
+                    mark(peak < 64.0)
+                ));
+            }
+            lines
+        }
+
+        fn size(&self, requests: usize) -> Option<&Run> {
+            self.webhooks.iter().find(|r| r.requests == requests)
+        }
+
+        pub fn json(&self) -> Value {
+            let run = |r: &Run| {
+                let stats = |s: &oha::Stats| json!({"requests_per_sec": s.requests_per_sec, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms, "responses": s.responses});
+                json!({
+                    "kind": format!("{:?}", r.kind).to_lowercase(),
+                    "approval_requests": r.requests,
+                    "ratio_to_ceiling": self.ratio(r),
+                    "throughput": stats(&r.throughput),
+                    "fixed_rate": stats(&r.fixed_rate),
+                    "rss_idle_kib": r.memory.idle_rss_kib,
+                    "rss_after_load_kib": r.memory.rss_kib,
+                    "rss_peak_kib": r.memory.peak_kib,
+                })
+            };
+            json!({
+                "bench": "webhook_load",
+                "settings": self.settings,
+                "runs": std::iter::once(&self.ceiling).chain(&self.webhooks).map(run).collect::<Vec<_>>(),
+                "targets": self.verdicts(),
+            })
+        }
+    }
+}

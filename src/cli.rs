@@ -48,7 +48,11 @@ pub struct WebhookArgs {
     #[arg(long, default_value = "0.0.0.0:8443", env = "APPROVAL_GATE_LISTEN")]
     pub listen: SocketAddr,
     /// Address for plain-HTTP `/metrics`, `/healthz` and `/readyz`.
-    #[arg(long, default_value = "0.0.0.0:8080", env = "APPROVAL_GATE_METRICS_LISTEN")]
+    #[arg(
+        long,
+        default_value = "0.0.0.0:8080",
+        env = "APPROVAL_GATE_METRICS_LISTEN"
+    )]
     pub metrics_listen: SocketAddr,
     /// PEM certificate chain to serve; re-read when it changes on disk.
     #[arg(long, default_value = "/tls/tls.crt")]
@@ -111,7 +115,10 @@ fn shutdown_signal() -> anyhow::Result<tokio::sync::watch::Receiver<bool>> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn,hyper=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).json().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .json()
+        .try_init();
 }
 
 fn write_crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {

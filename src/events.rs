@@ -42,7 +42,11 @@ impl EventQueue {
         tokio::spawn(async move {
             while let Some(note) = rx.recv().await {
                 let event = Event {
-                    type_: if note.warning { EventType::Warning } else { EventType::Normal },
+                    type_: if note.warning {
+                        EventType::Warning
+                    } else {
+                        EventType::Normal
+                    },
                     reason: note.reason.to_owned(),
                     note: Some(truncate(&note.note, 1000)),
                     action: note.action.to_owned(),

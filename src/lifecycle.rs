@@ -27,21 +27,27 @@ pub struct Terms<'a> {
 
 impl Terms<'_> {
     fn request_ttl(&self) -> Duration {
-        self.policy.map_or(Duration::from_secs(3600), |p| p.request_ttl)
+        self.policy
+            .map_or(Duration::from_secs(3600), |p| p.request_ttl)
     }
 
     fn approval_ttl(&self) -> Duration {
-        self.policy.map_or(Duration::from_secs(900), |p| p.approval_ttl)
+        self.policy
+            .map_or(Duration::from_secs(900), |p| p.approval_ttl)
     }
 
     fn required(&self) -> usize {
-        self.policy.map_or(1, |p| p.required_approvals.max(1) as usize)
+        self.policy
+            .map_or(1, |p| p.required_approvals.max(1) as usize)
     }
 }
 
 /// The approvals that count: from eligible approvers, not the requester (unless
 /// the policy allows self-approval), one per user, earliest first.
-pub fn eligible_approvals<'a>(req: &'a ApprovalRequest, policy: Option<&ApprovalPolicySpec>) -> Vec<&'a Approval> {
+pub fn eligible_approvals<'a>(
+    req: &'a ApprovalRequest,
+    policy: Option<&ApprovalPolicySpec>,
+) -> Vec<&'a Approval> {
     let Some(policy) = policy else {
         return Vec::new();
     };
@@ -50,7 +56,10 @@ pub fn eligible_approvals<'a>(req: &'a ApprovalRequest, policy: Option<&Approval
         .iter()
         .flat_map(|s| s.approvals.iter())
         .filter(|a| policy.allow_self_approval || a.user != req.spec.requester)
-        .filter(|a| policy.approvers.users.contains(&a.user) || a.groups.iter().any(|g| policy.approvers.groups.contains(g)))
+        .filter(|a| {
+            policy.approvers.users.contains(&a.user)
+                || a.groups.iter().any(|g| policy.approvers.groups.contains(g))
+        })
         .collect();
     approvals.sort_by_key(|a| a.time.0);
     let mut seen = std::collections::HashSet::new();
@@ -61,7 +70,11 @@ pub fn eligible_approvals<'a>(req: &'a ApprovalRequest, policy: Option<&Approval
 /// Evaluates a request at `now`.
 pub fn evaluate(req: &ApprovalRequest, terms: &Terms<'_>, now: Timestamp) -> Evaluation {
     let status = req.status.clone().unwrap_or_default();
-    let created = req.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0);
+    let created = req
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or(now, |t| t.0);
     let approvals = eligible_approvals(req, terms.policy);
     let approved_at = approvals.get(terms.required() - 1).map(|a| a.time.0);
     let fixed = |phase| Evaluation {
@@ -145,7 +158,9 @@ pub(crate) mod tests {
     }
 
     pub fn approve(req: &mut ApprovalRequest, user: &str, groups: &[&str], at: i64) {
-        let status = req.status.get_or_insert_with(ApprovalRequestStatus::default);
+        let status = req
+            .status
+            .get_or_insert_with(ApprovalRequestStatus::default);
         status.approvals.push(Approval {
             user: user.into(),
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
@@ -173,7 +188,10 @@ pub(crate) mod tests {
         let mut req = request("alice", 0);
         approve(&mut req, "bob", &["sre"], 100);
         let e = eval(&req, &p, 399);
-        assert_eq!((e.phase, e.approved_at, e.expires_at), (Phase::Approved, Some(ts(100)), Some(ts(400))));
+        assert_eq!(
+            (e.phase, e.approved_at, e.expires_at),
+            (Phase::Approved, Some(ts(100)), Some(ts(400)))
+        );
         assert_eq!(eval(&req, &p, 400).phase, Phase::Expired);
     }
 

@@ -38,7 +38,8 @@ impl Default for Metrics {
         );
         // Sub-millisecond buckets: the apiserver's own webhook histogram starts at 5 ms.
         let decision_seconds = Histogram::new([
-            0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+            0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
+            1.0,
         ]);
         registry.register(
             "admission_decision_duration_seconds",
@@ -52,7 +53,11 @@ impl Default for Metrics {
             auto_requests.clone(),
         );
         let single_use = Family::<ResultLabels, Counter>::default();
-        registry.register("single_use_records", "Single-use approvals recorded, by result", single_use.clone());
+        registry.register(
+            "single_use_records",
+            "Single-use approvals recorded, by result",
+            single_use.clone(),
+        );
         let events_dropped = Counter::default();
         registry.register(
             "events_dropped",

@@ -47,30 +47,51 @@ fn apply(id: &Identity, manifest: &str) -> KubectlOutput {
 /// The request name in a denial message: "ApprovalRequest <ns>/<name> ...".
 fn request_name(message: &str, ns: &str) -> String {
     let marker = format!("ApprovalRequest {ns}/");
-    let start = message.find(&marker).unwrap_or_else(|| panic!("no request named in: {message}")) + marker.len();
-    message[start..].split_whitespace().next().unwrap().to_owned()
+    let start = message
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no request named in: {message}"))
+        + marker.len();
+    message[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 async fn get_request(ns: &str, name: &str) -> ApprovalRequest {
-    Api::<ApprovalRequest>::namespaced(client(&ADMIN).await, ns).get(name).await.unwrap()
+    Api::<ApprovalRequest>::namespaced(client(&ADMIN).await, ns)
+        .get(name)
+        .await
+        .unwrap()
 }
 
 /// `who` approves through the status subresource, as an approver's tooling does.
 async fn approve(who: &Identity, ns: &str, name: &str) {
     let api = Api::<ApprovalRequest>::namespaced(client(who).await, ns);
     let mut req = api.get(name).await.unwrap();
-    req.status.get_or_insert_with(Default::default).approvals.push(Approval {
-        user: who.username.to_owned(),
-        groups: who.groups.iter().map(|g| (*g).to_owned()).collect(),
-        time: Time(Timestamp::now()),
-        comment: "looks good".into(),
-    });
-    api.replace_status(name, &PostParams::default(), &req).await.unwrap();
+    req.status
+        .get_or_insert_with(Default::default)
+        .approvals
+        .push(Approval {
+            user: who.username.to_owned(),
+            groups: who.groups.iter().map(|g| (*g).to_owned()).collect(),
+            time: Time(Timestamp::now()),
+            comment: "looks good".into(),
+        });
+    api.replace_status(name, &PostParams::default(), &req)
+        .await
+        .unwrap();
 }
 
 async fn image_of(ns: &str, name: &str) -> String {
-    let d = Api::<Deployment>::namespaced(client(&ADMIN).await, ns).get(name).await.unwrap();
-    d.spec.unwrap().template.spec.unwrap().containers[0].image.clone().unwrap()
+    let d = Api::<Deployment>::namespaced(client(&ADMIN).await, ns)
+        .get(name)
+        .await
+        .unwrap();
+    d.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap()
 }
 
 const UPDATE_POLICY: &str = "rules: [{apiGroups: [apps], resources: [deployments, deployments/scale], \
@@ -90,14 +111,32 @@ async fn try_denied_approve_retry_passes_once() {
     let msg = apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails();
     assert!(msg.contains("needs approval under ApprovalPolicy"), "{msg}");
     let name = request_name(&msg, &ns);
-    assert!(msg.contains(&format!("kubectl approve {name} -n {ns}")), "{msg}");
-    assert!(msg.contains(&format!("kubectl approve wait {name} -n {ns}")), "{msg}");
+    assert!(
+        msg.contains(&format!("kubectl approve {name} -n {ns}")),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("kubectl approve wait {name} -n {ns}")),
+        "{msg}"
+    );
 
     // 2. The webhook created the pending request from the admission request.
     let req = get_request(&ns, &name).await;
     assert_eq!(req.spec.requester, "alice");
     assert_eq!(req.spec.target.to_string(), "deployments.apps/checkout");
     assert!(req.spec.digest.as_deref().unwrap().starts_with("sha256:"));
+    let status = req.status.unwrap();
+    assert_eq!(status.phase, Some(Phase::Pending));
+    assert_eq!(status.target.as_deref(), Some("deployments.apps/checkout"));
+    assert!(status.expires_at.is_some());
+    let listed = kubectl(&ALICE)
+        .args(["get", "apr", &name, "-n", &ns, "--no-headers"])
+        .run()
+        .ok();
+    assert!(
+        listed.contains("Pending") && listed.contains("deployments.apps/checkout"),
+        "{listed}"
+    );
 
     // 3. bob approves; alice's retry passes and uses the approval up.
     approve(&BOB, &ns, &name).await;
@@ -114,7 +153,10 @@ async fn try_denied_approve_retry_passes_once() {
         .stdin(deployment(&ns, "checkout", "app:v2"))
         .run()
         .fails();
-    assert!(again.contains(&format!("request {name} is used")), "{again}");
+    assert!(
+        again.contains(&format!("request {name} is used")),
+        "{again}"
+    );
 
     // 5. A different change needs a new approval.
     let changed = apply(&ALICE, &deployment(&ns, "checkout", "app:v3")).fails();
@@ -128,7 +170,10 @@ async fn expired_approval_is_denied() {
     let spec = format!("{}approvalTTL: 2s\n", scoped(&ns, UPDATE_POLICY));
     policy(&ns, &spec).await;
     apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
-    let name = request_name(&apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails(), &ns);
+    let name = request_name(
+        &apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails(),
+        &ns,
+    );
     approve(&BOB, &ns, &name).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let msg = apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails();
@@ -151,12 +196,24 @@ async fn deletes_scale_and_server_side_create_are_gated() {
         .args(["scale", "deployment/checkout", "--replicas=3", "-n", &ns])
         .run()
         .fails();
-    assert!(scale.contains("UPDATE deployments.apps/scale/checkout"), "{scale}");
+    assert!(
+        scale.contains("UPDATE deployments.apps/scale/checkout"),
+        "{scale}"
+    );
 
-    let delete = kubectl(&ALICE).args(["delete", "deployment", "checkout", "-n", &ns]).run().fails();
-    assert!(delete.contains("DELETE deployments.apps/checkout"), "{delete}");
+    let delete = kubectl(&ALICE)
+        .args(["delete", "deployment", "checkout", "-n", &ns])
+        .run()
+        .fails();
+    assert!(
+        delete.contains("DELETE deployments.apps/checkout"),
+        "{delete}"
+    );
     let req = get_request(&ns, &request_name(&delete, &ns)).await;
-    assert!(req.spec.digest.is_some(), "a DELETE is bound to the object's uid");
+    assert!(
+        req.spec.digest.is_some(),
+        "a DELETE is bound to the object's uid"
+    );
 
     let ssa = kubectl(&ALICE)
         .args(["apply", "--server-side", "-f", "-"])
@@ -165,10 +222,16 @@ async fn deletes_scale_and_server_side_create_are_gated() {
         .fails();
     assert!(ssa.contains("CREATE deployments.apps/payments"), "{ssa}");
 
-    let ns_delete = kubectl(&ALICE).args(["delete", "namespace", &ns, "--wait=false"]).run().fails();
+    let ns_delete = kubectl(&ALICE)
+        .args(["delete", "namespace", &ns, "--wait=false"])
+        .run()
+        .fails();
     assert!(ns_delete.contains("DELETE namespaces/"), "{ns_delete}");
     let name = request_name(&ns_delete, CONTROL_NAMESPACE);
-    assert_eq!(get_request(CONTROL_NAMESPACE, &name).await.spec.target.name, ns);
+    assert_eq!(
+        get_request(CONTROL_NAMESPACE, &name).await.spec.target.name,
+        ns
+    );
 }
 
 #[tokio::test]
@@ -206,18 +269,38 @@ async fn server_dry_run_gets_the_same_verdict_without_side_effects() {
         .stdin(deployment(&ns, "checkout", "app:v2"))
         .run()
         .fails();
-    assert!(dry.contains("needs approval") && dry.contains("would be created"), "{dry}");
-    assert!(requests.list(&ListParams::default()).await.unwrap().items.is_empty());
+    assert!(
+        dry.contains("needs approval") && dry.contains("would be created"),
+        "{dry}"
+    );
+    assert!(
+        requests
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 
     // With an approval in place, a dry run passes and leaves it unused.
-    let name = request_name(&apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails(), &ns);
+    let name = request_name(
+        &apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails(),
+        &ns,
+    );
     approve(&BOB, &ns, &name).await;
     kubectl(&ALICE)
         .args(["apply", "--dry-run=server", "-f", "-"])
         .stdin(deployment(&ns, "checkout", "app:v2"))
         .run()
         .ok();
-    assert!(get_request(&ns, &name).await.status.unwrap().used_at.is_none());
+    assert!(
+        get_request(&ns, &name)
+            .await
+            .status
+            .unwrap()
+            .used_at
+            .is_none()
+    );
     apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).ok();
 }
 
@@ -242,7 +325,10 @@ async fn unmatched_namespaces_excluded_users_and_exempt_service_accounts_pass() 
     // An exempted system service account (impersonated by the admin).
     kubectl(&ADMIN)
         .args(["--as=system:serviceaccount:kube-system:deployment-controller"])
-        .args(["--as-group=system:serviceaccounts:kube-system", "--as-group=system:masters"])
+        .args([
+            "--as-group=system:serviceaccounts:kube-system",
+            "--as-group=system:masters",
+        ])
         .args(["scale", "deployment/checkout", "--replicas=2", "-n", &ns])
         .run()
         .ok();
@@ -255,7 +341,11 @@ async fn warn_mode_prints_a_warning_and_allows() {
     apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
     let out = apply(&ALICE, &deployment(&ns, "checkout", "app:v2"));
     assert!(out.success(), "{}", out.stderr());
-    assert!(out.stderr().contains("Warning: approval-gate:"), "{}", out.stderr());
+    assert!(
+        out.stderr().contains("Warning: approval-gate:"),
+        "{}",
+        out.stderr()
+    );
     assert!(out.stderr().contains("mode Warn"), "{}", out.stderr());
 }
 
@@ -282,16 +372,31 @@ async fn audit_mode_allows_and_records_an_event() {
     policy(&ns, &format!("{}mode: Audit\n", scoped(&ns, UPDATE_POLICY))).await;
     apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
     let out = apply(&ALICE, &deployment(&ns, "checkout", "app:v2"));
-    assert!(out.success() && !out.stderr().contains("Warning"), "{}", out.stderr());
+    assert!(
+        out.success() && !out.stderr().contains("Warning"),
+        "{}",
+        out.stderr()
+    );
     let events = events_for(&ns, "checkout", "Audited").await;
     assert!(events[0].contains("mode Audit"), "{events:?}");
-    assert!(support::webhook::metrics().await.contains("verdict=\"audited\""));
+    assert!(
+        support::webhook::metrics()
+            .await
+            .contains("verdict=\"audited\"")
+    );
 }
 
 #[tokio::test]
 async fn break_glass_passes_with_a_warning_and_an_event() {
     let ns = namespace("glass").await;
-    policy(&ns, &format!("{}breakGlass: {{groups: [dev]}}\n", scoped(&ns, UPDATE_POLICY))).await;
+    policy(
+        &ns,
+        &format!(
+            "{}breakGlass: {{groups: [dev]}}\n",
+            scoped(&ns, UPDATE_POLICY)
+        ),
+    )
+    .await;
     apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
     let out = apply(&ALICE, &deployment(&ns, "checkout", "app:v2"));
     assert!(out.success(), "{}", out.stderr());
@@ -305,19 +410,36 @@ async fn blocked_attempt_shows_in_kubectl_describe_of_the_target() {
     let ns = namespace("describe").await;
     policy(&ns, &scoped(&ns, UPDATE_POLICY)).await;
     apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
-    let name = request_name(&apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails(), &ns);
+    let name = request_name(
+        &apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails(),
+        &ns,
+    );
     events_for(&ns, "checkout", "Blocked").await;
-    let described = kubectl(&ADMIN).args(["describe", "deployment", "checkout", "-n", &ns]).run().ok();
-    assert!(described.contains("Blocked") && described.contains(&name), "{described}");
+    let described = kubectl(&ADMIN)
+        .args(["describe", "deployment", "checkout", "-n", &ns])
+        .run()
+        .ok();
+    assert!(
+        described.contains("Blocked") && described.contains(&name),
+        "{described}"
+    );
 
     // The decision's audit annotations land in the apiserver's audit log.
     let audit = std::fs::read_to_string(plane().audit_log()).unwrap();
     let entry = audit
         .lines()
-        .find(|l| l.contains(&format!("{ns}/{name}")) && l.contains("validate.approvalgate.dev/verdict"))
+        .find(|l| {
+            l.contains(&format!("{ns}/{name}")) && l.contains("validate.approvalgate.dev/verdict")
+        })
         .unwrap_or_else(|| panic!("no audit entry names {ns}/{name}"));
-    assert!(entry.contains(r#""validate.approvalgate.dev/verdict":"held""#), "{entry}");
-    assert!(entry.contains(r#""validate.approvalgate.dev/policy":""#), "{entry}");
+    assert!(
+        entry.contains(r#""validate.approvalgate.dev/verdict":"held""#),
+        "{entry}"
+    );
+    assert!(
+        entry.contains(r#""validate.approvalgate.dev/policy":""#),
+        "{entry}"
+    );
 }
 
 #[tokio::test]
@@ -325,19 +447,34 @@ async fn a_hundred_concurrent_uses_of_one_approval_allow_exactly_one() {
     let ns = namespace("race").await;
     policy(&ns, &scoped(&ns, UPDATE_POLICY)).await;
     apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
-    let name = request_name(&apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails(), &ns);
+    let name = request_name(
+        &apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails(),
+        &ns,
+    );
     approve(&BOB, &ns, &name).await;
 
     // The exact object alice's approved apply would write.
     let deployments = Api::<Deployment>::namespaced(client(&ALICE).await, &ns);
     let mut desired: Deployment = deployments.get("checkout").await.unwrap();
-    let containers = &mut desired.spec.as_mut().unwrap().template.spec.as_mut().unwrap().containers;
+    let containers = &mut desired
+        .spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .containers;
     containers[0].image = Some("app:v2".into());
     let probe = kubectl(&ALICE)
         .args(["apply", "--dry-run=server", "-f", "-"])
         .stdin(deployment(&ns, "checkout", "app:v2"))
         .run();
-    assert!(probe.success(), "the dry run should be allowed: {}", probe.stderr());
+    assert!(
+        probe.success(),
+        "the dry run should be allowed: {}",
+        probe.stderr()
+    );
 
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..100 {
@@ -354,8 +491,17 @@ async fn a_hundred_concurrent_uses_of_one_approval_allow_exactly_one() {
         .filter_map(|r| r.as_ref().err())
         .map(|e| e.to_string())
         .collect();
-    assert_eq!(allowed, 1, "exactly one use may pass; denials: {:?}", &denied[..denied.len().min(3)]);
-    assert!(denied.iter().all(|e| e.contains("approval-gate")), "{:?}", &denied[..3]);
+    assert_eq!(
+        allowed,
+        1,
+        "exactly one use may pass; denials: {:?}",
+        &denied[..denied.len().min(3)]
+    );
+    assert!(
+        denied.iter().all(|e| e.contains("approval-gate")),
+        "{:?}",
+        &denied[..3]
+    );
     let status = get_request(&ns, &name).await.status.unwrap();
     assert_eq!(status.used_by.unwrap().user, "alice");
 }
@@ -364,21 +510,23 @@ async fn a_hundred_concurrent_uses_of_one_approval_allow_exactly_one() {
 async fn readiness_stays_false_until_the_caches_have_synced() {
     // A webhook whose identity may not list anything yet: its watches fail.
     let user = format!("late-syncer-{}", std::process::id());
-    let dir = plane().dir().join(format!("{user}"));
+    let dir = plane().dir().join(&user);
     std::fs::create_dir_all(&dir).unwrap();
     let admin = std::fs::read_to_string(plane().kubeconfig(&ADMIN)).unwrap();
     let mut config: serde_json::Value = serde_yaml_ng::from_str(&admin).unwrap();
     config["users"][0]["user"]["as"] = serde_json::json!(user);
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
-    let (running, _ca) = support::webhook::spawn(&dir, &kubeconfig);
+    let running = support::webhook::spawn(&dir, &kubeconfig);
 
     let http = reqwest::Client::new();
     let get = |path: &str| http.get(format!("{}{path}", running.metrics_url)).send();
     let mut served = false;
     for _ in 0..30 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let Ok(healthz) = get("/healthz").await else { continue };
+        let Ok(healthz) = get("/healthz").await else {
+            continue;
+        };
         served = true;
         assert!(healthz.status().is_success());
         let readyz = get("/readyz").await.unwrap();
@@ -393,6 +541,10 @@ async fn readiness_stays_false_until_the_caches_have_synced() {
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "approval-gate"},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
     });
-    kubectl(&ADMIN).args(["apply", "-f", "-"]).stdin(binding.to_string()).run().ok();
-    support::webhook::wait_ready(&running.metrics_url, &running.dir).await;
+    kubectl(&ADMIN)
+        .args(["apply", "-f", "-"])
+        .stdin(binding.to_string())
+        .run()
+        .ok();
+    running.wait_ready(Duration::from_secs(60)).await.unwrap();
 }

@@ -40,7 +40,11 @@ impl Attempt {
         if req.uid.is_empty() {
             return Err(AttemptError::MissingUid);
         }
-        let user = req.user_info.username.clone().ok_or(AttemptError::MissingUser)?;
+        let user = req
+            .user_info
+            .username
+            .clone()
+            .ok_or(AttemptError::MissingUser)?;
         let operation = match req.operation {
             AdmissionOperation::Create => Operation::Create,
             AdmissionOperation::Update => Operation::Update,
@@ -48,7 +52,8 @@ impl Attempt {
             AdmissionOperation::Connect => Operation::Connect,
         };
         let request_namespace = req.namespace.clone().unwrap_or_default();
-        let cluster_scoped_namespace = req.resource.group.is_empty() && req.resource.resource == "namespaces";
+        let cluster_scoped_namespace =
+            req.resource.group.is_empty() && req.resource.resource == "namespaces";
         let target = Target {
             api_group: req.resource.group.clone(),
             resource: req.resource.resource.clone(),
@@ -60,8 +65,13 @@ impl Attempt {
             },
             name: req.name.clone(),
         };
-        let to_value = |o: &Option<DynamicObject>| o.as_ref().and_then(|o| serde_json::to_value(o).ok());
-        let digest = digest(operation, to_value(&req.object).as_ref(), to_value(&req.old_object).as_ref());
+        let to_value =
+            |o: &Option<DynamicObject>| o.as_ref().and_then(|o| serde_json::to_value(o).ok());
+        let digest = digest(
+            operation,
+            to_value(&req.object).as_ref(),
+            to_value(&req.old_object).as_ref(),
+        );
         Ok(Self {
             uid: req.uid.clone(),
             user,
@@ -79,7 +89,10 @@ impl Attempt {
         if self.target.namespace.is_empty() {
             format!("{} {}", self.operation, self.target)
         } else {
-            format!("{} {} in namespace {}", self.operation, self.target, self.target.namespace)
+            format!(
+                "{} {} in namespace {}",
+                self.operation, self.target, self.target.namespace
+            )
         }
     }
 }

@@ -57,7 +57,7 @@ pub struct Hold {
     pub namespace: String,
     pub name: String,
     /// `Some` when no pending request exists yet: the one to create.
-    pub create: Option<ApprovalRequest>,
+    pub create: Option<Box<ApprovalRequest>>,
     /// The approvers, for the message.
     pub approvers: String,
     /// A note on an earlier request that no longer allows this attempt.
@@ -113,7 +113,12 @@ impl Decision {
 
 /// Decides an attempt. Policies are consulted in name order; every matching
 /// policy in `Enforce` mode must be satisfied.
-pub fn decide(attempt: &Attempt, index: &Index, config: &DecisionConfig, now: Timestamp) -> Decision {
+pub fn decide(
+    attempt: &Attempt,
+    index: &Index,
+    config: &DecisionConfig,
+    now: Timestamp,
+) -> Decision {
     let labels = index.namespaces.get(&attempt.request_namespace);
     let verdicts = index
         .policies
@@ -127,12 +132,26 @@ pub fn decide(attempt: &Attempt, index: &Index, config: &DecisionConfig, now: Ti
     Decision { verdicts }
 }
 
-fn verdict(policy: &ApprovalPolicy, attempt: &Attempt, index: &Index, config: &DecisionConfig, now: Timestamp) -> VerdictKind {
+fn verdict(
+    policy: &ApprovalPolicy,
+    attempt: &Attempt,
+    index: &Index,
+    config: &DecisionConfig,
+    now: Timestamp,
+) -> VerdictKind {
     let spec = &policy.spec;
-    if spec.exclude.as_ref().is_some_and(|e| e.contains(&attempt.user, &attempt.groups)) {
+    if spec
+        .exclude
+        .as_ref()
+        .is_some_and(|e| e.contains(&attempt.user, &attempt.groups))
+    {
         return VerdictKind::Excluded;
     }
-    let break_glass = spec.break_glass.as_ref().map(|b| b.groups.as_slice()).unwrap_or_default();
+    let break_glass = spec
+        .break_glass
+        .as_ref()
+        .map(|b| b.groups.as_slice())
+        .unwrap_or_default();
     if attempt.groups.iter().any(|g| break_glass.contains(g)) {
         return VerdictKind::BreakGlass;
     }
@@ -142,6 +161,17 @@ fn verdict(policy: &ApprovalPolicy, attempt: &Attempt, index: &Index, config: &D
         Mode::Enforce => {}
     }
     let home = request_namespace(attempt, config);
+    if attempt.target.name.is_empty() {
+        // generateName: the object has no name until it is stored, so no
+        // approval can be asked for it ahead of time.
+        return VerdictKind::Held(Hold {
+            namespace: home,
+            name: String::new(),
+            create: None,
+            approvers: approvers_text(policy),
+            note: None,
+        });
+    }
     let key = GrantKey {
         requester: attempt.user.clone(),
         operation: attempt.operation,
@@ -155,32 +185,49 @@ fn verdict(policy: &ApprovalPolicy, attempt: &Attempt, index: &Index, config: &D
         .filter(|r| r.spec.policy == name && r.namespace().as_deref() == Some(home.as_str()))
         .filter(|r| !spec.bind_to_content || r.spec.digest == attempt.digest)
         .collect();
-    let mut note = None;
-    for req in &candidates {
-        let eval = evaluate(req, &terms, now);
-        match eval.phase {
-            Phase::Approved => {
-                return VerdictKind::Granted(Grant {
-                    request: Arc::clone(req),
-                    single_use: spec.single_use,
-                });
-            }
-            Phase::Pending => {
-                return VerdictKind::Held(Hold {
-                    namespace: home,
-                    name: req.name_any(),
-                    create: None,
-                    approvers: approvers_text(policy),
-                    note: None,
-                });
-            }
-            finished => note = Some(format!("request {} is {}", req.name_any(), finished.as_str().to_lowercase())),
-        }
+    let evaluated: Vec<(&Arc<ApprovalRequest>, Phase)> = candidates
+        .iter()
+        .map(|req| (*req, evaluate(req, &terms, now).phase))
+        .collect();
+    // Any valid approval grants, whatever the order of names.
+    if let Some((req, _)) = evaluated
+        .iter()
+        .find(|(_, phase)| *phase == Phase::Approved)
+    {
+        return VerdictKind::Granted(Grant {
+            request: Arc::clone(req),
+            single_use: spec.single_use,
+        });
+    }
+    let note = evaluated
+        .iter()
+        .rev()
+        .find(|(_, phase)| phase.is_final())
+        .map(|(req, phase)| {
+            format!(
+                "request {} is {}",
+                req.name_any(),
+                phase.as_str().to_lowercase()
+            )
+        });
+    if let Some((req, _)) = evaluated.iter().find(|(_, phase)| *phase == Phase::Pending) {
+        return VerdictKind::Held(Hold {
+            namespace: home,
+            name: req.name_any(),
+            create: None,
+            approvers: approvers_text(policy),
+            note,
+        });
     }
     let name_taken = |n: &str| index.requests.contains(&home, n);
     let new_name = request_name(attempt, &name, name_taken);
     VerdictKind::Held(Hold {
-        create: Some(new_request(attempt, &policy.name_any(), &home, &new_name)),
+        create: Some(Box::new(new_request(
+            attempt,
+            &policy.name_any(),
+            &home,
+            &new_name,
+        ))),
         namespace: home,
         name: new_name,
         approvers: approvers_text(policy),
@@ -215,15 +262,32 @@ fn request_name(attempt: &Attempt, policy: &str, taken: impl Fn(&str) -> bool) -
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
-    let hash: String = hasher.finalize().iter().take(5).map(|b| format!("{b:02x}")).collect();
+    let hash: String = hasher
+        .finalize()
+        .iter()
+        .take(5)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let readable: String = format!("{}-{}", singular(&t.resource), t.name)
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .take(40)
         .collect();
     let base = format!("{}-{hash}", readable.trim_matches('-'));
     (1..)
-        .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
+        .map(|n| {
+            if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            }
+        })
         .find(|candidate| !taken(candidate))
         .unwrap_or(base)
 }
@@ -246,7 +310,10 @@ fn new_request(attempt: &Attempt, policy: &str, namespace: &str, name: &str) -> 
     );
     req.metadata.namespace = Some(namespace.to_owned());
     req.metadata.labels = Some(BTreeMap::from([
-        ("app.kubernetes.io/managed-by".to_owned(), "approval-gate".to_owned()),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            "approval-gate".to_owned(),
+        ),
         ("approvalgate.dev/policy".to_owned(), policy.to_owned()),
     ]));
     req

@@ -45,7 +45,11 @@ const VOLATILE_ANNOTATIONS: &[&str] = &[
 
 /// The digest of an attempted action, or `None` when there is nothing to bind
 /// to (for example a DELETE whose old object carries no uid).
-pub fn digest(operation: Operation, object: Option<&Value>, old_object: Option<&Value>) -> Option<String> {
+pub fn digest(
+    operation: Operation,
+    object: Option<&Value>,
+    old_object: Option<&Value>,
+) -> Option<String> {
     let doc = match operation {
         Operation::Create | Operation::Update => desired_state(object?),
         Operation::Delete => {
@@ -152,7 +156,10 @@ mod tests {
         meta.insert("generation".into(), json!(7));
         meta.insert("uid".into(), json!("1234"));
         meta.insert("creationTimestamp".into(), json!("2026-01-01T00:00:00Z"));
-        meta.insert("managedFields".into(), json!([{"manager": "kubectl", "operation": "Apply"}]));
+        meta.insert(
+            "managedFields".into(),
+            json!([{"manager": "kubectl", "operation": "Apply"}]),
+        );
         meta.insert(
             "annotations".into(),
             json!({"kubectl.kubernetes.io/last-applied-configuration": format!("{{\"rv\":\"{rv}\"}}"),
@@ -165,8 +172,18 @@ mod tests {
     #[test]
     fn digest_ignores_volatile_metadata_and_status() {
         let plain = digest(Operation::Update, Some(&deployment("v1")), None).unwrap();
-        let noisy = digest(Operation::Update, Some(&with_cluster_noise(deployment("v1"), "42")), None).unwrap();
-        let noisier = digest(Operation::Update, Some(&with_cluster_noise(deployment("v1"), "99")), None).unwrap();
+        let noisy = digest(
+            Operation::Update,
+            Some(&with_cluster_noise(deployment("v1"), "42")),
+            None,
+        )
+        .unwrap();
+        let noisier = digest(
+            Operation::Update,
+            Some(&with_cluster_noise(deployment("v1"), "99")),
+            None,
+        )
+        .unwrap();
         assert_eq!(plain, noisy);
         assert_eq!(noisy, noisier);
         assert!(plain.starts_with("sha256:") && plain.len() == 71);
@@ -184,9 +201,16 @@ mod tests {
 
     #[test]
     fn digest_does_not_depend_on_key_order() {
-        let a: Value = serde_json::from_str(r#"{"spec":{"b":1,"a":[{"y":2,"x":1}]},"metadata":{"name":"n"}}"#).unwrap();
-        let b: Value = serde_json::from_str(r#"{"metadata":{"name":"n"},"spec":{"a":[{"x":1,"y":2}],"b":1}}"#).unwrap();
-        assert_eq!(digest(Operation::Create, Some(&a), None), digest(Operation::Create, Some(&b), None));
+        let a: Value =
+            serde_json::from_str(r#"{"spec":{"b":1,"a":[{"y":2,"x":1}]},"metadata":{"name":"n"}}"#)
+                .unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{"metadata":{"name":"n"},"spec":{"a":[{"x":1,"y":2}],"b":1}}"#)
+                .unwrap();
+        assert_eq!(
+            digest(Operation::Create, Some(&a), None),
+            digest(Operation::Create, Some(&b), None)
+        );
     }
 
     #[test]
@@ -202,9 +226,18 @@ mod tests {
     fn delete_binds_to_the_object_uid() {
         let old = |uid: &str| json!({"metadata": {"name": "checkout", "uid": uid}});
         let a = digest(Operation::Delete, None, Some(&old("uid-a"))).unwrap();
-        assert_eq!(Some(a.clone()), digest(Operation::Delete, None, Some(&old("uid-a"))));
-        assert_ne!(Some(a), digest(Operation::Delete, None, Some(&old("uid-b"))));
-        assert_eq!(digest(Operation::Delete, None, Some(&json!({"metadata": {}}))), None);
+        assert_eq!(
+            Some(a.clone()),
+            digest(Operation::Delete, None, Some(&old("uid-a")))
+        );
+        assert_ne!(
+            Some(a),
+            digest(Operation::Delete, None, Some(&old("uid-b")))
+        );
+        assert_eq!(
+            digest(Operation::Delete, None, Some(&json!({"metadata": {}}))),
+            None
+        );
     }
 
     #[test]
@@ -214,8 +247,21 @@ mod tests {
                    "stdin": true, "stdout": true, "tty": tty})
         };
         let sh = digest(Operation::Connect, Some(&exec(&["sh"], true)), None);
-        assert_eq!(sh, digest(Operation::Connect, Some(&exec(&["sh"], true)), None));
-        assert_ne!(sh, digest(Operation::Connect, Some(&exec(&["sh", "-c", "rm -rf /"], true)), None));
-        assert_ne!(sh, digest(Operation::Connect, Some(&exec(&["sh"], false)), None));
+        assert_eq!(
+            sh,
+            digest(Operation::Connect, Some(&exec(&["sh"], true)), None)
+        );
+        assert_ne!(
+            sh,
+            digest(
+                Operation::Connect,
+                Some(&exec(&["sh", "-c", "rm -rf /"], true)),
+                None
+            )
+        );
+        assert_ne!(
+            sh,
+            digest(Operation::Connect, Some(&exec(&["sh"], false)), None)
+        );
     }
 }

@@ -19,21 +19,31 @@ pub fn policy_matches(
         .any(|rule| rule_matches(rule, attempt, namespace_labels))
 }
 
-fn rule_matches(rule: &PolicyRule, attempt: &Attempt, labels: Option<&BTreeMap<String, String>>) -> bool {
+fn rule_matches(
+    rule: &PolicyRule,
+    attempt: &Attempt,
+    labels: Option<&BTreeMap<String, String>>,
+) -> bool {
     let t = &attempt.target;
-    let group_ok = rule.api_groups.iter().any(|g| g == "*" || *g == t.api_group);
+    let group_ok = rule
+        .api_groups
+        .iter()
+        .any(|g| g == "*" || *g == t.api_group);
     let resource_ok = rule
         .resources
         .iter()
         .any(|r| resource_matches(r, &t.resource, t.subresource.as_deref()));
-    let op_ok = rule.operations.iter().any(|op| operation_matches(*op, attempt.operation));
+    let op_ok = rule
+        .operations
+        .iter()
+        .any(|op| operation_matches(*op, attempt.operation));
     let ns = &attempt.request_namespace;
     let ns_ok = rule.namespaces.is_empty() || rule.namespaces.iter().any(|n| n == ns);
     let selector_ok = match &rule.namespace_selector {
         None => true,
         Some(selector) => labels.is_some_and(|l| selector_matches(selector, l)),
     };
-    let name_ok = rule.names.is_empty() || rule.names.iter().any(|n| *n == t.name);
+    let name_ok = rule.names.is_empty() || rule.names.contains(&t.name);
     group_ok && resource_ok && op_ok && ns_ok && selector_ok && name_ok
 }
 
@@ -100,9 +110,21 @@ mod tests {
     #[test]
     fn resource_patterns_follow_kubernetes_rules() {
         assert!(resource_matches("deployments", "deployments", None));
-        assert!(!resource_matches("deployments", "deployments", Some("scale")));
-        assert!(resource_matches("deployments/scale", "deployments", Some("scale")));
-        assert!(resource_matches("deployments/*", "deployments", Some("status")));
+        assert!(!resource_matches(
+            "deployments",
+            "deployments",
+            Some("scale")
+        ));
+        assert!(resource_matches(
+            "deployments/scale",
+            "deployments",
+            Some("scale")
+        ));
+        assert!(resource_matches(
+            "deployments/*",
+            "deployments",
+            Some("status")
+        ));
         assert!(!resource_matches("deployments/*", "deployments", None));
         assert!(resource_matches("*", "pods", None));
         assert!(!resource_matches("*", "pods", Some("exec")));
@@ -116,10 +138,18 @@ mod tests {
         let labels: BTreeMap<String, String> = [("env".to_owned(), "prod".to_owned())].into();
         let sel = |json: serde_json::Value| serde_json::from_value::<LabelSelector>(json).unwrap();
         assert!(selector_matches(&sel(serde_json::json!({})), &labels));
-        assert!(selector_matches(&sel(serde_json::json!({"matchLabels": {"env": "prod"}})), &labels));
-        assert!(!selector_matches(&sel(serde_json::json!({"matchLabels": {"env": "dev"}})), &labels));
+        assert!(selector_matches(
+            &sel(serde_json::json!({"matchLabels": {"env": "prod"}})),
+            &labels
+        ));
+        assert!(!selector_matches(
+            &sel(serde_json::json!({"matchLabels": {"env": "dev"}})),
+            &labels
+        ));
         let expr = |op: &str, values: &[&str]| {
-            sel(serde_json::json!({"matchExpressions": [{"key": "env", "operator": op, "values": values}]}))
+            sel(
+                serde_json::json!({"matchExpressions": [{"key": "env", "operator": op, "values": values}]}),
+            )
         };
         assert!(selector_matches(&expr("In", &["prod", "staging"]), &labels));
         assert!(!selector_matches(&expr("NotIn", &["prod"]), &labels));

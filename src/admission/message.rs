@@ -7,32 +7,68 @@ use super::{
     decision::{Decision, Hold, VerdictKind},
 };
 
+/// What became of the pending request a denial names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestState<'a> {
+    /// It already existed.
+    Pending,
+    /// Dry run: nothing was created.
+    WouldBeCreated,
+    Created,
+    /// Still being created when the denial was sent.
+    Creating,
+    /// Creating it failed.
+    Failed(&'a str),
+}
+
 /// The denial message: what was held, by which policy, the pending request,
 /// and the exact commands to approve it and to wait for it.
-pub fn denial(attempt: &Attempt, policy: &str, hold: &Hold) -> String {
+pub fn denial(attempt: &Attempt, policy: &str, hold: &Hold, state: RequestState<'_>) -> String {
     let mut msg = format!(
         "approval-gate: {} needs approval under ApprovalPolicy {policy:?}.",
         attempt.describe()
     );
+    if hold.name.is_empty() {
+        msg.push_str(
+            " The object has no name yet (generateName), so no approval can be requested for it; \
+             give it a metadata.name and retry.",
+        );
+        return msg;
+    }
     if let Some(note) = &hold.note {
         msg.push_str(&format!(" An earlier approval does not apply ({note})."));
     }
-    let state = if hold.create.is_some() {
-        if attempt.dry_run { "would be created" } else { "was created" }
-    } else {
-        "is pending"
+    let state = match state {
+        RequestState::Pending => "is pending".to_owned(),
+        RequestState::WouldBeCreated => "would be created".to_owned(),
+        RequestState::Created => "was created".to_owned(),
+        RequestState::Creating => "is being created".to_owned(),
+        RequestState::Failed(why) => {
+            format!("could not be created ({why}); retry, or create it by hand")
+        }
     };
     msg.push_str(&format!(
         " ApprovalRequest {}/{} {state} for {}. An approver ({}) can run: \
          kubectl approve {} -n {} . To wait for the decision: kubectl approve wait {} -n {} ; \
          then retry the same command.",
-        hold.namespace, hold.name, attempt.user, hold.approvers, hold.name, hold.namespace, hold.name, hold.namespace
+        hold.namespace,
+        hold.name,
+        attempt.user,
+        hold.approvers,
+        hold.name,
+        hold.namespace,
+        hold.name,
+        hold.namespace
     ));
     msg
 }
 
 /// Warnings that kubectl prints as `Warning: ...`.
 pub fn warnings(attempt: &Attempt, decision: &Decision) -> Vec<String> {
+    // A held attempt was not let through, so nothing was waived.
+    if !decision.allowed() {
+        return Vec::new();
+    }
     decision
         .verdicts
         .iter()
@@ -55,10 +91,14 @@ pub fn warnings(attempt: &Attempt, decision: &Decision) -> Vec<String> {
 /// `approvalgate.dev/*` audit annotations; they land in the apiserver's audit log.
 pub fn audit_annotations(decision: &Decision) -> HashMap<String, String> {
     let mut out = HashMap::new();
-    let Some(first) = decision.verdicts.first() else {
+    if decision.verdicts.is_empty() {
         return out;
-    };
-    let policies: Vec<&str> = decision.verdicts.iter().map(|v| v.policy.as_str()).collect();
+    }
+    let policies: Vec<&str> = decision
+        .verdicts
+        .iter()
+        .map(|v| v.policy.as_str())
+        .collect();
     out.insert("policy".to_owned(), policies.join(","));
     out.insert("verdict".to_owned(), decision.verdict_label().to_owned());
     let request = decision.verdicts.iter().find_map(|v| match &v.kind {
@@ -73,7 +113,11 @@ pub fn audit_annotations(decision: &Decision) -> HashMap<String, String> {
     if let Some(request) = request {
         out.insert("request".to_owned(), request);
     }
-    if matches!(first.kind, VerdictKind::BreakGlass) || decision.verdict_label() == "break_glass" {
+    if decision
+        .verdicts
+        .iter()
+        .any(|v| matches!(v.kind, VerdictKind::BreakGlass))
+    {
         out.insert("break-glass".to_owned(), "true".to_owned());
     }
     out

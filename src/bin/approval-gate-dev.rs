@@ -8,8 +8,16 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use approval_gate::testenv::{ControlPlane, Options, identities};
+use approval_gate::{
+    crd::{ApprovalPolicy, ApprovalPolicySpec},
+    testenv::{ControlPlane, Options, identities, webhook::LocalWebhook},
+    webhook::registration::rules_for,
+};
 use clap::Parser;
+use kube::{
+    Api,
+    api::{Patch, PatchParams},
+};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// Run approval-gate's local development control plane.
@@ -41,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
     let plane = ControlPlane::start(opts)
         .await
         .context("starting the control plane")?;
+    let webhook = start_webhook(&plane).await?;
     link_kubeconfigs(&plane, &dir)?;
     print_banner(&plane, &dir);
     std::fs::write(dir.join("ready"), plane.url()).context("writing the ready marker")?;
@@ -52,8 +61,51 @@ async fn main() -> anyhow::Result<()> {
     }
     eprintln!("stopping the control plane...");
     let _ = std::fs::remove_file(dir.join("ready"));
+    drop(webhook);
     plane.stop();
     Ok(())
+}
+
+/// The demo policy: changes to Deployments, `kubectl exec` and deleting the
+/// namespace `prod` need an approval from the `sre` group.
+const DEMO_POLICY: &str = "
+rules:
+- {apiGroups: [apps], resources: [deployments, deployments/scale], operations: [UPDATE, DELETE], namespaces: [prod]}
+- {apiGroups: [''], resources: [pods/exec, pods/attach], operations: [CONNECT], namespaces: [prod]}
+- {apiGroups: [''], resources: [namespaces], operations: [DELETE], names: [prod]}
+approvers: {groups: [sre]}
+approvalTTL: 15m
+";
+
+/// Runs the webhook (the `approval-gate` binary beside this one) as
+/// approval-gate's service account, installs the demo policy and the `prod`
+/// namespace, and registers the webhook by URL for the policy's rules.
+async fn start_webhook(plane: &ControlPlane) -> anyhow::Result<LocalWebhook> {
+    let binary = std::env::current_exe()?
+        .parent()
+        .map(|dir| dir.join("approval-gate"))
+        .context("locating the approval-gate binary")?;
+    let admin = plane.client(&identities::ADMIN).await?;
+    let spec: ApprovalPolicySpec = serde_yaml_ng::from_str(DEMO_POLICY)?;
+    let policy = ApprovalPolicy::new("demo-prod", spec.clone());
+    let ssa = PatchParams::apply("approval-gate-dev").force();
+    Api::<ApprovalPolicy>::all(admin.clone())
+        .patch("demo-prod", &ssa, &Patch::Apply(&policy))
+        .await
+        .context("installing the demo policy")?;
+    if !plane.namespace_exists("prod").await? {
+        plane.create_namespace_named("prod").await?;
+    }
+    let webhook = LocalWebhook::spawn(
+        &binary,
+        &plane.dir().join("webhook"),
+        &plane.kubeconfig(&identities::CONTROLLER),
+    )?;
+    webhook
+        .wait_ready(std::time::Duration::from_secs(60))
+        .await?;
+    webhook.register(&admin, rules_for([&spec])).await?;
+    Ok(webhook)
 }
 
 fn link_kubeconfigs(plane: &ControlPlane, dir: &std::path::Path) -> anyhow::Result<()> {
@@ -95,14 +147,29 @@ fn print_banner(plane: &ControlPlane, dir: &std::path::Path) {
         );
     }
     println!();
+    let alice = rel("kubeconfig-alice".into());
+    let bob = rel("kubeconfig-bob".into());
+    println!("The webhook is registered. ApprovalPolicy demo-prod holds changes to Deployments,");
+    println!(
+        "kubectl exec and deleting the namespace in `prod` until someone in group sre approves."
+    );
+    println!();
     println!("Try:");
     println!("  export KUBECONFIG={}", rel("kubeconfig".into()));
-    println!("  kubectl get crd");
-    println!("  kubectl explain approvalrequest.spec.target");
+    println!("  kubectl get apol,crd");
     println!(
-        "  kubectl --kubeconfig {} get apr -A",
-        rel("kubeconfig-alice".into())
+        "  kubectl -n prod create deployment checkout --image=nginx:1.27    # CREATE is not held"
     );
+    println!(
+        "  kubectl --kubeconfig {alice} -n prod set image deployment/checkout nginx=nginx:1.28"
+    );
+    println!("      # held: the message names the ApprovalRequest it created (NAME below)");
+    println!("  kubectl --kubeconfig {alice} -n prod get apr");
+    println!("  hack/approve-as.sh {bob} prod NAME                        # bob approves");
+    println!(
+        "  kubectl --kubeconfig {alice} -n prod set image deployment/checkout nginx=nginx:1.28"
+    );
+    println!("      # passes, once");
     println!();
     println!("Logs: {}   Press Ctrl-C to stop.", rel("run".into()));
 }

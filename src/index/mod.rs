@@ -82,7 +82,8 @@ impl RequestIndex {
 
     /// Whether a request of this name exists in this namespace.
     pub fn contains(&self, namespace: &str, name: &str) -> bool {
-        self.keys.contains_key(&(namespace.to_owned(), name.to_owned()))
+        self.keys
+            .contains_key(&(namespace.to_owned(), name.to_owned()))
     }
 
     pub fn len(&self) -> usize {
@@ -140,7 +141,10 @@ mod tests {
         index.apply(named("a", "alice", "checkout"));
         index.apply(named("b", "alice", "payments"));
         index.apply(named("c", "bob", "checkout"));
-        let found: Vec<_> = index.lookup(&key("alice", "checkout")).map(|r| r.name_any()).collect();
+        let found: Vec<_> = index
+            .lookup(&key("alice", "checkout"))
+            .map(|r| r.name_any())
+            .collect();
         assert_eq!(found, ["a"]);
         assert_eq!(index.lookup(&key("carol", "checkout")).count(), 0);
         assert_eq!(index.len(), 3);

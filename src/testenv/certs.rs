@@ -1,21 +1,19 @@
-//! Certificates and keys for the local apiserver.
+//! Certificates and keys for the local apiserver and webhook.
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 
 use crate::error::Result;
 
-/// PEM material for the apiserver: its serving certificate, the CA that signed
-/// it (what kubeconfigs trust), and the service-account signing key.
-pub struct ControlPlaneCerts {
+/// A CA and one serving certificate it signed, as PEM.
+pub struct ServingCerts {
     pub ca_pem: String,
-    pub serving_cert_pem: String,
-    pub serving_key_pem: String,
-    pub sa_key_pem: String,
-    pub sa_pub_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
-impl ControlPlaneCerts {
-    pub fn generate() -> Result<Self> {
+impl ServingCerts {
+    /// A fresh CA and a serving certificate for `hosts` (DNS names or IPs).
+    pub fn generate(common_name: &str, hosts: &[&str]) -> Result<Self> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params
@@ -26,23 +24,43 @@ impl ControlPlaneCerts {
         let ca = ca_params.self_signed(&ca_key)?;
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
 
-        let serving_key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(vec![
-            "localhost".to_owned(),
-            "127.0.0.1".to_owned(),
-            "kubernetes".to_owned(),
-            "kubernetes.default.svc".to_owned(),
-        ])?;
+        let key = KeyPair::generate()?;
+        let mut params =
+            CertificateParams::new(hosts.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>())?;
         params
             .distinguished_name
-            .push(DnType::CommonName, "kube-apiserver");
-        let serving = params.signed_by(&serving_key, &issuer)?;
-
-        let sa_key = KeyPair::generate()?;
+            .push(DnType::CommonName, common_name);
+        let cert = params.signed_by(&key, &issuer)?;
         Ok(Self {
             ca_pem: ca.pem(),
-            serving_cert_pem: serving.pem(),
-            serving_key_pem: serving_key.serialize_pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+/// PEM material for the apiserver: its serving certificate, the CA that signed
+/// it (what kubeconfigs trust), and the service-account signing key.
+pub struct ControlPlaneCerts {
+    pub serving: ServingCerts,
+    pub sa_key_pem: String,
+    pub sa_pub_pem: String,
+}
+
+impl ControlPlaneCerts {
+    pub fn generate() -> Result<Self> {
+        let serving = ServingCerts::generate(
+            "kube-apiserver",
+            &[
+                "localhost",
+                "127.0.0.1",
+                "kubernetes",
+                "kubernetes.default.svc",
+            ],
+        )?;
+        let sa_key = KeyPair::generate()?;
+        Ok(Self {
+            serving,
             sa_pub_pem: sa_key.public_key_pem(),
             sa_key_pem: sa_key.serialize_pem(),
         })

@@ -5,11 +5,12 @@
 //! from `KUBEBUILDER_ASSETS`. Processes are stopped when the [`ControlPlane`] is
 //! dropped, and by their watchdogs when the owning process dies.
 
-mod certs;
+pub mod certs;
 pub mod identities;
 mod kubeconfig;
 pub mod process;
 pub mod rbac;
+pub mod webhook;
 
 use std::{
     net::TcpListener,
@@ -101,9 +102,9 @@ impl ControlPlane {
             .iter()
             .map(|id| (id.clone(), random_token()))
             .collect();
-        write(&dir.join("ca.crt"), &certs.ca_pem)?;
-        write(&dir.join("apiserver.crt"), &certs.serving_cert_pem)?;
-        write(&dir.join("apiserver.key"), &certs.serving_key_pem)?;
+        write(&dir.join("ca.crt"), &certs.serving.ca_pem)?;
+        write(&dir.join("apiserver.crt"), &certs.serving.cert_pem)?;
+        write(&dir.join("apiserver.key"), &certs.serving.key_pem)?;
         write(&dir.join("sa.key"), &certs.sa_key_pem)?;
         write(&dir.join("sa.pub"), &certs.sa_pub_pem)?;
         write(&dir.join("tokens.csv"), &identities::token_file(&tokens))?;
@@ -124,7 +125,7 @@ impl ControlPlane {
         )?;
         let url = format!("https://127.0.0.1:{api_port}");
         for (id, token) in &tokens {
-            let config = kubeconfig::render(&url, &certs.ca_pem, id.key, token)?;
+            let config = kubeconfig::render(&url, &certs.serving.ca_pem, id.key, token)?;
             write(&dir.join(id.kubeconfig_name()), &config)?;
         }
         let mut plane = Self {
@@ -175,8 +176,21 @@ impl ControlPlane {
     /// Creates a fresh namespace `<prefix>-<random>` (with its `default`
     /// ServiceAccount, which kube-controller-manager would normally add).
     pub async fn create_namespace(&self, prefix: &str) -> Result<String> {
-        let client = self.client(&identities::ADMIN).await?;
         let name = format!("{prefix}-{:06x}", rand::rng().random_range(0..0xff_ffff));
+        self.create_namespace_named(&name).await?;
+        Ok(name)
+    }
+
+    /// Whether a namespace exists.
+    pub async fn namespace_exists(&self, name: &str) -> Result<bool> {
+        let client = self.client(&identities::ADMIN).await?;
+        Ok(Api::<Namespace>::all(client).get_opt(name).await?.is_some())
+    }
+
+    /// Creates the namespace `name` with its `default` ServiceAccount.
+    pub async fn create_namespace_named(&self, name: &str) -> Result<()> {
+        let client = self.client(&identities::ADMIN).await?;
+        let name = name.to_owned();
         let ns = Namespace {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
@@ -197,7 +211,7 @@ impl ControlPlane {
         Api::<ServiceAccount>::namespaced(client, &name)
             .create(&PostParams::default(), &sa)
             .await?;
-        Ok(name)
+        Ok(())
     }
 
     /// Stops the apiserver and etcd now (dropping does the same).
@@ -394,7 +408,7 @@ fn remove_stale_dirs() {
     }
 }
 
-fn free_ports<const N: usize>() -> Result<[u16; N]> {
+pub(crate) fn free_ports<const N: usize>() -> Result<[u16; N]> {
     // Hold every listener until all ports are chosen so none repeats.
     let listeners = (0..N)
         .map(|_| TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("finding a free port", e)))
@@ -414,7 +428,7 @@ fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn write(path: &Path, contents: &str) -> Result<()> {
+pub(crate) fn write(path: &Path, contents: &str) -> Result<()> {
     std::fs::write(path, contents).map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 

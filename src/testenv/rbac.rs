@@ -141,10 +141,22 @@ pub fn controller_role() -> ClusterRole {
     cluster_role(
         "approval-gate",
         vec![
-            rule(&["approvalgate.dev"], &["approvalrequests"], &["get", "list", "watch", "create", "delete"]),
-            rule(&["approvalgate.dev"], &["approvalrequests/status"], &["get", "update", "patch"]),
+            rule(
+                &["approvalgate.dev"],
+                &["approvalrequests"],
+                &["get", "list", "watch", "create", "delete"],
+            ),
+            rule(
+                &["approvalgate.dev"],
+                &["approvalrequests/status"],
+                &["get", "update", "patch"],
+            ),
             rule(&["approvalgate.dev"], &["approvalpolicies"], READ),
-            rule(&["approvalgate.dev"], &["approvalpolicies/status"], &["get", "update", "patch"]),
+            rule(
+                &["approvalgate.dev"],
+                &["approvalpolicies/status"],
+                &["get", "update", "patch"],
+            ),
             rule(&[""], &["namespaces"], READ),
             rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
         ],
@@ -153,13 +165,21 @@ pub fn controller_role() -> ClusterRole {
 
 /// Every role and binding the demo identities need.
 pub fn dev_rbac() -> (Vec<ClusterRole>, Vec<ClusterRoleBinding>) {
-    let roles = vec![requester_role(), approver_role(), workload_role(), controller_role()];
+    let roles = vec![
+        requester_role(),
+        approver_role(),
+        workload_role(),
+        controller_role(),
+    ];
     let bindings = vec![
         binding(
             "approval-gate-requester",
             vec![group("approval-gate:requesters"), user(GITOPS.username)],
         ),
-        binding("approval-gate-approver", vec![group("approval-gate:approvers")]),
+        binding(
+            "approval-gate-approver",
+            vec![group("approval-gate:approvers")],
+        ),
         binding("approval-gate", vec![user(CONTROLLER.username)]),
         binding(
             "approval-gate-dev-workloads",

@@ -17,7 +17,11 @@ use super::{
     effects::{Created, Use, create_request, record_use},
 };
 use crate::{
-    admission::{Attempt, Decision, decide, decision::VerdictKind, message},
+    admission::{
+        Attempt, Decision, decide,
+        decision::VerdictKind,
+        message::{self, RequestState},
+    },
     crd::{ApprovalPolicy, ApprovalRequest},
     events::Note,
     metrics::Metrics,
@@ -26,11 +30,21 @@ use crate::{
 pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
     let response = AdmissionResponse::from(req);
     if !webhook.ready.is_ready() {
-        return deny(response, 503, "approval-gate is starting and has not synced its caches yet; retry shortly");
+        return deny(
+            response,
+            503,
+            "approval-gate is starting and has not synced its caches yet; retry shortly",
+        );
     }
     let attempt = match Attempt::from_request(req) {
         Ok(attempt) => attempt,
-        Err(e) => return deny(response, 400, &format!("approval-gate cannot read the request: {e}")),
+        Err(e) => {
+            return deny(
+                response,
+                400,
+                &format!("approval-gate cannot read the request: {e}"),
+            );
+        }
     };
     let (decision, policies) = {
         let Ok(index) = webhook.index.read() else {
@@ -45,7 +59,9 @@ pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> 
         (decision, policies)
     };
     for v in &decision.verdicts {
-        webhook.metrics.count_decision(&v.policy, decision.verdict_label());
+        webhook
+            .metrics
+            .count_decision(&v.policy, decision.verdict_label());
     }
     let mut response = response;
     response.audit_annotations = message::audit_annotations(&decision);
@@ -54,11 +70,23 @@ pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> 
         response.warnings = Some(warnings);
     }
     if let Some((policy, hold)) = decision.hold() {
-        let text = message::denial(&attempt, policy, hold);
-        if !attempt.dry_run {
-            hold_effects(webhook, req, &attempt, policy, hold).await;
-        }
-        return deny(response, 403, &text);
+        let created = if attempt.dry_run || hold.name.is_empty() {
+            None
+        } else {
+            hold_effects(webhook, req, &attempt, policy, hold, &policies).await
+        };
+        let state = match (&created, hold.create.is_some()) {
+            (_, false) => RequestState::Pending,
+            (None, true) => RequestState::WouldBeCreated,
+            (Some(Created::New | Created::AlreadyExists), true) => RequestState::Created,
+            (Some(Created::TimedOut), true) => RequestState::Creating,
+            (Some(Created::Failed(why)), true) => RequestState::Failed(why),
+        };
+        return deny(
+            response,
+            403,
+            &message::denial(&attempt, policy, hold, state),
+        );
     }
     if !attempt.dry_run {
         if let Err(text) = consume(webhook, &decision, &policies, &attempt).await {
@@ -81,17 +109,37 @@ async fn hold_effects(
     attempt: &Attempt,
     policy: &str,
     hold: &crate::admission::Hold,
-) {
+    policies: &[Arc<ApprovalPolicy>],
+) -> Option<Created> {
+    let mut created = None;
     if let Some(new) = &hold.create {
-        let created = create_request(&webhook.client, new.clone(), webhook.config.auto_request_bound).await;
-        Metrics::count(&webhook.metrics.auto_requests, created.label());
-        match &created {
-            Created::Failed(e) => tracing::warn!(error = %e, request = %hold.name, "creating the pending request failed"),
-            Created::TimedOut => tracing::warn!(request = %hold.name, "creating the pending request is slow; denied without waiting"),
+        let spec = policies
+            .iter()
+            .find(|p| p.name_any() == policy)
+            .map(|p| p.spec.clone());
+        let result = create_request(
+            &webhook.client,
+            (**new).clone(),
+            spec,
+            webhook.config.auto_request_bound,
+        )
+        .await;
+        Metrics::count(&webhook.metrics.auto_requests, result.label());
+        match &result {
+            Created::Failed(e) => {
+                tracing::warn!(error = %e, request = %hold.name, "creating the pending request failed")
+            }
+            Created::TimedOut => {
+                tracing::warn!(request = %hold.name, "creating the pending request is slow; denied without waiting")
+            }
             _ => {}
         }
+        created = Some(result);
     }
-    let what = format!("{} held by ApprovalPolicy {policy:?}: waiting for approval", attempt.describe());
+    let what = format!(
+        "{} held by ApprovalPolicy {policy:?}: waiting for approval",
+        attempt.describe()
+    );
     webhook.events.send(Note {
         regarding: request_ref(&hold.namespace, &hold.name, None),
         warning: false,
@@ -107,6 +155,7 @@ async fn hold_effects(
         note: format!("{what}: ApprovalRequest {}/{}", hold.namespace, hold.name),
     });
     tracing::info!(user = %attempt.user, uid = %attempt.uid, policy, request = %hold.name, "held");
+    created
 }
 
 /// Records every single-use approval the decision relies on.
@@ -117,7 +166,10 @@ async fn consume(
     attempt: &Attempt,
 ) -> Result<(), String> {
     for grant in decision.single_use_grants() {
-        let Some(policy) = policies.iter().find(|p| p.name_any() == grant.request.spec.policy) else {
+        let Some(policy) = policies
+            .iter()
+            .find(|p| p.name_any() == grant.request.spec.policy)
+        else {
             continue;
         };
         match record_use(&webhook.client, grant, policy, attempt).await {
@@ -133,14 +185,21 @@ async fn consume(
             }
             Use::Failed(e) => {
                 Metrics::count(&webhook.metrics.single_use, "failed");
-                return Err(format!("approval-gate could not record the use of the approval ({e}); retry"));
+                return Err(format!(
+                    "approval-gate could not record the use of the approval ({e}); retry"
+                ));
             }
         }
     }
     Ok(())
 }
 
-fn allow_events(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>, attempt: &Attempt, decision: &Decision) {
+fn allow_events(
+    webhook: &Webhook,
+    req: &AdmissionRequest<DynamicObject>,
+    attempt: &Attempt,
+    decision: &Decision,
+) {
     for v in &decision.verdicts {
         let (regarding, warning, reason, note) = match &v.kind {
             // A reusable approval is not noted on every use; its approval is.
@@ -149,29 +208,55 @@ fn allow_events(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>, attemp
                 request_ref_of(&g.request),
                 false,
                 "Used",
-                format!("{} allowed for {} (admission {})", attempt.describe(), attempt.user, attempt.uid),
+                format!(
+                    "{} allowed for {} (admission {})",
+                    attempt.describe(),
+                    attempt.user,
+                    attempt.uid
+                ),
             ),
             VerdictKind::BreakGlass => (
                 target_ref(req, attempt),
                 true,
                 "BreakGlass",
-                format!("{} by {} without approval (break-glass, policy {})", attempt.describe(), attempt.user, v.policy),
+                format!(
+                    "{} by {} without approval (break-glass, policy {})",
+                    attempt.describe(),
+                    attempt.user,
+                    v.policy
+                ),
             ),
             VerdictKind::Audited => (
                 target_ref(req, attempt),
                 false,
                 "Audited",
-                format!("{} by {} would need approval under policy {} (mode Audit)", attempt.describe(), attempt.user, v.policy),
+                format!(
+                    "{} by {} would need approval under policy {} (mode Audit)",
+                    attempt.describe(),
+                    attempt.user,
+                    v.policy
+                ),
             ),
             VerdictKind::Warned => (
                 target_ref(req, attempt),
                 true,
                 "Warned",
-                format!("{} by {} would need approval under policy {} (mode Warn)", attempt.describe(), attempt.user, v.policy),
+                format!(
+                    "{} by {} would need approval under policy {} (mode Warn)",
+                    attempt.describe(),
+                    attempt.user,
+                    v.policy
+                ),
             ),
             VerdictKind::Excluded | VerdictKind::Held(_) => continue,
         };
-        webhook.events.send(Note { regarding, warning, reason, action: "Admit", note });
+        webhook.events.send(Note {
+            regarding,
+            warning,
+            reason,
+            action: "Admit",
+            note,
+        });
     }
 }
 
@@ -187,7 +272,11 @@ fn request_ref(namespace: &str, name: &str, uid: Option<String>) -> ObjectRefere
 }
 
 fn request_ref_of(req: &ApprovalRequest) -> ObjectReference {
-    request_ref(&req.namespace().unwrap_or_default(), &req.name_any(), req.uid())
+    request_ref(
+        &req.namespace().unwrap_or_default(),
+        &req.name_any(),
+        req.uid(),
+    )
 }
 
 /// The object the attempt was on, with its uid when known, so that
@@ -225,6 +314,10 @@ fn parent_kind(req: &AdmissionRequest<DynamicObject>) -> Option<(String, String)
         ("apps", "replicasets") => "ReplicaSet",
         _ => return None,
     };
-    let api_version = if r.group.is_empty() { r.version.clone() } else { format!("{}/{}", r.group, r.version) };
+    let api_version = if r.group.is_empty() {
+        r.version.clone()
+    } else {
+        format!("{}/{}", r.group, r.version)
+    };
     Some((api_version, kind.to_owned()))
 }

@@ -5,18 +5,21 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::{Api, Client, ResourceExt as _, api::PostParams};
+use kube::{
+    Api, Client, ResourceExt as _,
+    api::{Patch, PatchParams, PostParams},
+};
 
 use crate::{
     admission::{Attempt, decision::Grant},
-    crd::{ApprovalPolicy, ApprovalRequest, Phase, UsedBy},
+    crd::{ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, Phase, UsedBy},
     lifecycle::{Terms, evaluate},
 };
 
 /// How creating the pending request turned out.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Created {
-    Created,
+    New,
     AlreadyExists,
     Failed(String),
     TimedOut,
@@ -25,7 +28,7 @@ pub enum Created {
 impl Created {
     pub fn label(&self) -> &'static str {
         match self {
-            Self::Created => "created",
+            Self::New => "created",
             Self::AlreadyExists => "exists",
             Self::Failed(_) => "failed",
             Self::TimedOut => "timeout",
@@ -35,12 +38,20 @@ impl Created {
 
 /// Creates the request, waiting at most `bound`; a slower create goes on in
 /// the background, and the denial does not wait for it.
-pub async fn create_request(client: &Client, request: ApprovalRequest, bound: Duration) -> Created {
+pub async fn create_request(
+    client: &Client,
+    request: ApprovalRequest,
+    policy: Option<ApprovalPolicySpec>,
+    bound: Duration,
+) -> Created {
     let ns = request.namespace().unwrap_or_default();
     let api = Api::<ApprovalRequest>::namespaced(client.clone(), &ns);
     let task = tokio::spawn(async move {
         match api.create(&PostParams::default(), &request).await {
-            Ok(_) => Created::Created,
+            Ok(created) => {
+                initial_status(&api, &created, policy.as_ref()).await;
+                Created::New
+            }
             Err(kube::Error::Api(s)) if s.code == 409 => Created::AlreadyExists,
             Err(e) => Created::Failed(e.to_string()),
         }
@@ -49,6 +60,32 @@ pub async fn create_request(client: &Client, request: ApprovalRequest, bound: Du
         Ok(Ok(created)) => created,
         Ok(Err(join)) => Created::Failed(join.to_string()),
         Err(_) => Created::TimedOut,
+    }
+}
+
+/// Fills in what `kubectl get apr` shows (phase, target, expiry), so a new
+/// request reads right at once. The operator keeps it current afterwards.
+async fn initial_status(
+    api: &Api<ApprovalRequest>,
+    created: &ApprovalRequest,
+    policy: Option<&ApprovalPolicySpec>,
+) {
+    let eval = evaluate(created, &Terms { policy }, Timestamp::now());
+    let status = serde_json::json!({"status": {
+        "phase": eval.phase,
+        "target": created.spec.target.to_string(),
+        "requiredApprovals": policy.map_or(1, |p| p.required_approvals),
+        "expiresAt": eval.expires_at.map(Time),
+    }});
+    if let Err(e) = api
+        .patch_status(
+            &created.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&status),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, request = %created.name_any(), "setting the initial status failed");
     }
 }
 
@@ -66,15 +103,31 @@ const ATTEMPTS: usize = 3;
 /// Records the use with optimistic concurrency: the status write carries the
 /// resourceVersion it was judged at, so of many racing admissions exactly one
 /// succeeds. On a conflict the request is re-read and judged again.
-pub async fn record_use(client: &Client, grant: &Grant, policy: &ApprovalPolicy, attempt: &Attempt) -> Use {
+pub async fn record_use(
+    client: &Client,
+    grant: &Grant,
+    policy: &ApprovalPolicy,
+    attempt: &Attempt,
+) -> Use {
     let ns = grant.request.namespace().unwrap_or_default();
     let api = Api::<ApprovalRequest>::namespaced(client.clone(), &ns);
     let mut current = (*grant.request).clone();
     for _ in 0..ATTEMPTS {
         let now = Timestamp::now();
-        let phase = evaluate(&current, &Terms { policy: Some(&policy.spec) }, now).phase;
+        let phase = evaluate(
+            &current,
+            &Terms {
+                policy: Some(&policy.spec),
+            },
+            now,
+        )
+        .phase;
         if phase != Phase::Approved {
-            return Use::Lost(format!("request {} is {}", current.name_any(), phase.as_str().to_lowercase()));
+            return Use::Lost(format!(
+                "request {} is {}",
+                current.name_any(),
+                phase.as_str().to_lowercase()
+            ));
         }
         let mut next = current.clone();
         let status = next.status.get_or_insert_with(Default::default);
@@ -84,7 +137,10 @@ pub async fn record_use(client: &Client, grant: &Grant, policy: &ApprovalPolicy,
             user: attempt.user.clone(),
         });
         status.phase = Some(Phase::Used);
-        match api.replace_status(&next.name_any(), &PostParams::default(), &next).await {
+        match api
+            .replace_status(&next.name_any(), &PostParams::default(), &next)
+            .await
+        {
             Ok(_) => return Use::Recorded,
             Err(kube::Error::Api(s)) if s.code == 409 => match api.get(&current.name_any()).await {
                 Ok(fresh) => current = fresh,

@@ -56,7 +56,10 @@ async fn readyz(State(webhook): State<Arc<Webhook>>) -> Response {
 
 async fn metrics(State(webhook): State<Arc<Webhook>>) -> Response {
     (
-        [("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         webhook.metrics.render(),
     )
         .into_response()
@@ -76,16 +79,25 @@ async fn debug_index(State(webhook): State<Arc<Webhook>>) -> Response {
     .into_response()
 }
 
-async fn validate(State(webhook): State<Arc<Webhook>>, body: Body) -> Json<AdmissionReview<DynamicObject>> {
+async fn validate(
+    State(webhook): State<Arc<Webhook>>,
+    body: Body,
+) -> Json<AdmissionReview<DynamicObject>> {
     let started = Instant::now();
     let response = match to_bytes(body, MAX_BODY).await {
-        Err(_) => invalid(format!("the AdmissionReview is larger than {MAX_BODY} bytes"), None),
+        Err(_) => invalid(
+            format!("the AdmissionReview is larger than {MAX_BODY} bytes"),
+            None,
+        ),
         Ok(bytes) => match parse(&bytes) {
             Ok(request) => admit(&webhook, &request).await,
             Err((message, uid)) => invalid(message, uid),
         },
     };
-    webhook.metrics.decision_seconds.observe(started.elapsed().as_secs_f64());
+    webhook
+        .metrics
+        .decision_seconds
+        .observe(started.elapsed().as_secs_f64());
     Json(response.into_review())
 }
 
@@ -95,7 +107,11 @@ pub fn parse(bytes: &[u8]) -> Result<AdmissionRequest<DynamicObject>, (String, O
     let uid = || {
         serde_json::from_slice::<serde_json::Value>(bytes)
             .ok()
-            .and_then(|v| v.pointer("/request/uid").and_then(|u| u.as_str()).map(str::to_owned))
+            .and_then(|v| {
+                v.pointer("/request/uid")
+                    .and_then(|u| u.as_str())
+                    .map(str::to_owned)
+            })
     };
     let review: AdmissionReview<DynamicObject> = serde_json::from_slice(bytes)
         .map_err(|e| (format!("malformed AdmissionReview: {e}"), uid()))?;

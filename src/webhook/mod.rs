@@ -59,7 +59,11 @@ impl Webhook {
     pub fn start(client: Client, config: WebhookConfig, instance: String) -> Arc<Self> {
         let index = Arc::new(RwLock::new(Index::default()));
         let ready = Arc::new(Readiness::default());
-        tokio::spawn(watch::run(client.clone(), Arc::clone(&index), Arc::clone(&ready)));
+        tokio::spawn(watch::run(
+            client.clone(),
+            Arc::clone(&index),
+            Arc::clone(&ready),
+        ));
         Self::new(client, config, index, ready, instance)
     }
 
@@ -88,7 +92,12 @@ impl Webhook {
 }
 
 /// Runs the webhook until `shutdown` fires, then drains in-flight requests.
-pub async fn serve(client: Client, config: WebhookConfig, opts: ServeOptions, shutdown: signal::Receiver<bool>) -> Result<()> {
+pub async fn serve(
+    client: Client,
+    config: WebhookConfig,
+    opts: ServeOptions,
+    shutdown: signal::Receiver<bool>,
+) -> Result<()> {
     tls::install_crypto_provider();
     // Validate the certificate before binding anything.
     let certs = tls::CertReloader::load(opts.tls_cert.clone(), opts.tls_key.clone())?;
@@ -103,7 +112,11 @@ pub async fn serve(client: Client, config: WebhookConfig, opts: ServeOptions, sh
         tls::server_config(certs),
         fired(shutdown.clone()),
     );
-    let plain = tls::serve_plain(metrics_listener, handler::metrics_router(webhook), fired(shutdown));
+    let plain = tls::serve_plain(
+        metrics_listener,
+        handler::metrics_router(webhook),
+        fired(shutdown),
+    );
     let (a, b) = tokio::join!(https, plain);
     a.and(b)
 }

@@ -1,11 +1,11 @@
 //! The ValidatingWebhookConfiguration that sends sensitive requests to approval-gate.
 
+use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
-    MatchCondition, RuleWithOperations, ServiceReference, ValidatingWebhook, ValidatingWebhookConfiguration,
-    WebhookClientConfig,
+    MatchCondition, RuleWithOperations, ServiceReference, ValidatingWebhook,
+    ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
-use k8s_openapi::ByteString;
 use kube::api::ObjectMeta;
 
 use crate::crd::{ApprovalPolicySpec, RuleOperation};
@@ -19,12 +19,18 @@ pub enum Endpoint {
     /// A URL (local development and tests).
     Url(String),
     /// A Service in the cluster.
-    Service { namespace: String, name: String, port: i32 },
+    Service {
+        namespace: String,
+        name: String,
+        port: i32,
+    },
 }
 
 /// The webhook rules that cover every policy's rules, so that only requests
 /// that can matter reach the webhook.
-pub fn rules_for<'a>(policies: impl IntoIterator<Item = &'a ApprovalPolicySpec>) -> Vec<RuleWithOperations> {
+pub fn rules_for<'a>(
+    policies: impl IntoIterator<Item = &'a ApprovalPolicySpec>,
+) -> Vec<RuleWithOperations> {
     let mut rules = Vec::new();
     for policy in policies {
         for rule in &policy.rules {
@@ -70,7 +76,11 @@ pub fn configuration(
             ca_bundle: Some(ByteString(ca_bundle.to_vec())),
             service: None,
         },
-        Endpoint::Service { namespace, name, port } => WebhookClientConfig {
+        Endpoint::Service {
+            namespace,
+            name,
+            port,
+        } => WebhookClientConfig {
             url: None,
             ca_bundle: Some(ByteString(ca_bundle.to_vec())),
             service: Some(ServiceReference {
@@ -104,7 +114,13 @@ pub fn configuration(
     ValidatingWebhookConfiguration {
         metadata: ObjectMeta {
             name: Some(CONFIGURATION_NAME.to_owned()),
-            labels: Some([("app.kubernetes.io/managed-by".to_owned(), "approval-gate".to_owned())].into()),
+            labels: Some(
+                [(
+                    "app.kubernetes.io/managed-by".to_owned(),
+                    "approval-gate".to_owned(),
+                )]
+                .into(),
+            ),
             ..ObjectMeta::default()
         },
         webhooks: Some(vec![webhook]),
@@ -119,7 +135,10 @@ fn recovery_exemptions() -> Vec<MatchCondition> {
         expression: expression.to_owned(),
     };
     vec![
-        condition("not-a-node", "!request.userInfo.username.startsWith('system:node:')"),
+        condition(
+            "not-a-node",
+            "!request.userInfo.username.startsWith('system:node:')",
+        ),
         condition(
             "not-recovery-objects",
             "!(request.resource.group in ['coordination.k8s.io', 'certificates.k8s.io'] || \

@@ -103,7 +103,8 @@ async fn follow<K>(
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
     let stream = watcher(api, watcher::Config::default()).default_backoff();
-    let mut stream = std::pin::pin!(stream.map_err(|e| tracing::warn!(error = %e, "watch error, retrying")));
+    let mut stream =
+        std::pin::pin!(stream.map_err(|e| tracing::warn!(error = %e, "watch error, retrying")));
     // Objects listed during a re-list are buffered and swapped in at InitDone,
     // so a re-list never shows a half-empty index.
     let mut relist: Option<Vec<K>> = None;

@@ -1,0 +1,124 @@
+//! Runs the real `approval-gate webhook` binary beside the local control plane
+//! and registers it by URL, as `make dev` and the integration tests do.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use k8s_openapi::api::admissionregistration::v1::{
+    RuleWithOperations, ValidatingWebhookConfiguration,
+};
+use kube::{
+    Api, Client,
+    api::{Patch, PatchParams},
+};
+
+use super::{CONTROL_NAMESPACE, certs::ServingCerts, free_ports, process::ManagedProcess, write};
+use crate::{
+    error::{Error, Result},
+    webhook::registration::{CONFIGURATION_NAME, Endpoint, configuration},
+};
+
+/// A webhook process serving on loopback.
+pub struct LocalWebhook {
+    pub url: String,
+    pub metrics_url: String,
+    pub ca_pem: String,
+    pub dir: PathBuf,
+    _process: ManagedProcess,
+}
+
+impl LocalWebhook {
+    /// Starts `binary webhook` acting through `kubeconfig`, with a fresh
+    /// certificate in `dir`. It is not registered and may not be ready yet.
+    pub fn spawn(binary: &Path, dir: &Path, kubeconfig: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let certs = ServingCerts::generate("approval-gate-webhook", &["127.0.0.1", "localhost"])?;
+        write(&dir.join("tls.crt"), &certs.cert_pem)?;
+        write(&dir.join("tls.key"), &certs.key_pem)?;
+        let [port, metrics_port] = free_ports()?;
+        let args = vec![
+            "webhook".to_owned(),
+            format!("--listen=127.0.0.1:{port}"),
+            format!("--metrics-listen=127.0.0.1:{metrics_port}"),
+            format!("--tls-cert-file={}", dir.join("tls.crt").display()),
+            format!("--tls-key-file={}", dir.join("tls.key").display()),
+            format!("--control-namespace={CONTROL_NAMESPACE}"),
+            "--instance=local-webhook".to_owned(),
+        ];
+        let kubeconfig = kubeconfig.display().to_string();
+        let process = ManagedProcess::spawn_with_env(
+            "approval-gate-webhook",
+            binary,
+            &args,
+            &[
+                ("KUBECONFIG", &kubeconfig),
+                ("RUST_LOG", "info,approval_gate=debug"),
+            ],
+            &dir.join("webhook.log"),
+        )?;
+        Ok(Self {
+            url: format!("https://127.0.0.1:{port}"),
+            metrics_url: format!("http://127.0.0.1:{metrics_port}"),
+            ca_pem: certs.ca_pem,
+            dir: dir.to_owned(),
+            _process: process,
+        })
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let url = format!("{}/readyz", self.metrics_url);
+        while tokio::time::Instant::now() < deadline {
+            if http_get_ok(&url).await {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let log = std::fs::read_to_string(self.dir.join("webhook.log")).unwrap_or_default();
+        Err(Error::Timeout {
+            what: format!("the webhook to become ready; its log:\n{log}"),
+            after: timeout,
+        })
+    }
+
+    /// Registers this webhook by URL for `rules`.
+    pub async fn register(&self, client: &Client, rules: Vec<RuleWithOperations>) -> Result<()> {
+        let config = configuration(
+            &Endpoint::Url(self.url.clone()),
+            self.ca_pem.as_bytes(),
+            rules,
+            CONTROL_NAMESPACE,
+        );
+        Api::<ValidatingWebhookConfiguration>::all(client.clone())
+            .patch(
+                CONFIGURATION_NAME,
+                &PatchParams::apply("approval-gate-testenv").force(),
+                &Patch::Apply(&config),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// A plain-HTTP GET on loopback without another client library: the metrics
+/// port speaks HTTP/1.1.
+async fn http_get_ok(url: &str) -> bool {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let (host, path) = rest.split_once('/').map_or((rest, "/"), |(h, p)| (h, p));
+    let Ok(mut stream) = tokio::net::TcpStream::connect(host).await else {
+        return false;
+    };
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.is_ok() && head.ends_with(b"200")
+}
