@@ -98,7 +98,10 @@ async fn self_check() -> Result<()> {
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
         fixture::verify(kind, &bytes).with_context(|| format!("{kind:?}"))?;
     }
-    println!("webhook_load: setup check passed (no load; run `make bench` to measure)");
+    println!(
+        "webhook_load: setup check passed with a {} byte review (no load; run `make bench` to measure)",
+        body.len()
+    );
     Ok(())
 }
 
@@ -221,7 +224,14 @@ mod fixture {
                 "options": {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions", "fieldManager": "helm"},
             }
         });
-        Ok(serde_json::to_vec(&review)?)
+        let body = serde_json::to_vec(&review)?;
+        // What the issue asks for: a Deployment UPDATE of 5-10 KB with both objects.
+        ensure!(
+            (5_000..=10_000).contains(&body.len()),
+            "the review is {} bytes",
+            body.len()
+        );
+        Ok(body)
     }
 
     fn new_object() -> Value {

@@ -548,3 +548,139 @@ async fn readiness_stays_false_until_the_caches_have_synced() {
         .ok();
     running.wait_ready(Duration::from_secs(60)).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_approval_given_after_client_side_apply_is_honoured_by_server_side_apply() {
+    // The digest leaves out what tooling adds, so the same desired state
+    // matches whichever way it is applied.
+    let ns = namespace("ssa").await;
+    policy(&ns, &scoped(&ns, UPDATE_POLICY)).await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    let name = request_name(
+        &apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails(),
+        &ns,
+    );
+    approve(&BOB, &ns, &name).await;
+    kubectl(&ALICE)
+        .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
+        .stdin(deployment(&ns, "checkout", "app:v2"))
+        .run()
+        .ok();
+    assert_eq!(image_of(&ns, "checkout").await, "app:v2");
+}
+
+#[tokio::test]
+async fn gitops_dry_run_then_sync_follows_the_same_flow() {
+    // Argo CD and Flux diff with a server dry run, then apply server-side.
+    let ns = namespace("gitops").await;
+    policy(&ns, &scoped(&ns, UPDATE_POLICY)).await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    let sync = |dry: bool| {
+        let mut args = vec![
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=argocd-controller",
+        ];
+        if dry {
+            args.push("--dry-run=server");
+        }
+        kubectl(&GITOPS)
+            .args(args)
+            .args(["-f", "-"])
+            .stdin(deployment(&ns, "checkout", "app:v2"))
+            .run()
+    };
+    let dry = sync(true).fails();
+    assert!(dry.contains("would be created"), "{dry}");
+    let requests = Api::<ApprovalRequest>::namespaced(client(&ADMIN).await, &ns);
+    assert!(
+        requests
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    let held = sync(false).fails();
+    let name = request_name(&held, &ns);
+    assert_eq!(
+        get_request(&ns, &name).await.spec.requester,
+        GITOPS.username
+    );
+    // A retry before approval names the same request; nothing new is created.
+    assert_eq!(request_name(&sync(false).fails(), &ns), name);
+    assert_eq!(
+        requests
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+
+    approve(&BOB, &ns, &name).await;
+    sync(false).ok();
+    assert_eq!(image_of(&ns, "checkout").await, "app:v2");
+}
+
+#[tokio::test]
+async fn helm_upgrade_is_held_and_passes_after_approval() {
+    let helm = plane().bin_dir().join("helm");
+    assert!(helm.exists(), "helm is built by hack/build-tools.sh");
+    let ns = namespace("helm").await;
+    let chart = plane().dir().join(format!("chart-{ns}"));
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/deployment.yaml"),
+        deployment(&ns, "checkout", "app:{{ .Values.tag }}"),
+    )
+    .unwrap();
+    let run = |id: &Identity, verb: &str, tag: &str| {
+        std::process::Command::new(&helm)
+            .args([
+                verb,
+                "shop",
+                chart.to_str().unwrap(),
+                "-n",
+                &ns,
+                "--set",
+                &format!("tag={tag}"),
+            ])
+            .env("KUBECONFIG", plane().kubeconfig(id))
+            .env("HELM_CACHE_HOME", plane().dir().join("helm-cache"))
+            .env("HELM_CONFIG_HOME", plane().dir().join("helm-config"))
+            .env("HELM_DATA_HOME", plane().dir().join("helm-data"))
+            .output()
+            .unwrap()
+    };
+    let installed = run(&ADMIN, "install", "v1");
+    assert!(
+        installed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    policy(&ns, &scoped(&ns, UPDATE_POLICY)).await;
+
+    let held = run(&ALICE, "upgrade", "v2");
+    let stderr = String::from_utf8_lossy(&held.stderr).into_owned();
+    assert!(
+        !held.status.success() && stderr.contains("needs approval"),
+        "{stderr}"
+    );
+    approve(&BOB, &ns, &request_name(&stderr, &ns)).await;
+    let retried = run(&ALICE, "upgrade", "v2");
+    assert!(
+        retried.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retried.stderr)
+    );
+    assert_eq!(image_of(&ns, "checkout").await, "app:v2");
+}

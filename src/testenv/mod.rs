@@ -78,6 +78,7 @@ impl Options {
 pub struct ControlPlane {
     url: String,
     dir: PathBuf,
+    bin_dir: PathBuf,
     // Fields drop in order: the apiserver stops before etcd, then the files go.
     apiserver: ManagedProcess,
     etcd: ManagedProcess,
@@ -131,6 +132,7 @@ impl ControlPlane {
         let mut plane = Self {
             url,
             dir,
+            bin_dir: opts.bin_dir.clone(),
             apiserver,
             etcd,
             _tmp: tmp,
@@ -150,6 +152,11 @@ impl ControlPlane {
     /// The folder holding kubeconfigs, logs (including `audit.log`) and data.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The folder holding etcd, kube-apiserver and (when built) helm.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
     }
 
     /// The kubeconfig for an identity; usable by kube-rs and by kubectl.
