@@ -50,3 +50,8 @@ dev-up: tools
 ## dev-down: stop what dev-up started
 dev-down:
 	hack/dev-down.sh $(DEV_DIR)
+
+## bench: load-test the webhook over TLS with oha against a bare TLS server (not part of test)
+.PHONY: bench
+bench:
+	hack/bench.sh

@@ -169,6 +169,7 @@ fn webhook_router(requests: usize) -> Result<Router> {
         decision: DecisionConfig {
             control_namespace: "approval-gate".to_owned(),
         },
+        guard: Default::default(),
         auto_request_bound: Duration::from_millis(500),
     };
     let index = Arc::new(RwLock::new(index));
@@ -242,8 +243,8 @@ mod fixture {
         deployment("1.8.0", 4, "48213")
     }
 
-    /// A Deployment as a Helm release leaves it: two containers, probes,
-    /// env, volumes, managedFields and status.
+    /// A Deployment as a Helm release leaves it: probes, env, volumes,
+    /// managedFields and status.
     fn deployment(tag: &str, generation: i64, resource_version: &str) -> Value {
         let labels = json!({
             "app": DEPLOYMENT, "app.kubernetes.io/name": DEPLOYMENT, "app.kubernetes.io/instance": "shop",
@@ -256,14 +257,6 @@ mod fixture {
             ("DB_HOST", "checkout-db.prod.svc.cluster.local"),
             ("DB_NAME", "checkout"),
             ("CART_URL", "http://cart.prod.svc.cluster.local:8080"),
-            (
-                "PAYMENTS_URL",
-                "http://payments.prod.svc.cluster.local:8080",
-            ),
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                "http://otel-collector.observability.svc:4317",
-            ),
             ("FEATURE_FLAGS", "new-tax-engine,fast-path"),
         ]
         .iter()
@@ -285,15 +278,6 @@ mod fixture {
             "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
             "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
         });
-        let proxy = json!({
-            "name": "proxy", "image": "registry.example.com/platform/envoy:v1.31.2", "imagePullPolicy": "IfNotPresent",
-            "args": ["-c", "/etc/envoy/envoy.yaml", "--service-cluster", "checkout"],
-            "ports": [{"name": "proxy", "containerPort": 15001, "protocol": "TCP"}],
-            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
-            "readinessProbe": probe("/ready", 5),
-            "volumeMounts": [{"name": "envoy", "mountPath": "/etc/envoy", "readOnly": true}],
-            "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
-        });
         let spec = json!({
             "replicas": 3, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
             "selector": {"matchLabels": {"app": DEPLOYMENT}},
@@ -301,16 +285,13 @@ mod fixture {
             "template": {
                 "metadata": {"labels": labels, "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9090"}},
                 "spec": {
-                    "containers": [app, proxy],
+                    "containers": [app],
                     "volumes": [
                         {"name": "config", "configMap": {"name": "checkout-config", "defaultMode": 420}},
-                        {"name": "envoy", "configMap": {"name": "checkout-envoy", "defaultMode": 420}},
                         {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
                     ],
                     "serviceAccountName": "checkout", "terminationGracePeriodSeconds": 30, "restartPolicy": "Always",
                     "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler", "securityContext": {"fsGroup": 2000},
-                    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
-                        "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": {"app": DEPLOYMENT}}}],
                 }
             }
         });

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    admission::decision::DecisionConfig,
+    admission::{decision::DecisionConfig, guard::GuardConfig},
     crd,
     webhook::{self, ServeOptions, WebhookConfig},
 };
@@ -66,6 +66,17 @@ pub struct WebhookArgs {
     /// Longest time a denial waits for its pending request to be created, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub auto_request_timeout_ms: u64,
+    /// approval-gate's own service account: the only identity allowed to create
+    /// requests for others and to record their use.
+    #[arg(
+        long,
+        default_value = "system:serviceaccount:approval-gate:approval-gate",
+        env = "APPROVAL_GATE_SERVICE_ACCOUNT"
+    )]
+    pub service_account: String,
+    /// Groups whose members may withdraw anyone's ApprovalRequest.
+    #[arg(long = "admin-group", default_value = "system:masters")]
+    pub admin_groups: Vec<String>,
     /// This replica's name in Events (defaults to the host name).
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
@@ -79,6 +90,10 @@ async fn run_webhook(args: WebhookArgs) -> anyhow::Result<()> {
     let config = WebhookConfig {
         decision: DecisionConfig {
             control_namespace: args.control_namespace,
+        },
+        guard: GuardConfig {
+            controller: args.service_account,
+            admin_groups: args.admin_groups,
         },
         auto_request_bound: Duration::from_millis(args.auto_request_timeout_ms),
     };

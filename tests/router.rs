@@ -115,6 +115,7 @@ fn mk_webhook(policies: Vec<ApprovalPolicy>, requests: Vec<ApprovalRequest>) -> 
         decision: DecisionConfig {
             control_namespace: "approval-gate".into(),
         },
+        guard: Default::default(),
         auto_request_bound: Duration::from_millis(500),
     };
     let ready = Arc::new(Readiness::default());

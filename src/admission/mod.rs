@@ -3,6 +3,7 @@
 pub mod attempt;
 pub mod decision;
 pub mod digest;
+pub mod guard;
 pub mod matching;
 pub mod message;
 

@@ -36,6 +36,9 @@ pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> 
             "approval-gate is starting and has not synced its caches yet; retry shortly",
         );
     }
+    if req.resource.group == super::guard::GROUP {
+        return super::guard::review(webhook, req);
+    }
     let attempt = match Attempt::from_request(req) {
         Ok(attempt) => attempt,
         Err(e) => {
@@ -260,7 +263,7 @@ fn allow_events(
     }
 }
 
-fn request_ref(namespace: &str, name: &str, uid: Option<String>) -> ObjectReference {
+pub(super) fn request_ref(namespace: &str, name: &str, uid: Option<String>) -> ObjectReference {
     ObjectReference {
         api_version: Some("approvalgate.dev/v1alpha1".to_owned()),
         kind: Some("ApprovalRequest".to_owned()),

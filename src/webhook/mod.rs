@@ -2,6 +2,7 @@
 
 mod admit;
 mod effects;
+mod guard;
 pub mod handler;
 pub mod registration;
 pub mod watch;
@@ -17,7 +18,7 @@ use kube::{Client, runtime::events::Reporter};
 use tokio::sync::watch as signal;
 
 use crate::{
-    admission::decision::DecisionConfig,
+    admission::{decision::DecisionConfig, guard::GuardConfig},
     error::{Error, Result},
     events::EventQueue,
     index::Index,
@@ -30,6 +31,7 @@ pub use watch::Readiness;
 #[derive(Clone, Debug)]
 pub struct WebhookConfig {
     pub decision: DecisionConfig,
+    pub guard: GuardConfig,
     /// How long a denial may wait for its pending request to be created.
     pub auto_request_bound: Duration,
 }

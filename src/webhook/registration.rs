@@ -12,6 +12,23 @@ use crate::crd::{ApprovalPolicySpec, RuleOperation};
 
 pub const CONFIGURATION_NAME: &str = "approval-gate";
 pub const WEBHOOK_NAME: &str = "validate.approvalgate.dev";
+pub const GUARD_NAME: &str = "guard.approvalgate.dev";
+
+/// approval-gate's own resources: every write to them is judged by the guard.
+pub fn guard_rules() -> Vec<RuleWithOperations> {
+    let rule = |resources: &[&str], operations: &[&str]| RuleWithOperations {
+        api_groups: Some(vec!["approvalgate.dev".to_owned()]),
+        api_versions: Some(vec!["*".to_owned()]),
+        operations: Some(operations.iter().map(|s| (*s).to_owned()).collect()),
+        resources: Some(resources.iter().map(|s| (*s).to_owned()).collect()),
+        scope: Some("*".to_owned()),
+    };
+    vec![
+        rule(&["approvalrequests"], &["CREATE", "UPDATE", "DELETE"]),
+        rule(&["approvalrequests/status"], &["UPDATE"]),
+        rule(&["approvalpolicies"], &["CREATE", "UPDATE"]),
+    ]
+}
 
 /// How the apiserver reaches the webhook.
 #[derive(Clone, Debug)]
@@ -111,6 +128,14 @@ pub fn configuration(
         match_conditions: Some(recovery_exemptions()),
         object_selector: None,
     };
+    let guard = ValidatingWebhook {
+        name: GUARD_NAME.to_owned(),
+        rules: Some(guard_rules()),
+        // approval-gate's own namespace holds requests about cluster-scoped
+        // objects; they are guarded like every other request.
+        namespace_selector: None,
+        ..webhook.clone()
+    };
     ValidatingWebhookConfiguration {
         metadata: ObjectMeta {
             name: Some(CONFIGURATION_NAME.to_owned()),
@@ -123,7 +148,7 @@ pub fn configuration(
             ),
             ..ObjectMeta::default()
         },
-        webhooks: Some(vec![webhook]),
+        webhooks: Some(vec![webhook, guard]),
     }
 }
 
