@@ -1,6 +1,6 @@
 //! The `approval-gate` command line.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -8,7 +8,10 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     admission::{decision::DecisionConfig, guard::GuardConfig},
+    controller::{self, OperatorConfig},
     crd,
+    metrics::Metrics,
+    server::tls,
     webhook::{self, ServeOptions, WebhookConfig},
 };
 
@@ -22,8 +25,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the validating admission webhook.
+    /// Run the webhook on every replica and the operator on the elected leader.
+    Serve(ServeArgs),
+    /// Run the validating admission webhook only.
     Webhook(WebhookArgs),
+    /// Run the operator only (with leader election).
+    Operator(OperatorArgs),
     /// Print the CustomResourceDefinitions as YAML, or write one file per CRD.
     Crds {
         /// Write `<name>.yaml` files into this directory instead of printing.
@@ -32,21 +39,9 @@ pub enum Command {
     },
 }
 
-impl Cli {
-    pub async fn run(self) -> anyhow::Result<()> {
-        match self.command {
-            Command::Crds { out_dir } => write_crds(out_dir),
-            Command::Webhook(args) => run_webhook(args).await,
-        }
-    }
-}
-
-/// Flags of the webhook.
+/// Flags shared by every long-running command.
 #[derive(Debug, Args)]
-pub struct WebhookArgs {
-    /// Address for the HTTPS admission endpoint (`/validate`).
-    #[arg(long, default_value = "0.0.0.0:8443", env = "APPROVAL_GATE_LISTEN")]
-    pub listen: SocketAddr,
+pub struct CommonArgs {
     /// Address for plain-HTTP `/metrics`, `/healthz` and `/readyz`.
     #[arg(
         long,
@@ -54,15 +49,32 @@ pub struct WebhookArgs {
         env = "APPROVAL_GATE_METRICS_LISTEN"
     )]
     pub metrics_listen: SocketAddr,
+    /// approval-gate's namespace: requests about cluster-scoped objects and the leader Lease live here.
+    #[arg(
+        long = "control-namespace",
+        default_value = "approval-gate",
+        env = "APPROVAL_GATE_NAMESPACE"
+    )]
+    pub namespace: String,
+    /// This replica's name in Events and the Lease (defaults to the host name).
+    #[arg(long, env = "POD_NAME")]
+    pub instance: Option<String>,
+}
+
+/// Flags of the webhook.
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Address for the HTTPS admission endpoint (`/validate`).
+    #[arg(long, default_value = "0.0.0.0:8443", env = "APPROVAL_GATE_LISTEN")]
+    pub listen: SocketAddr,
     /// PEM certificate chain to serve; re-read when it changes on disk.
     #[arg(long, default_value = "/tls/tls.crt")]
     pub tls_cert_file: PathBuf,
     /// PEM private key to serve; re-read when it changes on disk.
     #[arg(long, default_value = "/tls/tls.key")]
     pub tls_key_file: PathBuf,
-    /// Namespace for requests about cluster-scoped objects.
-    #[arg(long, default_value = "approval-gate", env = "APPROVAL_GATE_NAMESPACE")]
-    pub control_namespace: String,
     /// Longest time a denial waits for its pending request to be created, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub auto_request_timeout_ms: u64,
@@ -77,38 +89,150 @@ pub struct WebhookArgs {
     /// Groups whose members may withdraw anyone's ApprovalRequest.
     #[arg(long = "admin-group", default_value = "system:masters")]
     pub admin_groups: Vec<String>,
-    /// This replica's name in Events (defaults to the host name).
-    #[arg(long, env = "POD_NAME")]
-    pub instance: Option<String>,
 }
 
-async fn run_webhook(args: WebhookArgs) -> anyhow::Result<()> {
-    init_tracing();
-    let client = kube::Client::try_default()
+/// Flags of the operator.
+#[derive(Debug, Args)]
+pub struct OperatorFlags {
+    /// How long finished requests are kept for audits (Kubernetes-style duration).
+    #[arg(long, default_value = "168h")]
+    pub retention: crd::Duration,
+    /// Leader Lease duration in seconds: a dead leader is replaced within it.
+    #[arg(long, default_value_t = 15)]
+    pub lease_seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct OperatorArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub operator: OperatorFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+    #[command(flatten)]
+    pub operator: OperatorFlags,
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Crds { out_dir } => write_crds(out_dir),
+            Command::Webhook(args) => run(Some(args), None).await,
+            Command::Operator(args) => run_operator_only(args).await,
+            Command::Serve(args) => run(Some(args.webhook), Some(args.operator)).await,
+        }
+    }
+}
+
+async fn client() -> anyhow::Result<kube::Client> {
+    kube::Client::try_default()
         .await
-        .context("no usable kubeconfig or in-cluster configuration")?;
+        .context("no usable kubeconfig or in-cluster configuration")
+}
+
+fn instance(common: &CommonArgs) -> String {
+    common
+        .instance
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "approval-gate".to_owned())
+}
+
+fn operator_config(common: &CommonArgs, flags: &OperatorFlags) -> OperatorConfig {
+    OperatorConfig {
+        retention: flags.retention.as_std(),
+        lease_namespace: common.namespace.clone(),
+        instance: instance(common),
+        lease_seconds: flags.lease_seconds,
+    }
+}
+
+/// The webhook, plus the operator when `operator` is given; one shutdown signal for both.
+async fn run(args: Option<WebhookArgs>, operator: Option<OperatorFlags>) -> anyhow::Result<()> {
+    init_tracing();
+    let Some(args) = args else { return Ok(()) };
+    let client = client().await?;
+    let metrics = Arc::new(Metrics::default());
+    let shutdown = shutdown_signal()?;
     let config = WebhookConfig {
         decision: DecisionConfig {
-            control_namespace: args.control_namespace,
+            control_namespace: args.common.namespace.clone(),
         },
         guard: GuardConfig {
-            controller: args.service_account,
-            admin_groups: args.admin_groups,
+            controller: args.service_account.clone(),
+            admin_groups: args.admin_groups.clone(),
         },
         auto_request_bound: Duration::from_millis(args.auto_request_timeout_ms),
     };
-    let instance = args
-        .instance
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "approval-gate".to_owned());
     let opts = ServeOptions {
         listen: args.listen,
-        metrics_listen: args.metrics_listen,
-        tls_cert: args.tls_cert_file,
-        tls_key: args.tls_key_file,
-        instance,
+        metrics_listen: args.common.metrics_listen,
+        tls_cert: args.tls_cert_file.clone(),
+        tls_key: args.tls_key_file.clone(),
+        instance: instance(&args.common),
     };
-    webhook::serve(client, config, opts, shutdown_signal()?).await?;
+    let serving = webhook::serve(
+        client.clone(),
+        config,
+        opts,
+        Arc::clone(&metrics),
+        shutdown.clone(),
+    );
+    match operator {
+        None => serving.await?,
+        Some(flags) => {
+            let operating = controller::run(
+                client,
+                operator_config(&args.common, &flags),
+                metrics,
+                shutdown,
+            );
+            let (served, operated) = tokio::join!(serving, operating);
+            served?;
+            operated?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_operator_only(args: OperatorArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let client = client().await?;
+    let metrics = Arc::new(Metrics::default());
+    let shutdown = shutdown_signal()?;
+    let listener = tokio::net::TcpListener::bind(args.common.metrics_listen)
+        .await
+        .with_context(|| format!("binding {}", args.common.metrics_listen))?;
+    let router = webhook::handler::operator_router(Arc::clone(&metrics));
+    let plain = tls::serve_plain(listener, router, webhook::fired(shutdown.clone()));
+    let operating = controller::run(
+        client,
+        operator_config(&args.common, &args.operator),
+        metrics,
+        shutdown,
+    );
+    let (served, operated) = tokio::join!(plain, operating);
+    served?;
+    operated?;
+    Ok(())
+}
+
+fn write_crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let Some(dir) = out_dir else {
+        print!("{}", crd::all_yaml()?);
+        return Ok(());
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for def in crd::all() {
+        let path = dir.join(crd::file_name(&def));
+        std::fs::write(&path, crd::to_yaml(&def)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }
 
@@ -136,20 +260,6 @@ fn init_tracing() {
         .try_init();
 }
 
-fn write_crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
-    let Some(dir) = out_dir else {
-        print!("{}", crd::all_yaml()?);
-        return Ok(());
-    };
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for def in crd::all() {
-        let path = dir.join(crd::file_name(&def));
-        std::fs::write(&path, crd::to_yaml(&def)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +268,23 @@ mod tests {
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_accepts_webhook_and_operator_flags() {
+        let cli = Cli::try_parse_from([
+            "approval-gate",
+            "serve",
+            "--listen=127.0.0.1:8443",
+            "--retention=10m",
+            "--lease-seconds=5",
+            "--control-namespace=ag",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.operator.retention.to_string(), "10m");
+        assert_eq!(args.webhook.common.namespace, "ag");
     }
 }

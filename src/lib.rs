@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod cli;
+pub mod controller;
 pub mod crd;
 pub mod error;
 pub mod events;

@@ -1,10 +1,16 @@
 //! Prometheus metrics (prometheus-client), served on `/metrics`.
 
+use std::sync::{Arc, RwLock};
+
+use kube::runtime::reflector::Store;
 use prometheus_client::{
-    encoding::{EncodeLabelSet, text::encode},
-    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::ConstGauge, histogram::Histogram},
     registry::Registry,
 };
+
+use crate::crd::{ApprovalRequest, Phase};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
@@ -25,6 +31,66 @@ pub struct Metrics {
     pub auto_requests: Family<ResultLabels, Counter>,
     pub single_use: Family<ResultLabels, Counter>,
     pub events_dropped: Counter,
+    pub reconciles: Family<ControllerLabels, Counter>,
+    pub reconcile_errors: Family<ErrorLabels, Counter>,
+    pub reconcile_seconds: Histogram,
+    pub transitions: Family<TransitionLabels, Counter>,
+    pub time_to_decision: Histogram,
+    /// The operator's cache, read on each scrape for the requests-by-phase gauge.
+    pub requests: Arc<RwLock<Option<Store<ApprovalRequest>>>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControllerLabels {
+    pub controller: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub controller: String,
+    pub error: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransitionLabels {
+    pub transition: String,
+}
+
+/// `approval_gate_requests{phase}`, counted from the operator's cache at scrape time.
+#[derive(Debug)]
+struct PhaseCollector(Arc<RwLock<Option<Store<ApprovalRequest>>>>);
+
+impl Collector for PhaseCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(store) = self.0.read().ok().and_then(|s| s.clone()) else {
+            return Ok(());
+        };
+        let mut counts = [0i64; 6];
+        let phases = [
+            Phase::Pending,
+            Phase::Approved,
+            Phase::Denied,
+            Phase::Expired,
+            Phase::Used,
+            Phase::Revoked,
+        ];
+        for req in store.state() {
+            if let Some(i) = phases.iter().position(|p| *p == req.phase()) {
+                counts[i] += 1;
+            }
+        }
+        let mut metric = encoder.encode_descriptor(
+            "approval_gate_requests",
+            "ApprovalRequests by phase, from the operator's cache",
+            None,
+            ConstGauge::new(0i64).metric_type(),
+        )?;
+        for (phase, count) in phases.iter().zip(counts) {
+            let labels = [("phase", phase.as_str())];
+            ConstGauge::new(count).encode(metric.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for Metrics {
@@ -64,7 +130,44 @@ impl Default for Metrics {
             "Kubernetes Events dropped because the queue was full or the API failed",
             events_dropped.clone(),
         );
+        let reconciles = Family::<ControllerLabels, Counter>::default();
+        registry.register("reconciles", "Reconciles by controller", reconciles.clone());
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles by controller and error",
+            reconcile_errors.clone(),
+        );
+        let reconcile_seconds = Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]);
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time to reconcile one object",
+            reconcile_seconds.clone(),
+        );
+        let transitions = Family::<TransitionLabels, Counter>::default();
+        registry.register(
+            "request_transitions",
+            "Lifecycle transitions recorded (Requested, Approved, Denied, Expired, Used, Revoked); \
+             approval rate = Approved / Requested, expiries = Expired",
+            transitions.clone(),
+        );
+        let time_to_decision = Histogram::new([
+            1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0,
+        ]);
+        registry.register(
+            "time_to_decision_seconds",
+            "Time from a request's creation to its approval or denial",
+            time_to_decision.clone(),
+        );
+        let requests = Arc::new(RwLock::new(None));
+        registry.register_collector(Box::new(PhaseCollector(Arc::clone(&requests))));
         Self {
+            reconciles,
+            reconcile_errors,
+            reconcile_seconds,
+            transitions,
+            time_to_decision,
+            requests,
             registry,
             decisions,
             decision_seconds,

@@ -417,3 +417,6 @@ pub fn review_policy(spec: &ApprovalPolicySpec) -> Vec<String> {
     }
     problems
 }
+#[cfg(test)]
+#[path = "guard_tests.rs"]
+mod tests;

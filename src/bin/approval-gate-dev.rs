@@ -96,10 +96,11 @@ async fn start_webhook(plane: &ControlPlane) -> anyhow::Result<LocalWebhook> {
     if !plane.namespace_exists("prod").await? {
         plane.create_namespace_named("prod").await?;
     }
-    let webhook = LocalWebhook::spawn(
+    let webhook = LocalWebhook::spawn_with(
         &binary,
         &plane.dir().join("webhook"),
         &plane.kubeconfig(&identities::CONTROLLER),
+        &["serve"],
     )?;
     webhook
         .wait_ready(std::time::Duration::from_secs(60))

@@ -16,7 +16,7 @@ pub use policy::{
 };
 pub use request::{
     Approval, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus, DIGEST_PATTERN, Phase,
-    Target, UsedBy, Verdict,
+    Target, Transition, UsedBy, Verdict,
 };
 
 pub const GROUP: &str = "approvalgate.dev";

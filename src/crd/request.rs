@@ -34,7 +34,7 @@ pub const DIGEST_PATTERN: &str = "^sha256:[0-9a-f]{64}$";
     printcolumn(name = "Requester", type_ = "string", json_path = ".spec.requester"),
     printcolumn(name = "Operation", type_ = "string", json_path = ".spec.operation"),
     printcolumn(name = "Target", type_ = "string", json_path = ".status.target"),
-    printcolumn(name = "Expires", type_ = "date", json_path = ".status.expiresAt"),
+    printcolumn(name = "Expires", type_ = "string", json_path = ".status.expiresAt"),
     printcolumn(
         name = "Age",
         type_ = "date",
@@ -202,9 +202,50 @@ pub struct ApprovalRequestStatus {
     /// How many times the action was attempted and held while this request existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
+    /// Lifecycle transitions already recorded as Events and audit log lines, so
+    /// that each is recorded exactly once across restarts and leader changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recorded: Vec<Transition>,
     /// Standard conditions (Approved, Expired, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// A lifecycle transition, recorded once as an Event: `Requested`, `Approved`,
+/// `Denied`, `Expired`, `Used` or `Revoked`.
+#[derive(
+    schemars::JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+)]
+pub enum Transition {
+    Requested,
+    Approved,
+    Denied,
+    Expired,
+    Used,
+    Revoked,
+}
+
+impl Transition {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Requested => "Requested",
+            Self::Approved => "Approved",
+            Self::Denied => "Denied",
+            Self::Expired => "Expired",
+            Self::Used => "Used",
+            Self::Revoked => "Revoked",
+        }
+    }
 }
 
 /// One approver's approval.

@@ -159,6 +159,11 @@ pub fn controller_role() -> ClusterRole {
             ),
             rule(&[""], &["namespaces"], READ),
             rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
+            rule(
+                &["coordination.k8s.io"],
+                &["leases"],
+                &["get", "list", "watch", "create", "update", "patch"],
+            ),
         ],
     )
 }

@@ -33,21 +33,37 @@ impl LocalWebhook {
     /// Starts `binary webhook` acting through `kubeconfig`, with a fresh
     /// certificate in `dir`. It is not registered and may not be ready yet.
     pub fn spawn(binary: &Path, dir: &Path, kubeconfig: &Path) -> Result<Self> {
+        Self::spawn_with(binary, dir, kubeconfig, &["webhook"])
+    }
+
+    /// Like [`Self::spawn`] with another subcommand and extra flags, for
+    /// example `["serve", "--retention=5s"]` to run the operator too.
+    pub fn spawn_with(
+        binary: &Path,
+        dir: &Path,
+        kubeconfig: &Path,
+        command: &[&str],
+    ) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         let certs = ServingCerts::generate("approval-gate-webhook", &["127.0.0.1", "localhost"])?;
         write(&dir.join("tls.crt"), &certs.cert_pem)?;
         write(&dir.join("tls.key"), &certs.key_pem)?;
         let [port, metrics_port] = free_ports()?;
-        let args = vec![
-            "webhook".to_owned(),
+        let mut args: Vec<String> = command.iter().map(|s| (*s).to_owned()).collect();
+        args.extend([
             format!("--listen=127.0.0.1:{port}"),
             format!("--metrics-listen=127.0.0.1:{metrics_port}"),
             format!("--tls-cert-file={}", dir.join("tls.crt").display()),
             format!("--tls-key-file={}", dir.join("tls.key").display()),
             format!("--control-namespace={CONTROL_NAMESPACE}"),
-            "--instance=local-webhook".to_owned(),
-        ];
+            format!(
+                "--instance=local-{}",
+                dir.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("webhook")
+            ),
+        ]);
         let kubeconfig = kubeconfig.display().to_string();
         let process = ManagedProcess::spawn_with_env(
             "approval-gate-webhook",

@@ -210,9 +210,9 @@ fn allow_events(
             VerdictKind::Granted(g) => (
                 request_ref_of(&g.request),
                 false,
-                "Used",
+                "Admitted",
                 format!(
-                    "{} allowed for {} (admission {})",
+                    "{} admitted for {} (admission {})",
                     attempt.describe(),
                     attempt.user,
                     attempt.uid

@@ -42,6 +42,27 @@ pub fn metrics_router(webhook: Arc<Webhook>) -> Router {
         .with_state(webhook)
 }
 
+/// The plain-HTTP router of an operator-only process.
+pub fn operator_router(metrics: Arc<crate::metrics::Metrics>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = Arc::clone(&metrics);
+                async move {
+                    (
+                        [(
+                            "content-type",
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        metrics.render(),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(healthz))
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }

@@ -58,7 +58,12 @@ pub struct ServeOptions {
 
 impl Webhook {
     /// Builds the state and starts the watches that fill the index.
-    pub fn start(client: Client, config: WebhookConfig, instance: String) -> Arc<Self> {
+    pub fn start(
+        client: Client,
+        config: WebhookConfig,
+        instance: String,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let index = Arc::new(RwLock::new(Index::default()));
         let ready = Arc::new(Readiness::default());
         tokio::spawn(watch::run(
@@ -66,7 +71,7 @@ impl Webhook {
             Arc::clone(&index),
             Arc::clone(&ready),
         ));
-        Self::new(client, config, index, ready, instance)
+        Self::with_metrics(client, config, index, ready, instance, metrics)
     }
 
     /// Builds the state over an index someone else fills (tests fill it by hand).
@@ -77,7 +82,25 @@ impl Webhook {
         ready: Arc<Readiness>,
         instance: String,
     ) -> Arc<Self> {
-        let metrics = Arc::new(Metrics::default());
+        Self::with_metrics(
+            client,
+            config,
+            index,
+            ready,
+            instance,
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    /// Like [`Self::new`], sharing a metrics registry (one per process).
+    pub fn with_metrics(
+        client: Client,
+        config: WebhookConfig,
+        index: Arc<RwLock<Index>>,
+        ready: Arc<Readiness>,
+        instance: String,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let reporter = Reporter {
             controller: "approval-gate".to_owned(),
             instance: Some(instance),
@@ -98,13 +121,14 @@ pub async fn serve(
     client: Client,
     config: WebhookConfig,
     opts: ServeOptions,
+    metrics: Arc<Metrics>,
     shutdown: signal::Receiver<bool>,
 ) -> Result<()> {
     tls::install_crypto_provider();
     // Validate the certificate before binding anything.
     let certs = tls::CertReloader::load(opts.tls_cert.clone(), opts.tls_key.clone())?;
     certs.spawn_watcher(Duration::from_secs(1), shutdown.clone());
-    let webhook = Webhook::start(client, config, opts.instance.clone());
+    let webhook = Webhook::start(client, config, opts.instance.clone(), metrics);
     let listener = bind(opts.listen).await?;
     let metrics_listener = bind(opts.metrics_listen).await?;
     tracing::info!(listen = %opts.listen, metrics = %opts.metrics_listen, "webhook serving");

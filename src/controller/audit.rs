@@ -1,0 +1,115 @@
+//! The audit trail: one Event and one structured log line per transition.
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::ResourceExt as _;
+
+use crate::{
+    crd::{ApprovalRequest, Transition},
+    events::{EventQueue, Note},
+    metrics::{Metrics, TransitionLabels},
+};
+
+/// Records one transition of `req` (whose status already shows it).
+pub fn record(
+    events: &EventQueue,
+    metrics: &Metrics,
+    req: &ApprovalRequest,
+    transition: Transition,
+) {
+    let status = req.status.clone().unwrap_or_default();
+    let spec = &req.spec;
+    let what = format!(
+        "{} {}{}",
+        spec.operation,
+        spec.target,
+        if spec.target.namespace.is_empty() {
+            String::new()
+        } else {
+            format!(" in {}", spec.target.namespace)
+        }
+    );
+    let (warning, note, actor) = match transition {
+        Transition::Requested => {
+            let reason = if spec.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", spec.reason)
+            };
+            (
+                false,
+                format!(
+                    "{} requested {what} under policy {}{reason}",
+                    spec.requester, spec.policy
+                ),
+                spec.requester.clone(),
+            )
+        }
+        Transition::Approved => {
+            let by: Vec<String> = status.approvals.iter().map(|a| a.user.clone()).collect();
+            (
+                false,
+                format!("{what} approved by {}", by.join(", ")),
+                by.join(","),
+            )
+        }
+        Transition::Denied => {
+            let d = status.denial.clone();
+            let (user, why) = d.map(|d| (d.user, d.reason)).unwrap_or_default();
+            (true, format!("{what} denied by {user}: {why}"), user)
+        }
+        Transition::Revoked => {
+            let r = status.revocation.clone();
+            let (user, why) = r.map(|r| (r.user, r.reason)).unwrap_or_default();
+            (
+                true,
+                format!("approval of {what} revoked by {user}: {why}"),
+                user,
+            )
+        }
+        Transition::Used => {
+            let used = status.used_by.clone();
+            let (user, uid) = used.map(|u| (u.user, u.uid)).unwrap_or_default();
+            (
+                false,
+                format!("{what} performed by {user} (admission {uid})"),
+                user,
+            )
+        }
+        Transition::Expired => (
+            true,
+            format!("{what} expired before it was used"),
+            String::new(),
+        ),
+    };
+    tracing::info!(
+        target: "approval_gate::audit",
+        transition = transition.as_str(),
+        namespace = %req.namespace().unwrap_or_default(),
+        request = %req.name_any(),
+        requester = %spec.requester,
+        actor = %actor,
+        policy = %spec.policy,
+        target = %spec.target,
+        "{note}"
+    );
+    metrics
+        .transitions
+        .get_or_create(&TransitionLabels {
+            transition: transition.as_str().to_owned(),
+        })
+        .inc();
+    events.send(Note {
+        regarding: ObjectReference {
+            api_version: Some("approvalgate.dev/v1alpha1".to_owned()),
+            kind: Some("ApprovalRequest".to_owned()),
+            namespace: req.namespace(),
+            name: Some(req.name_any()),
+            uid: req.uid(),
+            ..ObjectReference::default()
+        },
+        warning,
+        reason: transition.as_str(),
+        action: "Reconcile",
+        note,
+    });
+}

@@ -1,0 +1,193 @@
+//! The operator: keeps ApprovalRequests truthful over time (phase, expiry on
+//! the dot, retention) and leaves the audit trail. Only the elected leader
+//! reconciles; every replica serves admission.
+
+mod audit;
+pub mod plan;
+mod policy;
+mod request;
+
+use std::{sync::Arc, time::Duration};
+
+use futures::{StreamExt as _, future};
+use kube::{
+    Api, Client,
+    runtime::{
+        Controller, WatchStreamExt as _,
+        controller::Action,
+        events::Reporter,
+        reflector::{self, ObjectRef, Store},
+        watcher,
+    },
+};
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::watch;
+
+use crate::{
+    crd::{ApprovalPolicy, ApprovalRequest},
+    error::{Error, Result},
+    events::EventQueue,
+    metrics::{ErrorLabels, Metrics},
+    webhook::fired,
+};
+
+/// How the operator runs.
+#[derive(Clone, Debug)]
+pub struct OperatorConfig {
+    /// How long finished requests are kept for audits.
+    pub retention: Duration,
+    /// Where the leader Lease lives.
+    pub lease_namespace: String,
+    /// This replica's identity in the Lease and in Events.
+    pub instance: String,
+    /// Lease duration: a dead leader is replaced within this time.
+    pub lease_seconds: u64,
+}
+
+/// What reconcilers share.
+pub struct Context {
+    pub client: Client,
+    pub policies: Store<ApprovalPolicy>,
+    pub events: EventQueue,
+    pub metrics: Arc<Metrics>,
+    pub retention: Duration,
+}
+
+const LEASE_NAME: &str = "approval-gate-operator";
+
+/// Takes part in leader election until `shutdown`; reconciles while leading.
+pub async fn run(
+    client: Client,
+    config: OperatorConfig,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let grace = (config.lease_seconds / 3).max(1);
+    let manager = LeaseManagerBuilder::new(client.clone(), LEASE_NAME)
+        .with_namespace(&config.lease_namespace)
+        .with_identity(&config.instance)
+        .with_duration(config.lease_seconds)
+        .with_grace(grace)
+        .build()
+        .await
+        .map_err(|e| Error::ControlPlane(format!("leader election: {e}")))?;
+    let (mut leading, lease_task) = manager.watch().await;
+    loop {
+        tokio::select! {
+            _ = fired(shutdown.clone()) => break,
+            changed = leading.wait_for(|is_leader| *is_leader) => if changed.is_err() { break },
+        }
+        tracing::info!(instance = %config.instance, "became the leader; reconciling");
+        let mut lost = leading.clone();
+        let stop = async move {
+            let _ = lost.wait_for(|is_leader| !*is_leader).await;
+        };
+        let stop_all = {
+            let shutdown = shutdown.clone();
+            async move {
+                tokio::select! {
+                    _ = stop => {},
+                    _ = fired(shutdown) => {},
+                }
+            }
+        };
+        reconcile_all(client.clone(), &config, Arc::clone(&metrics), stop_all).await;
+        tracing::info!(instance = %config.instance, "stopped reconciling");
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+    drop(leading);
+    if let Ok(Ok(manager)) = lease_task.await {
+        let _ = manager.release().await;
+    }
+    Ok(())
+}
+
+/// Runs both controllers until `stop` resolves.
+async fn reconcile_all(
+    client: Client,
+    config: &OperatorConfig,
+    metrics: Arc<Metrics>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let (policies, writer) = reflector::store();
+    let policy_watch = reflector::reflector(
+        writer,
+        watcher(
+            Api::<ApprovalPolicy>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects()
+    .for_each(|_| future::ready(()));
+    let reporter = Reporter {
+        controller: "approval-gate".to_owned(),
+        instance: Some(config.instance.clone()),
+    };
+    let ctx = Arc::new(Context {
+        events: EventQueue::start(client.clone(), reporter, Arc::clone(&metrics)),
+        client: client.clone(),
+        policies,
+        metrics: Arc::clone(&metrics),
+        retention: config.retention,
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let requests = Controller::new(
+        Api::<ApprovalRequest>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    if let Ok(mut slot) = metrics.requests.write() {
+        *slot = Some(requests.store());
+    }
+    let request_store = requests.store();
+    let requests = requests
+        .watches(
+            Api::<ApprovalPolicy>::all(client.clone()),
+            watcher::Config::default(),
+            move |policy| {
+                let name = policy.metadata.name.clone().unwrap_or_default();
+                request_store
+                    .state()
+                    .into_iter()
+                    .filter(|r| r.spec.policy == name)
+                    .map(|r| ObjectRef::from(r.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(fired(stop_rx.clone()))
+        .run(request::reconcile, error_policy, Arc::clone(&ctx))
+        .for_each(|_| future::ready(()));
+    let policy_controller = Controller::new(
+        Api::<ApprovalPolicy>::all(client),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(fired(stop_rx))
+    .run(policy::reconcile, error_policy, ctx)
+    .for_each(|_| future::ready(()));
+    let stopper = async move {
+        stop.await;
+        let _ = stop_tx.send(true);
+    };
+    tokio::select! {
+        _ = async { tokio::join!(requests, policy_controller, stopper) } => {},
+        _ = policy_watch => {},
+    }
+}
+
+fn error_policy<K>(_obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(%error, "reconcile failed; retrying");
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&ErrorLabels {
+            controller: std::any::type_name::<K>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("unknown")
+                .to_lowercase(),
+            error: error.metric_label().to_owned(),
+        })
+        .inc();
+    Action::requeue(Duration::from_secs(5))
+}
