@@ -1,0 +1,2 @@
+//! Placeholder; see BENCHMARKS.md.
+fn main() {}
