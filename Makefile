@@ -55,3 +55,9 @@ dev-down:
 .PHONY: bench
 bench:
 	hack/bench.sh
+
+## bench-operator: expiry lateness, start-up reconcile throughput and idle cost of the operator process on a local control plane (not part of test)
+.PHONY: bench-operator
+bench-operator: tools
+	$(CARGO) build --release --bin approval-gate
+	$(CARGO) bench --bench operator

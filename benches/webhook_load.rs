@@ -69,6 +69,15 @@ enum Kind {
     Ceiling,
 }
 
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Ceiling => "ceiling",
+        }
+    }
+}
+
 fn main() -> Result<()> {
     install_crypto_provider();
     let cli = Cli::parse();
@@ -250,34 +259,7 @@ mod fixture {
             "app": DEPLOYMENT, "app.kubernetes.io/name": DEPLOYMENT, "app.kubernetes.io/instance": "shop",
             "app.kubernetes.io/version": tag, "app.kubernetes.io/managed-by": "Helm", "team": "payments",
         });
-        let env: Vec<Value> = [
-            ("LOG_LEVEL", "info"),
-            ("LISTEN_ADDR", ":8080"),
-            ("METRICS_ADDR", ":9090"),
-            ("DB_HOST", "checkout-db.prod.svc.cluster.local"),
-            ("DB_NAME", "checkout"),
-            ("CART_URL", "http://cart.prod.svc.cluster.local:8080"),
-            ("FEATURE_FLAGS", "new-tax-engine,fast-path"),
-        ]
-        .iter()
-        .map(|(name, value)| json!({"name": name, "value": value}))
-        .collect();
-        let probe = |path: &str, period: u32| {
-            json!({"httpGet": {"path": path, "port": "http", "scheme": "HTTP"}, "periodSeconds": period,
-                   "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3})
-        };
-        let app = json!({
-            "name": "app", "image": format!("registry.example.com/shop/checkout:{tag}"), "imagePullPolicy": "IfNotPresent",
-            "args": ["--config=/etc/checkout/config.yaml", "--log-format=json"],
-            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}, {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}],
-            "env": env,
-            "envFrom": [{"secretRef": {"name": "checkout-db-credentials"}}],
-            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
-            "livenessProbe": probe("/healthz", 10), "readinessProbe": probe("/readyz", 5),
-            "volumeMounts": [{"name": "config", "mountPath": "/etc/checkout", "readOnly": true}, {"name": "tmp", "mountPath": "/tmp"}],
-            "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
-            "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
-        });
+        let app = container(tag);
         let spec = json!({
             "replicas": 3, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
             "selector": {"matchLabels": {"app": DEPLOYMENT}},
@@ -324,6 +306,38 @@ mod fixture {
                      "lastUpdateTime": "2026-03-02T10:01:00Z", "lastTransitionTime": "2026-01-12T09:30:00Z"},
                 ],
             },
+        })
+    }
+
+    /// The application container: image, probes, env, resources, mounts.
+    fn container(tag: &str) -> Value {
+        let env: Vec<Value> = [
+            ("LOG_LEVEL", "info"),
+            ("LISTEN_ADDR", ":8080"),
+            ("METRICS_ADDR", ":9090"),
+            ("DB_HOST", "checkout-db.prod.svc.cluster.local"),
+            ("DB_NAME", "checkout"),
+            ("CART_URL", "http://cart.prod.svc.cluster.local:8080"),
+            ("FEATURE_FLAGS", "new-tax-engine,fast-path"),
+        ]
+        .iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect();
+        let probe = |path: &str, period: u32| {
+            json!({"httpGet": {"path": path, "port": "http", "scheme": "HTTP"}, "periodSeconds": period,
+                   "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3})
+        };
+        json!({
+            "name": "app", "image": format!("registry.example.com/shop/checkout:{tag}"), "imagePullPolicy": "IfNotPresent",
+            "args": ["--config=/etc/checkout/config.yaml", "--log-format=json"],
+            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}, {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}],
+            "env": env,
+            "envFrom": [{"secretRef": {"name": "checkout-db-credentials"}}],
+            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+            "livenessProbe": probe("/healthz", 10), "readinessProbe": probe("/readyz", 5),
+            "volumeMounts": [{"name": "config", "mountPath": "/etc/checkout", "readOnly": true}, {"name": "tmp", "mountPath": "/tmp"}],
+            "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+            "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
         })
     }
 
@@ -592,14 +606,25 @@ mod driver {
             oha.version,
             body.len()
         );
+        let load_before = loadavg();
         let mut runs = Vec::new();
         let servers = std::iter::once((Kind::Ceiling, 0))
             .chain(args.sizes.iter().map(|n| (Kind::Webhook, *n)));
         for (kind, requests) in servers {
-            eprintln!("webhook_load: measuring {kind:?} (index size {requests})");
+            eprintln!(
+                "webhook_load: measuring the {} ({requests} ApprovalRequests)",
+                kind.name()
+            );
             runs.push(measure(args, &oha, &body, kind, requests, work.path())?);
         }
-        let report = report::Report::new(args, &oha.version, body.len(), runs)?;
+        let setting = report::Setting {
+            args,
+            oha: &oha.version,
+            body_bytes: body.len(),
+            load_before,
+            load_after: loadavg(),
+        };
+        let report = report::Report::new(setting, runs)?;
         print!("{}", report.markdown());
         let summary = serde_json::to_string_pretty(&report.json())?;
         println!("\n```json\n{summary}\n```");
@@ -609,6 +634,15 @@ mod driver {
         Ok(())
     }
 
+    /// The 1, 5 and 15 minute load averages: how busy the machine was anyway.
+    fn loadavg() -> String {
+        let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// What one server did under load.
     pub struct Run {
         pub kind: Kind,
@@ -616,6 +650,9 @@ mod driver {
         pub throughput: oha::Stats,
         pub fixed_rate: oha::Stats,
         pub memory: Memory,
+        /// Server CPU time (user + system, all threads) per answered request
+        /// in the throughput run: what the server costs, whatever else runs.
+        pub cpu_us_per_request: f64,
     }
 
     fn measure(
@@ -631,7 +668,10 @@ mod driver {
         check_over_tls(&url, body, kind)?;
         let idle = Memory::read(server.pid())?;
         oha.run(&url, args.connections, None, args.warmup)?;
+        let cpu_before = cpu_time(server.pid())?;
         let throughput = oha.run(&url, args.connections, None, args.seconds)?;
+        let cpu = cpu_time(server.pid())?.saturating_sub(cpu_before);
+        let cpu_us_per_request = cpu.as_secs_f64() * 1e6 / throughput.responses as f64;
         let fixed_rate = oha.run(&url, args.rate_connections, Some(args.rate), args.seconds)?;
         let loaded = Memory::read(server.pid())?;
         server.ensure_running()?;
@@ -645,6 +685,7 @@ mod driver {
             throughput,
             fixed_rate,
             memory,
+            cpu_us_per_request,
         })
     }
 
@@ -685,6 +726,27 @@ mod driver {
         pub peak_kib: u64,
     }
 
+    /// User plus system CPU time of every thread of a process, from /proc/<pid>/stat.
+    fn cpu_time(pid: u32) -> Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let after_name = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line; the rest starts at field 3.
+        let ticks = |i: usize| -> Result<u64> {
+            let field = fields
+                .get(i)
+                .ok_or_else(|| anyhow!("short /proc/{pid}/stat"))?;
+            Ok(field.parse()?)
+        };
+        let total = ticks(11)? + ticks(12)?;
+        // USER_HZ, the unit of these fields, is 100 on every Linux ABI in use.
+        Ok(Duration::from_millis(total * 10))
+    }
+
     impl Memory {
         fn read(pid: u32) -> Result<Self> {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -719,13 +781,13 @@ mod driver {
 
     impl Server {
         fn spawn(kind: Kind, requests: usize, dir: &Path) -> Result<Self> {
-            let kind_name = format!("{kind:?}").to_lowercase();
+            let kind_name = kind.name();
             let port_file = dir.join(format!("{kind_name}-{requests}.port"));
             let child = Command::new(std::env::current_exe()?)
                 .args([
                     "serve",
                     "--kind",
-                    &kind_name,
+                    kind_name,
                     "--requests",
                     &requests.to_string(),
                     "--port-file",
@@ -802,6 +864,12 @@ mod oha {
                     format!("running {} (install it with hack/bench.sh)", path.display())
                 })?;
             let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            // The flags below are oha 1.x's; anything else would fail obscurely.
+            ensure!(
+                version.starts_with("oha 1."),
+                "{} is not oha 1.x: {version:?}",
+                path.display()
+            );
             Ok(Self {
                 path: path.to_owned(),
                 body: body.to_owned(),
@@ -918,26 +986,31 @@ mod report {
 
     const MIB: f64 = 1024.0;
 
+    /// What the run was, for the report's header.
+    pub struct Setting<'a> {
+        pub args: &'a driver::DriveArgs,
+        pub oha: &'a str,
+        pub body_bytes: usize,
+        pub load_before: String,
+        pub load_after: String,
+    }
+
     impl Report {
-        pub fn new(
-            args: &driver::DriveArgs,
-            oha: &str,
-            body_bytes: usize,
-            runs: Vec<Run>,
-        ) -> Result<Self> {
+        pub fn new(setting: Setting<'_>, runs: Vec<Run>) -> Result<Self> {
             let mut runs = runs.into_iter();
             let ceiling = runs
                 .next()
                 .filter(|r| r.kind == Kind::Ceiling)
                 .ok_or_else(|| anyhow!("no ceiling run"))?;
+            let args = setting.args;
             let settings = json!({
-                "oha": oha,
+                "oha": setting.oha,
                 "cores": std::thread::available_parallelism().map(usize::from).unwrap_or(0),
-                "review_body_bytes": body_bytes,
-                "throughput_connections": args.connections,
-                "fixed_rate": {"requests_per_sec": args.rate, "connections": args.rate_connections},
-                "seconds_per_run": args.seconds,
-                "warmup_seconds": args.warmup,
+                "loadavg_before": setting.load_before,
+                "loadavg_after": setting.load_after,
+                "review_body_bytes": setting.body_bytes,
+                "throughput": {"connections": args.connections, "seconds": args.seconds, "warmup_seconds": args.warmup},
+                "fixed_rate": {"requests_per_sec": args.rate, "connections": args.rate_connections, "seconds": args.seconds},
             });
             Ok(Self {
                 ceiling,
@@ -950,39 +1023,74 @@ mod report {
             run.throughput.requests_per_sec / self.ceiling.throughput.requests_per_sec
         }
 
+        fn runs(&self) -> impl Iterator<Item = &Run> {
+            std::iter::once(&self.ceiling).chain(&self.webhooks)
+        }
+
         pub fn markdown(&self) -> String {
-            let mut out = String::from(
-                "| server | ApprovalRequests | req/s | ratio to ceiling | p50 ms | p99 ms | p50 ms @ fixed rate | p99 ms @ fixed rate | achieved rate | RSS idle MiB | RSS after load MiB | peak RSS MiB |\n\
-                 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            let s = &self.settings;
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            let mut out = format!(
+                "{} cores, {}, review body {} bytes, load average before {} / after {}\n\n",
+                s["cores"],
+                text(&s["oha"]),
+                s["review_body_bytes"],
+                text(&s["loadavg_before"]),
+                text(&s["loadavg_after"]),
             );
-            for run in std::iter::once(&self.ceiling).chain(&self.webhooks) {
-                let (t, f, m) = (&run.throughput, &run.fixed_rate, &run.memory);
-                let name = if run.kind == Kind::Ceiling {
-                    "ceiling"
-                } else {
-                    "webhook"
-                };
-                let size = if run.kind == Kind::Ceiling {
-                    "-".to_owned()
-                } else {
-                    run.requests.to_string()
-                };
-                let _ = writeln!(
-                    out,
-                    "| {name} | {size} | {:.0} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} | {:.1} | {:.1} | {:.1} |",
-                    t.requests_per_sec,
-                    self.ratio(run),
-                    t.p50_ms,
-                    t.p99_ms,
-                    f.p50_ms,
-                    f.p99_ms,
-                    f.requests_per_sec,
-                    m.idle_rss_kib as f64 / MIB,
-                    m.rss_kib as f64 / MIB,
-                    m.peak_kib as f64 / MIB,
-                );
-            }
-            out.push('\n');
+            let (t, f) = (&s["throughput"], &s["fixed_rate"]);
+            let title = format!(
+                "Throughput: {} connections, {} s",
+                t["connections"], t["seconds"]
+            );
+            let columns = [
+                "req/s",
+                "ratio to ceiling",
+                "p50 ms",
+                "p99 ms",
+                "server CPU µs/request",
+            ];
+            table(
+                &mut out,
+                &title,
+                &columns,
+                self.runs().map(|r| {
+                    let t = &r.throughput;
+                    let figures = [
+                        t.requests_per_sec,
+                        self.ratio(r),
+                        t.p50_ms,
+                        t.p99_ms,
+                        r.cpu_us_per_request,
+                    ];
+                    row(r, &figures, &[0, 2, 3, 3, 0])
+                }),
+            );
+            let title = format!(
+                "Fixed rate: {} requests/s on {} connections, {} s, latency corrected for coordinated omission",
+                f["requests_per_sec"], f["connections"], f["seconds"]
+            );
+            table(
+                &mut out,
+                &title,
+                &["achieved req/s", "p50 ms", "p99 ms"],
+                self.runs().map(|r| {
+                    let f = &r.fixed_rate;
+                    row(r, &[f.requests_per_sec, f.p50_ms, f.p99_ms], &[0, 3, 3])
+                }),
+            );
+            let columns = ["RSS idle MiB", "RSS after load MiB", "peak RSS MiB"];
+            table(
+                &mut out,
+                "Memory of the server process",
+                &columns,
+                self.runs().map(|r| {
+                    let m = &r.memory;
+                    let mib = [m.idle_rss_kib, m.rss_kib, m.peak_kib].map(|kib| kib as f64 / MIB);
+                    row(r, &mib, &[1, 1, 1])
+                }),
+            );
+            out.push_str("Targets\n\n");
             for line in self.verdicts() {
                 let _ = writeln!(out, "- {line}");
             }
@@ -1000,10 +1108,13 @@ mod report {
                     mark(ratio >= 0.8),
                     run.requests
                 ));
+            }
+            for run in &self.webhooks {
                 let p99 = run.fixed_rate.p99_ms;
                 lines.push(format!(
-                    "{}: p99 < 1 ms at the fixed rate, {} requests: {p99:.3} ms",
+                    "{}: p99 < 1 ms at {:.0} req/s, {} requests: {p99:.3} ms",
                     mark(p99 < 1.0),
+                    run.fixed_rate.requests_per_sec,
                     run.requests
                 ));
             }
@@ -1035,13 +1146,14 @@ mod report {
         }
 
         pub fn json(&self) -> Value {
+            let stats = |s: &oha::Stats| json!({"requests_per_sec": s.requests_per_sec, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms, "responses": s.responses});
             let run = |r: &Run| {
-                let stats = |s: &oha::Stats| json!({"requests_per_sec": s.requests_per_sec, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms, "responses": s.responses});
                 json!({
-                    "kind": format!("{:?}", r.kind).to_lowercase(),
+                    "kind": r.kind.name(),
                     "approval_requests": r.requests,
                     "ratio_to_ceiling": self.ratio(r),
                     "throughput": stats(&r.throughput),
+                    "cpu_us_per_request": r.cpu_us_per_request,
                     "fixed_rate": stats(&r.fixed_rate),
                     "rss_idle_kib": r.memory.idle_rss_kib,
                     "rss_after_load_kib": r.memory.rss_kib,
@@ -1051,9 +1163,37 @@ mod report {
             json!({
                 "bench": "webhook_load",
                 "settings": self.settings,
-                "runs": std::iter::once(&self.ceiling).chain(&self.webhooks).map(run).collect::<Vec<_>>(),
+                "runs": self.runs().map(run).collect::<Vec<_>>(),
                 "targets": self.verdicts(),
             })
         }
+    }
+
+    /// A Markdown table whose first columns name the server.
+    fn table(out: &mut String, title: &str, columns: &[&str], rows: impl Iterator<Item = String>) {
+        let _ = writeln!(
+            out,
+            "{title}\n\n| server | ApprovalRequests | {} |\n|---|---:|{}",
+            columns.join(" | "),
+            "---:|".repeat(columns.len())
+        );
+        for row in rows {
+            let _ = writeln!(out, "{row}");
+        }
+        out.push('\n');
+    }
+
+    /// One table row: the server, then each figure with its decimals.
+    fn row(run: &Run, figures: &[f64], decimals: &[usize]) -> String {
+        let size = match run.kind {
+            Kind::Ceiling => "-".to_owned(),
+            Kind::Webhook => run.requests.to_string(),
+        };
+        let cells: Vec<String> = figures
+            .iter()
+            .zip(decimals)
+            .map(|(x, d)| format!("{x:.d$}"))
+            .collect();
+        format!("| {} | {size} | {} |", run.kind.name(), cells.join(" | "))
     }
 }

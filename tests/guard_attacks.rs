@@ -707,7 +707,21 @@ async fn a_hand_made_request_without_digest_is_refused_with_the_way_to_get_one()
 
 #[tokio::test]
 async fn a_request_without_reason_is_refused_when_the_policy_requires_one() {
-    let scene = held("reason", "{requireReason: true, bindToContent: false}").await;
+    // No attempt first: under requireReason, an attempt without a reason
+    // annotation creates no request (see the next test).
+    let ns = namespace("reason").await;
+    let policy = create_policy(
+        &format!("{ns}-policy"),
+        policy_spec(&ns, "{requireReason: true, bindToContent: false}"),
+    )
+    .await
+    .unwrap();
+    await_policy(&policy).await;
+    let scene = Scene {
+        ns,
+        policy,
+        request: String::new(),
+    };
     let alice = acting_as(&ALICE).await.requests(&scene.ns);
     let msg = refused(
         alice
@@ -729,10 +743,7 @@ async fn a_request_without_reason_is_refused_when_the_policy_requires_one() {
 }
 
 #[tokio::test]
-#[ignore = "bug: src/admission/guard.rs:106 applies reason-required to approval-gate's own \
-            auto-created requests, which carry no reason, and hand-made ones need a digest only \
-            approval-gate computes: under requireReason + bindToContent nothing can be approved"]
-async fn a_policy_requiring_a_reason_still_gets_its_pending_request_created() {
+async fn a_policy_requiring_a_reason_takes_it_from_the_object_annotation() {
     let ns = namespace("reasonauto").await;
     let policy = create_policy(
         &format!("{ns}-policy"),
@@ -746,7 +757,19 @@ async fn a_policy_requiring_a_reason_still_gets_its_pending_request_created() {
         .stdin(config_map(&ns, "info"))
         .run()
         .ok();
+    // Without a reason, the denial says how to give one, and nothing is created.
     let denial = alice_changes(&ns, &[]).fails();
+    assert!(denial.contains("approvalgate.dev/reason"), "{denial}");
+    // With the annotation, the pending request carries it.
+    let annotated = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: {ns}\n  \
+         annotations: {{approvalgate.dev/reason: INC-123}}\ndata: {{level: debug}}\n"
+    );
+    let denial = kubectl(&ALICE)
+        .args(["apply", "-f", "-"])
+        .stdin(annotated)
+        .run()
+        .fails();
     assert!(denial.contains("was created"), "{denial}");
 }
 
@@ -776,7 +799,8 @@ async fn requester_withdraws_own_request_but_an_approver_may_not() {
         "bulk-deleters",
         "approvalrequests",
         &["list", "deletecollection"],
-    );
+    )
+    .await;
     let bob_in_bulk = impersonated("bob", &["sre", APPROVER, bulk.as_str()]).await;
     let everything = bob_in_bulk
         .requests(&scene.ns)

@@ -23,8 +23,14 @@ pub struct Attempt {
     pub request_namespace: String,
     /// The canonical content digest, see [`super::digest`].
     pub digest: Option<String>,
+    /// Why, from the object's `approvalgate.dev/reason` annotation; it becomes
+    /// the pending request's `spec.reason`.
+    pub reason: String,
     pub dry_run: bool,
 }
+
+/// The annotation a requester sets on the object to say why it must change.
+pub const REASON_ANNOTATION: &str = "approvalgate.dev/reason";
 
 /// Why an AdmissionRequest cannot be turned into an [`Attempt`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -72,7 +78,19 @@ impl Attempt {
             to_value(&req.object).as_ref(),
             to_value(&req.old_object).as_ref(),
         );
+        let reason = [&req.object, &req.old_object]
+            .into_iter()
+            .flatten()
+            .find_map(|o| {
+                o.metadata
+                    .annotations
+                    .as_ref()?
+                    .get(REASON_ANNOTATION)
+                    .cloned()
+            })
+            .unwrap_or_default();
         Ok(Self {
+            reason,
             uid: req.uid.clone(),
             user,
             groups: req.user_info.groups.clone().unwrap_or_default(),

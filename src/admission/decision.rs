@@ -62,6 +62,17 @@ pub struct Hold {
     pub approvers: String,
     /// A note on an earlier request that no longer allows this attempt.
     pub note: Option<String>,
+    /// Why no request can be asked for yet, if so.
+    pub missing: Option<Missing>,
+}
+
+/// What the attempt lacks before approval can even be requested.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// The object has no name yet (`generateName`).
+    Name,
+    /// The policy requires a reason and the object has no `approvalgate.dev/reason` annotation.
+    Reason,
 }
 
 /// Every matching policy's verdict; empty when no policy matches.
@@ -161,15 +172,23 @@ fn verdict(
         Mode::Enforce => {}
     }
     let home = request_namespace(attempt, config);
-    if attempt.target.name.is_empty() {
-        // generateName: the object has no name until it is stored, so no
-        // approval can be asked for it ahead of time.
+    // generateName: the object has no name until it is stored, so no approval
+    // can be asked for it ahead of time. A required reason must come with it.
+    let missing = if attempt.target.name.is_empty() {
+        Some(Missing::Name)
+    } else if spec.require_reason && attempt.reason.trim().is_empty() {
+        Some(Missing::Reason)
+    } else {
+        None
+    };
+    if missing.is_some() {
         return VerdictKind::Held(Hold {
             namespace: home,
             name: String::new(),
             create: None,
             approvers: approvers_text(policy),
             note: None,
+            missing,
         });
     }
     let key = GrantKey {
@@ -217,6 +236,7 @@ fn verdict(
             create: None,
             approvers: approvers_text(policy),
             note,
+            missing: None,
         });
     }
     let name_taken = |n: &str| index.requests.contains(&home, n);
@@ -232,6 +252,7 @@ fn verdict(
         name: new_name,
         approvers: approvers_text(policy),
         note,
+        missing: None,
     })
 }
 
@@ -304,7 +325,7 @@ fn new_request(attempt: &Attempt, policy: &str, namespace: &str, name: &str) -> 
             operation: attempt.operation,
             target: attempt.target.clone(),
             digest: attempt.digest.clone(),
-            reason: String::new(),
+            reason: attempt.reason.clone(),
             policy: policy.to_owned(),
         },
     );

@@ -72,6 +72,7 @@ fn mk_attempt(user: &str, groups: &[&str], operation: Operation, target: Target)
         request_namespace: target.namespace.clone(),
         target,
         digest: Some(sha('a')),
+        reason: String::new(),
         dry_run: false,
     }
 }
@@ -670,4 +671,34 @@ fn generate_name_objects_are_held_with_advice_and_no_request() {
     assert!(hold.create.is_none());
     let text = message::denial(&attempt, policy, hold, message::RequestState::Pending);
     assert!(text.contains("generateName"), "{text}");
+}
+
+#[test]
+fn a_required_reason_comes_from_the_object_annotation_into_the_request() {
+    let mut index = Index::default();
+    index.apply_policy(ApprovalPolicy::new(
+        "reasons",
+        serde_yaml_ng::from_str(
+            "rules: [{apiGroups: [apps], resources: [deployments], operations: [UPDATE]}]\n\
+             approvers: {groups: [sre]}\nrequireReason: true",
+        )
+        .unwrap(),
+    ));
+    let without = alice_updates_checkout();
+    let decision = decide(&without, &index, &config(), ts(0));
+    let (policy, hold) = held(&decision);
+    assert!(hold.create.is_none(), "no request without a reason");
+    let text = message::denial(&without, policy, hold, message::RequestState::Pending);
+    assert!(text.contains("approvalgate.dev/reason"), "{text}");
+
+    let with = Attempt {
+        reason: "INC-123 roll back".into(),
+        ..alice_updates_checkout()
+    };
+    let decision = decide(&with, &index, &config(), ts(0));
+    let (_, hold) = held(&decision);
+    assert_eq!(
+        hold.create.as_ref().unwrap().spec.reason,
+        "INC-123 roll back"
+    );
 }

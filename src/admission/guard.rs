@@ -13,8 +13,11 @@ use crate::{
     lifecycle::{Terms, evaluate},
 };
 
-/// How far an approval's `time` may be from the apiserver's now.
+/// How far in the past a decision's `time` may lie (clients are slow).
 pub const MAX_SKEW: SignedDuration = SignedDuration::from_secs(120);
+/// How far in the future it may lie: only clock skew, since expiry counts from
+/// the approval's time and a future time would stretch `approvalTTL`.
+pub const MAX_FUTURE_SKEW: SignedDuration = SignedDuration::from_secs(5);
 
 /// Who is writing, as the apiserver authenticated them.
 #[derive(Clone, Debug)]
@@ -188,12 +191,14 @@ pub fn review_status(
             ),
         );
     }
-    if time.duration_since(now).abs() > MAX_SKEW {
+    let ahead = time.duration_since(now);
+    if ahead > MAX_FUTURE_SKEW || -ahead > MAX_SKEW {
         return violation(
             "decision-time-is-now",
             format!(
-                "the decision's time ({time}) must be within {}s of now ({now})",
-                MAX_SKEW.as_secs()
+                "the decision's time ({time}) must be now ({now}): at most {}s earlier or {}s later",
+                MAX_SKEW.as_secs(),
+                MAX_FUTURE_SKEW.as_secs()
             ),
         );
     }

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use super::{
-    attempt::Attempt,
-    decision::{Decision, Hold, VerdictKind},
+    attempt::{Attempt, REASON_ANNOTATION},
+    decision::{Decision, Hold, Missing, VerdictKind},
 };
 
 /// What became of the pending request a denial names.
@@ -28,12 +28,22 @@ pub fn denial(attempt: &Attempt, policy: &str, hold: &Hold, state: RequestState<
         "approval-gate: {} needs approval under ApprovalPolicy {policy:?}.",
         attempt.describe()
     );
-    if hold.name.is_empty() {
-        msg.push_str(
-            " The object has no name yet (generateName), so no approval can be requested for it; \
-             give it a metadata.name and retry.",
-        );
-        return msg;
+    match hold.missing {
+        Some(Missing::Name) => {
+            msg.push_str(
+                " The object has no name yet (generateName), so no approval can be requested for it; \
+                 give it a metadata.name and retry.",
+            );
+            return msg;
+        }
+        Some(Missing::Reason) => {
+            msg.push_str(&format!(
+                " The policy requires a reason: add the annotation {REASON_ANNOTATION}: \"<why>\" \
+                 to the object and retry; approval-gate then asks for approval with that reason.",
+            ));
+            return msg;
+        }
+        None => {}
     }
     if let Some(note) = &hold.note {
         msg.push_str(&format!(" An earlier approval does not apply ({note})."));

@@ -150,3 +150,4 @@ impl KubectlOutput {
         self.stderr()
     }
 }
+pub mod operator;
