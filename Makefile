@@ -23,7 +23,7 @@ build:
 
 ## test: unit and integration tests against a real etcd + kube-apiserver
 test: tools
-	$(CARGO) test --all-targets --no-fail-fast
+	$(CARGO) test --lib --bins --tests --no-fail-fast
 
 ## lint: formatting and clippy, as CI checks them
 lint:
