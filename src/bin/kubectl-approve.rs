@@ -1,15 +1,20 @@
-//! `kubectl approve`: the kubectl plugin for requesters and approvers.
-//!
-//! Its commands (list, describe, approve, deny, revoke, wait, run, request) are
-//! tracked in their own issue; until they land it says so plainly.
+//! `kubectl approve`: the kubectl plugin for requesters and approvers. Its
+//! commands live in [`approval_gate::plugin`]; this is only the process edge.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    eprintln!(
-        "kubectl approve: this build has no commands yet. Until it does, approvers can use \
-         `kubectl get approvalrequests` and `kubectl edit --subresource=status`."
-    );
-    ExitCode::from(2)
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(approval_gate::plugin::main(std::env::args_os().collect()));
+    ExitCode::from(code)
 }

@@ -1,0 +1,173 @@
+//! A request as people read it: plain values computed from an ApprovalRequest,
+//! its policy and `now`, with the same lifecycle rules the webhook applies.
+
+use jiff::Timestamp;
+
+use crate::{
+    crd::{ApprovalPolicySpec, ApprovalRequest, Phase},
+    lifecycle::{Terms, eligible_approvals, evaluate},
+};
+
+/// One approval, for display.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApprovalLine {
+    pub user: String,
+    pub time: Timestamp,
+    pub comment: String,
+    /// Whether it counts towards `required` (an eligible approver, not the requester).
+    pub counts: bool,
+}
+
+/// A denial, a revocation or a use: who, when and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerdictLine {
+    pub user: String,
+    pub time: Timestamp,
+    pub reason: String,
+}
+
+/// Everything the list and describe views show about one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestView {
+    pub namespace: String,
+    pub name: String,
+    /// The phase at `now`, judged from timestamps (no operator needed).
+    pub phase: Phase,
+    pub requester: String,
+    pub operation: String,
+    /// `deployments.apps/checkout`.
+    pub target: String,
+    /// The target's namespace; empty for cluster-scoped objects.
+    pub target_namespace: String,
+    pub digest: Option<String>,
+    pub reason: String,
+    pub policy: String,
+    /// Approvals that count towards `required`.
+    pub approved: usize,
+    pub required: u32,
+    pub approvals: Vec<ApprovalLine>,
+    pub denial: Option<VerdictLine>,
+    pub revocation: Option<VerdictLine>,
+    pub used: Option<VerdictLine>,
+    /// When the request (Pending) or its approval (Approved) ends, or ended (Expired).
+    pub expires_at: Option<Timestamp>,
+    pub created: Option<Timestamp>,
+}
+
+impl RequestView {
+    /// Builds the view. Without the policy (deleted, or not readable) the
+    /// phase and deadline recorded in the status are used instead.
+    pub fn new(req: &ApprovalRequest, policy: Option<&ApprovalPolicySpec>, now: Timestamp) -> Self {
+        let status = req.status.clone().unwrap_or_default();
+        let (phase, expires_at) = judge(req, policy, now);
+        let counted = eligible_approvals(req, policy);
+        let counts = |user: &str| match policy {
+            Some(_) => counted.iter().any(|a| a.user == user),
+            None => user != req.spec.requester,
+        };
+        let approvals: Vec<ApprovalLine> = status
+            .approvals
+            .iter()
+            .map(|a| ApprovalLine {
+                user: a.user.clone(),
+                time: a.time.0,
+                comment: a.comment.clone(),
+                counts: counts(&a.user),
+            })
+            .collect();
+        let verdict = |v: &crate::crd::Verdict| VerdictLine {
+            user: v.user.clone(),
+            time: v.time.0,
+            reason: v.reason.clone(),
+        };
+        let used = status.used_at.as_ref().map(|at| VerdictLine {
+            user: status
+                .used_by
+                .as_ref()
+                .map(|u| u.user.clone())
+                .unwrap_or_default(),
+            time: at.0,
+            reason: String::new(),
+        });
+        Self {
+            namespace: req.metadata.namespace.clone().unwrap_or_default(),
+            name: req.metadata.name.clone().unwrap_or_default(),
+            phase,
+            requester: req.spec.requester.clone(),
+            operation: req.spec.operation.to_string(),
+            target: req.spec.target.to_string(),
+            target_namespace: req.spec.target.namespace.clone(),
+            digest: req.spec.digest.clone(),
+            reason: req.spec.reason.clone(),
+            policy: req.spec.policy.clone(),
+            approved: approvals.iter().filter(|a| a.counts).count(),
+            required: policy
+                .map(|p| p.required_approvals)
+                .or(status.required_approvals)
+                .unwrap_or(1)
+                .max(1),
+            approvals,
+            denial: status.denial.as_ref().map(verdict),
+            revocation: status.revocation.as_ref().map(verdict),
+            used,
+            expires_at,
+            created: req.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        }
+    }
+}
+
+/// The phase at `now` and when it ends (or ended), as the webhook judges it.
+pub fn judge(
+    req: &ApprovalRequest,
+    policy: Option<&ApprovalPolicySpec>,
+    now: Timestamp,
+) -> (Phase, Option<Timestamp>) {
+    let recorded_expiry = req
+        .status
+        .as_ref()
+        .and_then(|s| s.expires_at.as_ref())
+        .map(|t| t.0);
+    if policy.is_none() {
+        let phase = req.phase();
+        return match recorded_expiry {
+            Some(at) if !phase.is_final() && at <= now => (Phase::Expired, Some(at)),
+            _ => (phase, recorded_expiry),
+        };
+    }
+    let e = evaluate(req, &Terms { policy }, now);
+    match e.phase {
+        Phase::Expired => (Phase::Expired, e.expires_at.or(recorded_expiry)),
+        phase => (phase, e.expires_at),
+    }
+}
+
+/// Whether `user` (with `groups`) may still approve the request: an approver
+/// under its policy, not its requester (unless self-approval is allowed), and
+/// not one who approved it already. The webhook has the last word.
+pub fn may_approve(
+    req: &ApprovalRequest,
+    policy: Option<&ApprovalPolicySpec>,
+    user: &str,
+    groups: &[String],
+) -> bool {
+    let Some(policy) = policy else {
+        return false;
+    };
+    let approvals = req.status.iter().flat_map(|s| s.approvals.iter());
+    policy.approvers.as_subjects().contains(user, groups)
+        && (policy.allow_self_approval || req.spec.requester != user)
+        && !approvals.into_iter().any(|a| a.user == user)
+}
+
+/// The groups to record with an approval: the caller's groups that make them
+/// an approver under the policy (all of them when the policy is unknown).
+pub fn approval_groups(policy: Option<&ApprovalPolicySpec>, groups: &[String]) -> Vec<String> {
+    match policy {
+        Some(p) => groups
+            .iter()
+            .filter(|g| p.approvers.groups.contains(g))
+            .cloned()
+            .collect(),
+        None => groups.to_vec(),
+    }
+}

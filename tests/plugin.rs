@@ -1,0 +1,452 @@
+//! `kubectl approve` as people use it: the real kubectl finds the plugin on
+//! PATH and talks to the real apiserver, which calls the real webhook.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::{
+    path::Path,
+    process::{Command, Output, Stdio},
+    time::Duration,
+};
+
+use approval_gate::{
+    crd::{ApprovalPolicy, ApprovalRequest},
+    testenv::Identity,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::{Api, api::PostParams};
+use support::{webhook::await_policy, *};
+
+/// The real kubectl as `id`, with the freshly built plugin first on PATH.
+fn plugin(id: &Identity) -> Command {
+    let bin = Path::new(env!("CARGO_BIN_EXE_kubectl-approve"));
+    let dir = bin.parent().unwrap();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![dir.to_path_buf()];
+    paths.extend(std::env::split_paths(&path));
+    let mut cmd = Command::new("kubectl");
+    cmd.env("KUBECONFIG", plane().kubeconfig(id))
+        .env("PATH", std::env::join_paths(paths).unwrap())
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECTL_EXTERNAL_DIFF")
+        .stdin(Stdio::null())
+        .arg("approve");
+    cmd
+}
+
+/// `kubectl approve ARGS` as `id`, finished.
+fn approve_cmd(id: &Identity, args: &[&str]) -> Output {
+    plugin(id).args(args).output().expect("kubectl runs")
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+/// Asserts success and returns stdout.
+fn ok(id: &Identity, args: &[&str]) -> String {
+    let out = approve_cmd(id, args);
+    assert!(
+        out.status.success(),
+        "kubectl approve {args:?} as {} failed ({:?}):\n{}{}",
+        id.username,
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// The exit code and stderr.
+fn code(id: &Identity, args: &[&str]) -> (i32, String) {
+    let out = approve_cmd(id, args);
+    (out.status.code().unwrap_or(-1), text(&out.stderr))
+}
+
+async fn policy(ns: &str, extra: &str) -> String {
+    let name = format!("{ns}-policy");
+    let spec = format!(
+        "rules: [{{apiGroups: [apps], resources: [deployments], namespaces: [{ns}], \
+         operations: [UPDATE]}}]\napprovers: {{groups: [sre]}}\n{extra}"
+    );
+    let policy = ApprovalPolicy::new(&name, serde_yaml_ng::from_str(&spec).unwrap());
+    Api::<ApprovalPolicy>::all(client(&ADMIN).await)
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
+    support::webhook::webhook();
+    await_policy(&name).await;
+    name
+}
+
+fn deployment(ns: &str, name: &str, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  \
+         replicas: 1\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      \
+         labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
+    )
+}
+
+fn apply(id: &Identity, manifest: &str) -> KubectlOutput {
+    kubectl(id).args(["apply", "-f", "-"]).stdin(manifest).run()
+}
+
+/// A deployment the admin creates, and a change to it alice tries: held,
+/// which makes the webhook create a pending request. Returns its name.
+async fn held_change(ns: &str, image: &str) -> String {
+    apply(&ADMIN, &deployment(ns, "checkout", "app:v1")).ok();
+    let msg = apply(&ALICE, &deployment(ns, "checkout", image)).fails();
+    request_name(&msg, ns)
+}
+
+fn request_name(message: &str, ns: &str) -> String {
+    let marker = format!("ApprovalRequest {ns}/");
+    let start = message
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no request named in: {message}"))
+        + marker.len();
+    message[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+async fn image_of(ns: &str, name: &str) -> String {
+    let d = Api::<Deployment>::namespaced(client(&ADMIN).await, ns)
+        .get(name)
+        .await
+        .unwrap();
+    d.spec.unwrap().template.spec.unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn requester_lists_approver_approves_and_phases_follow() {
+    let ns = namespace("plugin-list").await;
+    let policy = policy(&ns, "").await;
+    let name = held_change(&ns, "app:v2").await;
+
+    let listed = ok(&ALICE, &["list", "-n", &ns]);
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("{listed}"));
+    for cell in [
+        "Pending",
+        "alice",
+        "UPDATE",
+        "deployments.apps/checkout",
+        &policy,
+        "0/1",
+    ] {
+        assert!(row.contains(cell), "{cell} missing in: {row}");
+    }
+    assert!(listed.starts_with("NAME "), "{listed}");
+    let mine = ok(&BOB, &["list", "-A", "--mine"]);
+    assert!(
+        mine.contains(&name) && mine.starts_with("NAMESPACE "),
+        "{mine}"
+    );
+    assert!(!ok(&ALICE, &["list", "-n", &ns, "--mine"]).contains(&name));
+
+    let described = ok(&BOB, &["describe", &name, "-n", &ns]);
+    for part in [
+        "Action:       UPDATE deployments.apps/checkout in namespace",
+        "Requester:    alice",
+        "group sre",
+        "0/1 required",
+        "left",
+    ] {
+        assert!(described.contains(part), "{part} missing in:\n{described}");
+    }
+
+    assert!(ok(&BOB, &["list", "-n", &ns, "--requester", "alice"]).contains(&name));
+    assert!(!ok(&BOB, &["list", "-n", &ns, "--requester", "dave"]).contains(&name));
+    let (status, err) = code(&BOB, &["--all", "-n", &ns]);
+    assert_eq!(status, 1, "{err}");
+    assert!(
+        err.contains("pass --yes"),
+        "no prompt without a terminal: {err}"
+    );
+
+    let approved = ok(&BOB, &[&name, "-n", &ns, "--comment", "looks right"]);
+    assert!(
+        approved.contains("approved: Approved (1/1 approvals"),
+        "{approved}"
+    );
+
+    assert!(
+        !ok(&ALICE, &["list", "-n", &ns]).contains(&name),
+        "approved is not pending"
+    );
+    let all = ok(&ALICE, &["list", "-n", &ns, "--all-phases", "-o", "wide"]);
+    let row = all
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("{all}"));
+    assert!(row.contains("Approved") && row.contains("1/1"), "{row}");
+
+    let req = Api::<ApprovalRequest>::namespaced(client(&ADMIN).await, &ns)
+        .get(&name)
+        .await
+        .unwrap();
+    let approval = &req.status.unwrap().approvals[0];
+    assert_eq!(
+        (approval.user.as_str(), approval.comment.as_str()),
+        ("bob", "looks right")
+    );
+    assert_eq!(approval.groups, ["sre"]);
+
+    assert_eq!(ok(&BOB, &["wait", &name, "-n", &ns, "--timeout", "5s"]), "");
+}
+
+#[tokio::test]
+async fn json_parses_and_yaml_round_trips() {
+    let ns = namespace("plugin-output").await;
+    policy(&ns, "").await;
+    let name = held_change(&ns, "app:v2").await;
+
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&ALICE, &["list", "-n", &ns, "-o", "json"])).unwrap();
+    assert_eq!(json["kind"], "List");
+    let item: ApprovalRequest = serde_json::from_value(json["items"][0].clone()).unwrap();
+    assert_eq!(item.metadata.name.as_deref(), Some(name.as_str()));
+    assert_eq!(item.spec.requester, "alice");
+
+    let yaml = ok(&ALICE, &["describe", &name, "-n", &ns, "-o", "yaml"]);
+    let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let again: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&serde_yaml_ng::to_string(&parsed).unwrap()).unwrap();
+    assert_eq!(parsed, again);
+    let typed: ApprovalRequest = serde_yaml_ng::from_value(parsed).unwrap();
+    assert_eq!(typed.spec.target.name, "checkout");
+
+    let names = ok(&ALICE, &["list", "-n", &ns, "-o", "name"]);
+    assert_eq!(names, format!("approvalrequest.approvalgate.dev/{name}\n"));
+}
+
+#[tokio::test]
+async fn outsider_and_requester_get_plain_refusals() {
+    let ns = namespace("plugin-refuse").await;
+    policy(&ns, "").await;
+    let name = held_change(&ns, "app:v2").await;
+    let admin = plane().kubeconfig(&ADMIN);
+    let kubeconfig = admin.to_str().unwrap();
+
+    let (status, err) = code(
+        &ADMIN,
+        &[
+            &name,
+            "-n",
+            &ns,
+            "--kubeconfig",
+            kubeconfig,
+            "--as",
+            "carol",
+            "--as-group",
+            "approval-gate:approvers",
+        ],
+    );
+    assert_eq!(status, 1, "{err}");
+    assert!(
+        err.contains("you are not an approver for this policy"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Status {") && !err.contains("ApiError"),
+        "no debug dumps: {err}"
+    );
+
+    let (status, err) = code(
+        &ADMIN,
+        &[
+            &name,
+            "-n",
+            &ns,
+            "--as",
+            "alice",
+            "--as-group",
+            "sre",
+            "--as-group",
+            "approval-gate:approvers",
+        ],
+    );
+    assert_eq!(status, 1, "{err}");
+    assert!(err.contains("you cannot approve your own request"), "{err}");
+
+    let (status, err) = code(&BOB, &["describe", "no-such-request", "-n", &ns]);
+    assert_eq!(status, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "approvalrequest no-such-request not found in namespace {ns}"
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn wait_exit_codes_tell_the_outcome() {
+    let ns = namespace("plugin-wait").await;
+    policy(&ns, "approvalTTL: 2s\n").await;
+    let denied = held_change(&ns, "app:v2").await;
+    ok(
+        &BOB,
+        &[
+            "deny",
+            &denied,
+            "-n",
+            &ns,
+            "--reason",
+            "not during the freeze",
+        ],
+    );
+    assert_eq!(code(&ALICE, &["wait", &denied, "-n", &ns]).0, 3);
+    let described = ok(&ALICE, &["describe", &denied, "-n", &ns]);
+    assert!(
+        described.contains("Denied:") && described.contains("not during the freeze"),
+        "{described}"
+    );
+
+    let expiring = request_name(
+        &apply(&ALICE, &deployment(&ns, "checkout", "app:v3")).fails(),
+        &ns,
+    );
+    ok(&BOB, &[&expiring, "-n", &ns]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (status, err) = code(&ALICE, &["wait", &expiring, "-n", &ns]);
+    assert_eq!(status, 4, "{err}");
+    let (status, err) = code(&BOB, &["revoke", &expiring, "-n", &ns, "--reason", "late"]);
+    assert_eq!(status, 4, "{err}");
+    assert!(
+        err.contains("the request expired") && err.contains("ago"),
+        "{err}"
+    );
+
+    let (status, _) = code(&ALICE, &["wait", "nothing-here", "-n", &ns]);
+    assert_eq!(status, 2);
+}
+
+#[tokio::test]
+async fn wait_times_out_and_revoke_ends_an_approval() {
+    let ns = namespace("plugin-revoke").await;
+    policy(&ns, "").await;
+    let name = held_change(&ns, "app:v2").await;
+    assert_eq!(
+        code(&ALICE, &["wait", &name, "-n", &ns, "--timeout", "1s"]).0,
+        6
+    );
+    ok(&BOB, &[&name, "-n", &ns]);
+    assert_eq!(code(&ALICE, &["wait", &name, "-n", &ns]).0, 0);
+    ok(
+        &DAVE,
+        &["revoke", &name, "-n", &ns, "--reason", "wrong change"],
+    );
+    assert_eq!(code(&ALICE, &["wait", &name, "-n", &ns]).0, 5);
+}
+
+#[tokio::test]
+async fn run_waits_for_approval_and_retries() {
+    let ns = namespace("plugin-run").await;
+    policy(&ns, "").await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    let file = plane().dir().join(format!("{ns}-deploy.yaml"));
+    std::fs::write(&file, deployment(&ns, "checkout", "app:v2")).unwrap();
+
+    let run = plugin(&ALICE)
+        .args(["run", "--timeout", "60s", "--", "kubectl", "apply", "-f"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let api = Api::<ApprovalRequest>::namespaced(client(&ADMIN).await, &ns);
+    let mut name = None;
+    for _ in 0..200 {
+        if let Some(r) = api
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .next()
+        {
+            name = r.metadata.name;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let name = name.expect("the held apply created a request");
+    ok(&BOB, &[&name, "-n", &ns]);
+    let out = tokio::task::spawn_blocking(move || run.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(
+        out.status.success(),
+        "run failed ({:?}):\n{err}",
+        out.status.code()
+    );
+    assert!(err.contains("Who can approve: group sre"), "{err}");
+    assert_eq!(image_of(&ns, "checkout").await, "app:v2");
+}
+
+#[tokio::test]
+async fn request_by_hand_picks_the_only_policy() {
+    let ns = namespace("plugin-request").await;
+    policy(&ns, "bindToContent: false\n").await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    let created = ok(
+        &ALICE,
+        &[
+            "request",
+            "deployment/checkout",
+            "-n",
+            &ns,
+            "--reason",
+            "INC-7",
+            "-o",
+            "name",
+        ],
+    );
+    let name = created.trim().rsplit('/').next().unwrap().to_owned();
+    let listed = ok(&BOB, &["list", "-n", &ns, "-o", "wide"]);
+    assert!(
+        listed.contains(&name) && listed.contains("INC-7"),
+        "{listed}"
+    );
+    ok(&BOB, &[&name, "-n", &ns]);
+    apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).ok();
+    assert_eq!(image_of(&ns, "checkout").await, "app:v2");
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    for cmd in [
+        &[][..],
+        &["list"],
+        &["describe"],
+        &["approve"],
+        &["deny"],
+        &["revoke"],
+        &["wait"],
+        &["run"],
+        &["request"],
+    ] {
+        let out = approve_cmd(&ADMIN, &[cmd, &["--help"]].concat());
+        let help = text(&out.stdout);
+        assert!(
+            out.status.success() && help.contains("Examples:"),
+            "{cmd:?}: {help}"
+        );
+    }
+    let wait = text(&approve_cmd(&ADMIN, &["wait", "--help"]).stdout);
+    assert!(
+        wait.contains("3  Denied") && wait.contains("6  timed out"),
+        "{wait}"
+    );
+}
