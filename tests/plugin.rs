@@ -450,3 +450,22 @@ fn every_command_has_help_with_examples() {
         "{wait}"
     );
 }
+
+#[test]
+fn completion_scripts_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef kubectl-approve"),
+        ("fish", "complete -c kubectl-approve"),
+    ] {
+        let script = ok(&ADMIN, &["completion", shell]);
+        assert!(
+            script.contains(marker),
+            "{shell}: {}",
+            &script[..script.len().min(200)]
+        );
+        for sub in ["list", "describe", "deny", "revoke", "wait"] {
+            assert!(script.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+}

@@ -132,6 +132,16 @@ pub enum Command {
                             kubectl approve request namespaces/staging --operation DELETE --reason cleanup --policy ns-deletes"
     )]
     Request(RequestArgs),
+    /// Print a shell completion script (bash, zsh or fish).
+    #[command(
+        after_help = "Examples:\n  kubectl approve completion bash > /etc/bash_completion.d/kubectl-approve\n  \
+                      kubectl approve completion zsh > \"${fpath[1]}/_kubectl-approve\"\n  \
+                      kubectl approve completion fish > ~/.config/fish/completions/kubectl-approve.fish"
+    )]
+    Completion {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -230,8 +240,18 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| e.to_string())
 }
 
-const SUBCOMMANDS: [&str; 10] = [
-    "list", "ls", "describe", "approve", "deny", "revoke", "wait", "run", "request", "help",
+const SUBCOMMANDS: [&str; 11] = [
+    "list",
+    "ls",
+    "describe",
+    "approve",
+    "deny",
+    "revoke",
+    "wait",
+    "run",
+    "request",
+    "completion",
+    "help",
 ];
 
 /// Flags that take a value as the next argument, so it is not a name.

@@ -48,6 +48,17 @@ pub async fn main(args: Vec<OsString>) -> u8 {
 }
 
 async fn run(cli: cli::Cli, style: Style) -> Result<u8> {
+    if let Command::Completion { shell } = &cli.command {
+        // Needs no cluster.
+        let mut command = <cli::Cli as clap::CommandFactory>::command();
+        clap_complete::generate(
+            *shell,
+            &mut command,
+            "kubectl-approve",
+            &mut std::io::stdout(),
+        );
+        return Ok(exit::OK);
+    }
     let conn = Conn::connect(&cli.global).await?;
     match &cli.command {
         Command::List(a) => commands::list(&conn, a, style).await,
@@ -58,5 +69,6 @@ async fn run(cli: cli::Cli, style: Style) -> Result<u8> {
         Command::Wait(a) => wait::wait(&conn, a, style).await,
         Command::Run(a) => wait::run(&conn, a, style).await,
         Command::Request(a) => request::request(&conn, a).await,
+        Command::Completion { .. } => Ok(exit::OK),
     }
 }
