@@ -61,3 +61,8 @@ bench:
 bench-operator: tools
 	$(CARGO) build --release --bin approval-gate
 	$(CARGO) bench --bench operator
+
+## completions: regenerate plugin/completions from the plugin
+completions:
+	$(CARGO) build --quiet --bin kubectl-approve
+	for s in bash zsh fish; do target/debug/kubectl-approve completion $$s > plugin/completions/kubectl-approve.$$s; done

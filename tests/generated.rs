@@ -29,3 +29,20 @@ fn crd_files_match_the_rust_types() {
         "crds/ holds files no CRD generates"
     );
 }
+
+#[test]
+fn shell_completions_match_the_plugin() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugin/completions");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-approve"))
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let on_disk = std::fs::read(dir.join(format!("kubectl-approve.{shell}"))).unwrap_or_default();
+        assert!(
+            on_disk == out.stdout,
+            "plugin/completions/kubectl-approve.{shell} is out of date: run `make completions`"
+        );
+    }
+}
