@@ -80,7 +80,8 @@ impl Collector for PhaseCollector {
             }
         }
         let mut metric = encoder.encode_descriptor(
-            "approval_gate_requests",
+            // The registry adds its `approval_gate_` prefix.
+            "requests",
             "ApprovalRequests by phase, from the operator's cache",
             None,
             ConstGauge::new(0i64).metric_type(),

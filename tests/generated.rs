@@ -39,7 +39,8 @@ fn shell_completions_match_the_plugin() {
             .output()
             .unwrap();
         assert!(out.status.success());
-        let on_disk = std::fs::read(dir.join(format!("kubectl-approve.{shell}"))).unwrap_or_default();
+        let on_disk =
+            std::fs::read(dir.join(format!("kubectl-approve.{shell}"))).unwrap_or_default();
         assert!(
             on_disk == out.stdout,
             "plugin/completions/kubectl-approve.{shell} is out of date: run `make completions`"

@@ -133,6 +133,9 @@ async fn reconcile_all(
         metrics: Arc::clone(&metrics),
         retention: config.retention,
     });
+    // Reconciling before the policies are known would judge approvals
+    // without their approvers.
+    let ready = ctx.policies.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
     let requests = Controller::new(
         Api::<ApprovalRequest>::all(client.clone()),
@@ -170,8 +173,14 @@ async fn reconcile_all(
         stop.await;
         let _ = stop_tx.send(true);
     };
+    let controllers = async move {
+        if ready.wait_until_ready().await.is_err() {
+            return;
+        }
+        tokio::join!(requests, policy_controller, stopper);
+    };
     tokio::select! {
-        _ = async { tokio::join!(requests, policy_controller, stopper) } => {},
+        _ = controllers => {},
         _ = policy_watch => {},
     }
 }

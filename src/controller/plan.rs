@@ -72,7 +72,14 @@ pub fn plan(
     desired.required_approvals = Some(policy.map_or(1, |p| p.required_approvals));
     desired.approved_at = eval.approved_at.map(Time).or(current.approved_at.clone());
     desired.expires_at = eval.expires_at.map(Time).or(current.expires_at.clone());
-    desired.recorded = facts.clone();
+    // What was recorded stays recorded, even if a fact looks different for a
+    // moment (say, the policy is briefly missing from the cache).
+    desired.recorded = current.recorded.clone();
+    for t in &facts {
+        if !desired.recorded.contains(t) {
+            desired.recorded.push(*t);
+        }
+    }
     desired.conditions = conditions(&current.conditions, eval.phase, now);
     let record: Vec<Transition> = facts
         .into_iter()
@@ -84,7 +91,8 @@ pub fn plan(
         let purge_at = done
             .checked_add(signed(retention))
             .unwrap_or(Timestamp::MAX);
-        (now >= purge_at, Some(purge_at))
+        // The audit trail comes first: record, then delete on the next pass.
+        (now >= purge_at && record.is_empty(), Some(purge_at))
     } else {
         (false, eval.expires_at)
     };
@@ -223,6 +231,40 @@ mod tests {
         let early = plan(&req, Some(&p), ts(120), retention);
         assert!(!early.delete);
         assert_eq!(early.requeue_after, Some(Duration::from_secs(40)));
+        req.status = early.status;
         assert!(plan(&req, Some(&p), ts(160), retention).delete);
+    }
+
+    #[test]
+    fn a_request_past_retention_is_recorded_before_it_is_deleted() {
+        let p = policy("");
+        let mut req = request("alice", 0);
+        req.status.get_or_insert_with(Default::default).denial = Some(Verdict {
+            user: "bob".into(),
+            time: Time(ts(100)),
+            reason: "no".into(),
+        });
+        let retention = Duration::from_secs(60);
+        let first = plan(&req, Some(&p), ts(1000), retention);
+        assert!(!first.delete);
+        assert_eq!(first.record, [Transition::Requested, Transition::Denied]);
+        assert_eq!(first.requeue_after, Some(Duration::ZERO));
+        req.status = first.status;
+        assert!(plan(&req, Some(&p), ts(1000), retention).delete);
+    }
+
+    #[test]
+    fn recorded_transitions_never_shrink() {
+        let p = policy("");
+        let mut req = request("alice", 0);
+        approve(&mut req, "bob", &["sre"], 10);
+        req.status = plan(&req, Some(&p), ts(11), WEEK).status;
+        // Without its policy, the approval does not count for a moment...
+        let blind = plan(&req, None, ts(12), WEEK);
+        let recorded = blind
+            .status
+            .map_or(req.status.clone().unwrap().recorded, |s| s.recorded);
+        assert!(recorded.contains(&Transition::Approved));
+        assert!(blind.record.is_empty());
     }
 }

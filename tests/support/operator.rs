@@ -1,10 +1,11 @@
 //! approval-gate's operator for the tests: the real binary run as `serve`
-//! (webhook plus leader-elected operator), and readers for what the operator
-//! leaves behind: the Lease, Events, audit log lines and metrics.
+//! (webhook plus leader-elected operator), what people do to requests, and
+//! readers for what the operator leaves behind: the Lease, Events, audit log
+//! lines and metrics.
 //!
 //! Most tests share one long-lived `serve` process ([`shared`]). Only one
 //! operator leads at a time, so a test that stops and starts operators takes
-//! [`exclusive`] access: it waits for the sharing tests to finish, stops the
+//! [`exclusive`] use: it waits for the sharing tests to finish, stops the
 //! shared process, and the next sharing test starts a fresh one.
 
 use std::{
@@ -19,7 +20,7 @@ use approval_gate::{
     crd::{Approval, ApprovalPolicy, ApprovalRequest, ApprovalRequestStatus, Phase, Verdict},
     testenv::{CONTROL_NAMESPACE, Identity, webhook::LocalWebhook},
 };
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::{
     api::{admissionregistration::v1::RuleWithOperations, coordination::v1::Lease},
     apimachinery::pkg::apis::meta::v1::Time,
@@ -27,14 +28,14 @@ use k8s_openapi::{
 use kube::{Api, api::PostParams};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{ADMIN, CONTROLLER, client, kubectl, plane};
+use super::{ADMIN, ALICE, CONTROLLER, KubectlOutput, client, kubectl, plane};
 
-/// How long finished requests are kept by the shared operator.
+/// How long the shared operator keeps finished requests.
 pub const RETENTION: Duration = Duration::from_secs(6);
-/// The leader Lease duration every operator here runs with.
+/// The leader Lease duration of every operator here.
 pub const LEASE_SECONDS: u64 = 4;
-/// The Lease the operators elect their leader with.
-pub const LEASE_NAME: &str = "approval-gate-operator";
+/// Longest wait past a deadline before a late change fails a test.
+pub const SLACK: Duration = Duration::from_secs(10);
 /// The transitions the operator records, as Event reasons.
 pub const TRANSITIONS: [&str; 6] = [
     "Requested",
@@ -44,12 +45,12 @@ pub const TRANSITIONS: [&str; 6] = [
     "Used",
     "Revoked",
 ];
+const LEASE_NAME: &str = "approval-gate-operator";
 
 static SHARED: RwLock<Option<LocalWebhook>> = RwLock::const_new(None);
 static STARTED: AtomicUsize = AtomicUsize::new(0);
 
-/// The shared `serve` process, leading and registered, for as long as this
-/// value lives.
+/// The shared `serve` process, leading and registered while this value lives.
 pub struct Shared(RwLockReadGuard<'static, Option<LocalWebhook>>);
 
 impl Deref for Shared {
@@ -62,8 +63,7 @@ impl Deref for Shared {
     }
 }
 
-/// Exclusive use of the control plane's operators: no shared operator runs
-/// while this value lives.
+/// No shared operator runs while this value lives.
 pub struct Exclusive(RwLockWriteGuard<'static, Option<LocalWebhook>>);
 
 /// The shared `serve` process, started (and made leader) on first use.
@@ -76,27 +76,23 @@ pub async fn shared() -> Shared {
         drop(running);
         let mut slot = SHARED.write().await;
         if slot.is_none() {
-            *slot = Some(start_shared().await);
+            let started = start("shared", &serve_args(RETENTION)).await;
+            register(&started).await;
+            await_leader(&instance(&started)).await;
+            *slot = Some(started);
         }
     }
 }
 
-/// Stops the shared operator (gracefully: it hands back the Lease) and keeps
-/// others from starting it until the returned value is dropped.
+/// Stops the shared operator (gracefully: it hands the Lease back) and keeps
+/// it stopped until the returned value is dropped.
 pub async fn exclusive() -> Exclusive {
     let mut slot = SHARED.write().await;
     drop(slot.take());
     Exclusive(slot)
 }
 
-async fn start_shared() -> LocalWebhook {
-    let running = start("shared", &serve_args(RETENTION)).await;
-    register(&running).await;
-    await_leader(&instance(&running), Duration::from_secs(3 * LEASE_SECONDS)).await;
-    running
-}
-
-/// `serve` with the given retention and this module's Lease duration.
+/// `serve` with `retention` and this module's Lease duration.
 pub fn serve_args(retention: Duration) -> Vec<String> {
     vec![
         "serve".to_owned(),
@@ -105,9 +101,9 @@ pub fn serve_args(retention: Duration) -> Vec<String> {
     ]
 }
 
-/// Starts the real binary with `args` (as approval-gate's own service
-/// account) in a fresh directory named after `name`, and waits until it is
-/// ready. It is not registered; dropping it stops it.
+/// Starts the real binary with `args`, as approval-gate's own service
+/// account, in a fresh directory named after `name`; waits until it is ready.
+/// It is not registered. Dropping it stops it.
 pub async fn start(name: &str, args: &[String]) -> LocalWebhook {
     let n = STARTED.fetch_add(1, Ordering::Relaxed);
     let dir = plane().dir().join(format!("{name}-{n}"));
@@ -126,14 +122,21 @@ pub async fn start(name: &str, args: &[String]) -> LocalWebhook {
     running
 }
 
+/// Starts `serve` (keeping finished requests a minute) and waits until it leads.
+pub async fn start_leader(name: &str) -> LocalWebhook {
+    let running = start(name, &serve_args(Duration::from_secs(60))).await;
+    await_leader(&instance(&running)).await;
+    running
+}
+
 /// The identity a process holds the Lease under.
 pub fn instance(running: &LocalWebhook) -> String {
     let dir = running.dir.file_name().and_then(|n| n.to_str());
     format!("local-{}", dir.unwrap_or("webhook"))
 }
 
-/// Makes `running` the admission webhook for deployments (and, through the
-/// guard rules `register` adds, for approval-gate's own objects).
+/// Makes `running` the admission webhook for deployments and (through the
+/// guard rules `register` adds) for approval-gate's own objects.
 pub async fn register(running: &LocalWebhook) {
     let rules = vec![RuleWithOperations {
         api_groups: Some(vec!["apps".into()]),
@@ -148,14 +151,13 @@ pub async fn register(running: &LocalWebhook) {
         .expect("registering the webhook");
 }
 
-/// SIGKILLs the approval-gate binary running in `running`'s directory, as
-/// a crash would: no graceful shutdown, no Lease hand-back.
+/// SIGKILLs the approval-gate binary running in `running`'s directory, as a
+/// crash would: no graceful shutdown, no Lease handed back.
 pub fn crash(running: &LocalWebhook) {
     use nix::{sys::signal, unistd::Pid};
     let binary = env!("CARGO_BIN_EXE_approval-gate");
     let marker = format!("--tls-cert-file={}", running.dir.join("tls.crt").display());
-    let procs = std::fs::read_dir("/proc").expect("reading /proc");
-    for entry in procs.flatten() {
+    for entry in std::fs::read_dir("/proc").expect("reading /proc").flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
@@ -163,27 +165,26 @@ pub fn crash(running: &LocalWebhook) {
             continue;
         };
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        // The watchdog shell carries the same arguments; only the binary itself has them after argv[0].
+        // Its watchdog shell has the same arguments, but not the binary as argv[0].
         if args.first() == Some(&binary.as_bytes()) && args.contains(&marker.as_bytes()) {
-            signal::kill(Pid::from_raw(pid), signal::Signal::SIGKILL)
-                .expect("killing approval-gate");
+            signal::kill(Pid::from_raw(pid), signal::Signal::SIGKILL).expect("SIGKILL");
             return;
         }
     }
     panic!("no approval-gate process runs in {}", running.dir.display());
 }
 
-/// The Lease's holder, if its lease has not run out.
+/// The Lease's holder, unless its lease has run out.
 pub async fn live_holder() -> Option<String> {
     let leases = Api::<Lease>::namespaced(client(&ADMIN).await, CONTROL_NAMESPACE);
     let spec = leases.get_opt(LEASE_NAME).await.ok()??.spec?;
     let renewed = spec.renew_time.or(spec.acquire_time)?.0;
-    let duration = jiff::SignedDuration::from_secs(spec.lease_duration_seconds?.into());
+    let duration = SignedDuration::from_secs(spec.lease_duration_seconds?.into());
     let live = renewed.checked_add(duration).ok()? > Timestamp::now();
     spec.holder_identity.filter(|_| live)
 }
 
-/// Waits until one of `candidates` holds the Lease; returns it and how long it took.
+/// Waits until one of `candidates` holds the Lease; returns it and how long that took.
 pub async fn await_any_leader(candidates: &[String], within: Duration) -> (String, Duration) {
     let started = tokio::time::Instant::now();
     let mut holder = None;
@@ -194,30 +195,28 @@ pub async fn await_any_leader(candidates: &[String], within: Duration) -> (Strin
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("none of {candidates:?} took the Lease within {within:?}; it is held by {holder:?}");
+    panic!("none of {candidates:?} took the Lease within {within:?}; {holder:?} holds it");
 }
 
-/// Waits until `instance` holds the Lease; returns how long it took.
-pub async fn await_leader(instance: &str, within: Duration) -> Duration {
-    await_any_leader(&[instance.to_owned()], within).await.1
+/// Waits (three Lease durations at most) until `instance` holds the Lease.
+pub async fn await_leader(instance: &str) {
+    let within = Duration::from_secs(3 * LEASE_SECONDS);
+    await_any_leader(&[instance.to_owned()], within).await;
 }
 
-/// Waits until `running`'s index holds `policy`.
-pub async fn await_policy(running: &LocalWebhook, policy: &str) {
-    let url = format!("{}/debug/index", running.metrics_url);
-    for _ in 0..200 {
-        let body: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
-        let known = body["policies"].as_array().into_iter().flatten();
-        if known.into_iter().any(|p| p == policy) {
+/// Waits until no operator leads: nobody holds a live Lease.
+pub async fn await_no_operator() {
+    for _ in 0..100 {
+        if live_holder().await.is_none() {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the webhook never saw policy {policy}");
+    panic!("an operator still leads: {:?}", live_holder().await);
 }
 
 /// A policy holding updates of deployments in `ns`, approved by group sre,
-/// with `extra` spec lines; known to `admission` when this returns.
+/// with `extra` spec lines; `admission` knows it when this returns.
 pub async fn policy(admission: &LocalWebhook, ns: &str, extra: &str) -> String {
     let name = format!("{ns}-policy");
     let yaml = format!(
@@ -229,20 +228,51 @@ pub async fn policy(admission: &LocalWebhook, ns: &str, extra: &str) -> String {
         .create(&PostParams::default(), &policy)
         .await
         .unwrap();
-    await_policy(admission, &name).await;
-    name
-}
-
-/// Deletes a policy and waits until it is gone.
-pub async fn delete_policy(name: &str) {
-    let api = Api::<ApprovalPolicy>::all(client(&ADMIN).await);
-    api.delete(name, &Default::default()).await.unwrap();
-    while api.get_opt(name).await.unwrap().is_some() {
+    let url = format!("{}/debug/index", admission.metrics_url);
+    for _ in 0..200 {
+        let index: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        if index["policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| *p == name)
+        {
+            return name;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    panic!("the webhook never saw policy {name}");
 }
 
-/// alice asks by hand (allowed when the policy does not bind to content).
+pub fn deployment(ns: &str, name: &str, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}}}\n\
+         spec:\n  replicas: 1\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    \
+         metadata: {{labels: {{app: {name}}}}}\n    \
+         spec: {{containers: [{{name: app, image: {image}}}]}}\n"
+    )
+}
+
+pub fn apply(id: &Identity, manifest: &str) -> KubectlOutput {
+    kubectl(id).args(["apply", "-f", "-"]).stdin(manifest).run()
+}
+
+/// alice changes a deployment and is held; returns the request approval-gate created.
+pub fn held_change(ns: &str, deploy: &str) -> String {
+    let message = apply(&ALICE, &deployment(ns, deploy, "app:v2")).fails();
+    let marker = format!("ApprovalRequest {ns}/");
+    let start = message
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no request named in: {message}"))
+        + marker.len();
+    message[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// alice asks by hand (possible when the policy does not bind to content).
 pub fn ask(ns: &str, name: &str, policy: &str) {
     let manifest = format!(
         "apiVersion: approvalgate.dev/v1alpha1\nkind: ApprovalRequest\n\
@@ -250,7 +280,7 @@ pub fn ask(ns: &str, name: &str, policy: &str) {
          spec:\n  requester: alice\n  operation: UPDATE\n  policy: {policy}\n  reason: INC-7\n  \
          target: {{apiGroup: apps, resource: deployments, namespace: {ns}, name: checkout}}\n"
     );
-    kubectl(&super::ALICE)
+    kubectl(&ALICE)
         .args(["create", "-f", "-"])
         .stdin(manifest)
         .run()
@@ -287,8 +317,8 @@ pub async fn await_phase(ns: &str, name: &str, phase: Phase, within: Duration) -
     }
 }
 
-/// `who` writes one decision into the status, retrying when the operator
-/// wrote in between (the write is conditioned on the resourceVersion).
+/// `who` writes one decision into the status, again when the operator wrote
+/// in between (writes are conditioned on the resourceVersion).
 async fn decide(who: &Identity, ns: &str, name: &str, edit: impl Fn(&mut ApprovalRequestStatus)) {
     let api = Api::<ApprovalRequest>::namespaced(client(who).await, ns);
     for _ in 0..10 {
@@ -312,34 +342,44 @@ fn verdict(who: &Identity, reason: &str) -> Verdict {
 }
 
 pub async fn approve(who: &Identity, ns: &str, name: &str) {
-    decide(who, ns, name, |s| {
-        s.approvals.push(Approval {
-            user: who.username.to_owned(),
-            groups: who.groups.iter().map(|g| (*g).to_owned()).collect(),
-            time: Time(Timestamp::now()),
-            comment: "looks good".into(),
-        });
-    })
-    .await;
+    let approval = Approval {
+        user: who.username.to_owned(),
+        groups: who.groups.iter().map(|g| (*g).to_owned()).collect(),
+        time: Time(Timestamp::now()),
+        comment: "looks good".into(),
+    };
+    decide(who, ns, name, |s| s.approvals.push(approval.clone())).await;
 }
 
 pub async fn deny(who: &Identity, ns: &str, name: &str) {
-    decide(who, ns, name, |s| {
-        s.denial = Some(verdict(who, "not during the freeze"))
-    })
-    .await;
+    let denial = verdict(who, "not during the freeze");
+    decide(who, ns, name, |s| s.denial = Some(denial.clone())).await;
 }
 
 pub async fn revoke(who: &Identity, ns: &str, name: &str) {
-    decide(who, ns, name, |s| {
-        s.revocation = Some(verdict(who, "wrong ticket"))
-    })
-    .await;
+    let revocation = verdict(who, "wrong ticket");
+    decide(who, ns, name, |s| s.revocation = Some(revocation.clone())).await;
 }
 
-/// How often each transition reason was recorded as an Event about the
-/// request, as `kubectl get events` lists them (a repeat folded into a
-/// series counts as many times as it happened).
+pub fn time_of(t: Option<&Time>) -> Timestamp {
+    t.expect("the timestamp is set").0
+}
+
+pub fn plus(at: Timestamp, d: Duration) -> Timestamp {
+    at.checked_add(SignedDuration::try_from(d).unwrap())
+        .unwrap()
+}
+
+/// From now until `at`, plus the slack a late change gets.
+pub fn until_late(at: Timestamp) -> Duration {
+    Duration::try_from(at.duration_since(Timestamp::now()))
+        .unwrap_or(Duration::ZERO)
+        .saturating_add(SLACK)
+}
+
+/// How often each transition was recorded as an Event about the request, as
+/// `kubectl get events` lists them; a repeat folded into a series counts as
+/// often as it happened.
 pub fn transition_events(ns: &str, name: &str) -> BTreeMap<String, u64> {
     let out = kubectl(&ADMIN)
         .args(["get", "events", "-n", ns, "-o", "json", "--field-selector"])
@@ -351,32 +391,33 @@ pub fn transition_events(ns: &str, name: &str) -> BTreeMap<String, u64> {
     for event in list["items"].as_array().into_iter().flatten() {
         let reason = event["reason"].as_str().unwrap_or_default();
         if TRANSITIONS.contains(&reason) {
-            let times = event["count"].as_u64().unwrap_or(0).max(1);
-            *seen.entry(reason.to_owned()).or_default() += times;
+            let count = event["count"].as_u64().unwrap_or(0);
+            let series = event["series"]["count"].as_u64().unwrap_or(0);
+            *seen.entry(reason.to_owned()).or_default() += count.max(series).max(1);
         }
     }
     seen
 }
 
-/// Waits until every `expected` reason was recorded about the request, then
-/// a little longer for any duplicate; returns what was recorded.
+/// Waits until each of `expected` was recorded about the request, and half a
+/// second more for any repeat; returns what was recorded.
 pub async fn await_transition_events(
     ns: &str,
     name: &str,
     expected: &[&str],
 ) -> BTreeMap<String, u64> {
     for _ in 0..100 {
-        let seen = transition_events(ns, name);
-        if expected.iter().all(|r| seen.contains_key(*r)) {
+        if expected
+            .iter()
+            .all(|r| transition_events(ns, name).contains_key(*r))
+        {
             tokio::time::sleep(Duration::from_millis(500)).await;
             return transition_events(ns, name);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!(
-        "{ns}/{name}: not all of {expected:?} were recorded; saw {:?}",
-        transition_events(ns, name)
-    );
+    let seen = transition_events(ns, name);
+    panic!("{ns}/{name}: not all of {expected:?} were recorded; saw {seen:?}");
 }
 
 /// Each of `reasons` once.
@@ -392,7 +433,7 @@ pub fn log_lines(running: &LocalWebhook) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The transitions `running` logged on the audit target for one request, in order.
+/// The transitions `running` logged on the audit target about one request, in order.
 pub fn audit_transitions(running: &LocalWebhook, ns: &str, name: &str) -> Vec<String> {
     log_lines(running)
         .into_iter()
@@ -413,15 +454,29 @@ pub async fn scrape(running: &LocalWebhook) -> String {
     reqwest::get(url).await.unwrap().text().await.unwrap()
 }
 
-/// One sample's value: `name{labels}` exactly as exposed, for example
+/// Scrapes until `holds` is true of the text, for ten seconds at most; returns the last text.
+pub async fn scrape_until(running: &LocalWebhook, holds: impl Fn(&str) -> bool) -> String {
+    let mut text = scrape(running).await;
+    for _ in 0..100 {
+        if holds(&text) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        text = scrape(running).await;
+    }
+    text
+}
+
+/// One sample, `name{labels}` exactly as exposed, for example
 /// `sample(text, "approval_gate_requests", r#"phase="Pending""#)`.
 pub fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
-    let series = if labels.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{name}{{{labels}}}")
-    };
+    let series = format!("{name}{{{labels}}} ");
     text.lines()
-        .find_map(|l| l.strip_prefix(&series)?.strip_prefix(' '))
+        .find_map(|l| l.strip_prefix(&series))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// A sample's value, 0 when it is not exposed (yet).
+pub fn value(text: &str, name: &str, labels: &str) -> f64 {
+    sample(text, name, labels).unwrap_or(0.0)
 }
