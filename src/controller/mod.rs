@@ -140,7 +140,8 @@ async fn reconcile_all(
     let requests = Controller::new(
         Api::<ApprovalRequest>::all(client.clone()),
         watcher::Config::default(),
-    );
+    )
+    .with_config(controller_config());
     if let Ok(mut slot) = metrics.requests.write() {
         *slot = Some(requests.store());
     }
@@ -166,6 +167,7 @@ async fn reconcile_all(
         Api::<ApprovalPolicy>::all(client),
         watcher::Config::default(),
     )
+    .with_config(controller_config())
     .graceful_shutdown_on(fired(stop_rx))
     .run(policy::reconcile, error_policy, ctx)
     .for_each(|_| future::ready(()));
@@ -184,6 +186,15 @@ async fn reconcile_all(
         _ = policy_watch => {},
     }
 }
+
+/// Bounded concurrency: kube-client speaks HTTP/1.1, so every reconcile in
+/// flight holds a connection. Unbounded, 10,000 requests at start-up opened
+/// about 11,000 sockets and overflowed the apiserver's accept queue.
+fn controller_config() -> kube::runtime::controller::Config {
+    kube::runtime::controller::Config::default().concurrency(RECONCILE_CONCURRENCY)
+}
+
+const RECONCILE_CONCURRENCY: u16 = 32;
 
 fn error_policy<K>(_obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(%error, "reconcile failed; retrying");
