@@ -81,6 +81,10 @@ struct Cli {
     /// Also write the JSON summary here.
     #[arg(long)]
     json_out: Option<PathBuf>,
+    /// Keep the control plane's files (and the operator logs) in this
+    /// directory, cleared first, instead of a temporary one.
+    #[arg(long)]
+    keep_dir: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -148,6 +152,7 @@ fn self_check() -> Result<()> {
         phase == Some(Phase::Expired),
         "not Expired at the deadline: {phase:?}"
     );
+    procfs::listen_overflows()?;
     let ticks = procfs::cpu_ticks(std::process::id())?;
     let rss = procfs::memory_kib(std::process::id(), "VmRSS:")?;
     ensure!(rss > 0, "no VmRSS for this process ({ticks} ticks)");
@@ -159,10 +164,13 @@ fn self_check() -> Result<()> {
 
 async fn drive(cli: &Cli) -> Result<Report> {
     let binary = operator_binary(cli.operator_bin.as_deref())?;
-    let options = Options::from_env().context(
-        "setup: run through `make bench-operator`, which builds etcd and kube-apiserver",
-    )?;
-    let started = Instant::now();
+    let options = Options {
+        dir: cli.keep_dir.clone(),
+        ..Options::from_env().context(
+            "setup: run through `make bench-operator`, which builds etcd and kube-apiserver",
+        )?
+    };
+    let (started, loadavg_before) = (Instant::now(), loadavg());
     let plane = ControlPlane::start(options)
         .await
         .context("setup: starting etcd + kube-apiserver")?;
@@ -183,8 +191,15 @@ async fn drive(cli: &Cli) -> Result<Report> {
         plane.url(),
         binary.display()
     );
-    let expiry = scenario::expiry(cli, &plane, &admin, &binary).await?;
-    let (startup, idle, counters) = scenario::startup(cli, &plane, &admin, &binary).await?;
+    let scenarios = async {
+        let expiry = scenario::expiry(cli, &plane, &admin, &binary).await?;
+        let rest = scenario::startup(cli, &plane, &admin, &binary).await?;
+        anyhow::Ok((expiry, rest))
+    };
+    let (expiry, (startup, idle, counters)) = match scenarios.await {
+        Ok(figures) => figures,
+        Err(err) => return Err(err.context(plane_state(&plane, &admin).await)),
+    };
     plane.stop();
     Ok(Report {
         cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -193,7 +208,35 @@ async fn drive(cli: &Cli) -> Result<Report> {
         idle,
         operator_counters: counters,
         total_seconds: round(started.elapsed().as_secs_f64(), 1),
+        loadavg_before,
+        loadavg_after: loadavg(),
     })
+}
+
+/// Whether the apiserver still answers, and the ends of its and etcd's logs.
+async fn plane_state(plane: &ControlPlane, admin: &Client) -> String {
+    let probe = async {
+        let req = http::Request::get("/readyz").body(Vec::new())?;
+        anyhow::Ok(admin.request_text(req).await?)
+    };
+    let readyz = match tokio::time::timeout(Duration::from_secs(5), probe).await {
+        Ok(Ok(text)) => text,
+        Ok(Err(err)) => format!("{err:#}"),
+        Err(_) => "no answer within 5 s".to_owned(),
+    };
+    let logs = ["kube-apiserver.log", "etcd.log"].map(|name| tail(&plane.dir().join(name)));
+    format!(
+        "the benchmark failed; apiserver /readyz: {readyz}\n{}",
+        logs.join("\n")
+    )
+}
+
+fn loadavg() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The binary to run: given, or `approval-gate` in the directory above
@@ -273,6 +316,7 @@ mod scenario {
             lateness_ms: Stats::of(observed.lateness_ms)?,
             create_to_watch_ms: Stats::of(delivery)?,
             wrong_deadline: observed.wrong_deadline,
+            largest_burst: observed.deadlines.values().copied().max().unwrap_or(0),
         })
     }
 
@@ -302,6 +346,7 @@ mod scenario {
             .await
             .context("creating the start-up requests took over 180 s")??;
         let create_seconds = began.elapsed().as_secs_f64();
+        eprintln!("operator bench: created {n} requests in {create_seconds:.1} s");
         let done = Arc::new(AtomicUsize::new(0));
         let (ready, listed) = oneshot::channel();
         let observer = tokio::spawn(watch::reconciled(api, n, ready, Arc::clone(&done)));
@@ -309,11 +354,21 @@ mod scenario {
             .await
             .context("the bench's watch did not list the requests within 60 s")??;
         eprintln!("operator bench: starting the operator over {n} requests");
+        let overflows = procfs::listen_overflows()?;
         let spawned = Instant::now();
         let mut operator = Operator::start(plane, binary, "startup").await?;
-        let (first, last) = operator
-            .while_alive("the start-up reconcile", 180, async { observer.await? })
-            .await
+        let peak_fds = Arc::new(AtomicUsize::new(0));
+        let sampler = tokio::spawn(progress(
+            operator.pid,
+            operator.metrics_url.clone(),
+            (Arc::clone(&done), n),
+            Arc::clone(&peak_fds),
+        ));
+        let reconciled = operator
+            .while_alive("the start-up reconcile", 300, async { observer.await? })
+            .await;
+        sampler.abort();
+        let (first, last) = reconciled
             .with_context(|| format!("{} of {n} reconciled", done.load(Ordering::Relaxed)))?;
         let cpu_ticks = procfs::cpu_ticks(operator.pid)?;
         let all = last.saturating_duration_since(spawned).as_secs_f64();
@@ -326,6 +381,8 @@ mod scenario {
             all_reconciled_seconds: round(all, 2),
             reconciled_per_second: round(n as f64 / all, 0),
             operator_cpu_seconds: round(cpu_ticks as f64 / procfs::USER_HZ, 2),
+            operator_peak_fds: peak_fds.load(Ordering::Relaxed),
+            listen_overflows: procfs::listen_overflows()?.saturating_sub(overflows),
         };
         let before = operator.counters().await?;
         let idle = idle(&mut operator, Duration::from_secs(cli.idle_seconds)).await?;
@@ -335,6 +392,32 @@ mod scenario {
             ..after
         };
         Ok((startup, idle, counters))
+    }
+
+    /// Every second, the operator's open file descriptors (mostly connections
+    /// to the apiserver); every 10 s, a progress line.
+    async fn progress(
+        pid: u32,
+        metrics_url: String,
+        (done, want): (Arc<AtomicUsize>, usize),
+        peak_fds: Arc<AtomicUsize>,
+    ) {
+        let began = Instant::now();
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        for second in 0u64.. {
+            ticker.tick().await;
+            let fds = procfs::open_fds(pid);
+            peak_fds.fetch_max(fds, Ordering::Relaxed);
+            if second % 10 == 9 {
+                let errors = scrape(&metrics_url).await.map(|c| c.reconcile_errors);
+                eprintln!(
+                    "operator bench: {:>3.0} s: {} of {want} reconciled; operator fds {fds}, \
+                     reconcile errors {errors:?}",
+                    began.elapsed().as_secs_f64(),
+                    done.load(Ordering::Relaxed),
+                );
+            }
+        }
     }
 
     /// Waits (at most 60 s) for the operator's CPU use to fall to 1 % of a core
@@ -423,6 +506,9 @@ mod watch {
         pub lateness_ms: Vec<f64>,
         /// Expired requests whose expiresAt is not creationTimestamp + TTL.
         pub wrong_deadline: usize,
+        /// Requests per deadline: creationTimestamp has whole seconds, so
+        /// every request created in one second expires at the same instant.
+        pub deadlines: HashMap<Timestamp, usize>,
     }
 
     fn objects(
@@ -458,6 +544,7 @@ mod watch {
             let deadline = created.checked_add(EXPIRY_TTL)?;
             out.lateness_ms
                 .push(ms_signed(now.duration_since(deadline)));
+            *out.deadlines.entry(deadline).or_default() += 1;
             let expires_at = req.status.as_ref().and_then(|s| s.expires_at.as_ref());
             if expires_at.map(|t| t.0) != Some(deadline) {
                 out.wrong_deadline += 1;
@@ -488,9 +575,6 @@ mod watch {
             if complete && finished.insert(req.name_any()) {
                 first.get_or_insert_with(Instant::now);
                 done.store(finished.len(), Ordering::Relaxed);
-                if finished.len() % 2_000 == 0 {
-                    eprintln!("operator bench: {} of {want} reconciled", finished.len());
-                }
             }
         }
         let last = Instant::now();
@@ -613,33 +697,48 @@ impl Operator {
     }
 
     async fn counters(&self) -> Result<Counters> {
-        let text = reqwest::get(&self.metrics_url)
-            .await?
-            .error_for_status()?
-            .text()
-            .await
-            .with_context(|| format!("scraping {}", self.metrics_url))?;
-        let sum = |name: &str, label: &str| -> u64 {
-            text.lines()
-                .filter_map(|line| line.rsplit_once(' '))
-                .filter(|(series, _)| series.split('{').next() == Some(name))
-                .filter(|(series, _)| series.contains(label))
-                .filter_map(|(_, value)| value.parse::<f64>().ok())
-                .sum::<f64>() as u64
-        };
-        Ok(Counters {
-            reconciles: sum("approval_gate_reconciles_total", "approvalrequest"),
-            idle_reconciles: 0,
-            reconcile_errors: sum("approval_gate_reconcile_errors_total", ""),
-            events_dropped: sum("approval_gate_events_dropped_total", ""),
-        })
+        scrape(&self.metrics_url).await
     }
 }
 
+/// The operator's counters, from its /metrics.
+async fn scrape(url: &str) -> Result<Counters> {
+    let text = async { reqwest::get(url).await?.error_for_status()?.text().await }
+        .await
+        .with_context(|| format!("scraping {url}"))?;
+    let sum = |name: &str, label: &str| -> u64 {
+        text.lines()
+            .filter_map(|line| line.rsplit_once(' '))
+            .filter(|(series, _)| series.split('{').next() == Some(name))
+            .filter(|(series, _)| series.contains(label))
+            .filter_map(|(_, value)| value.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    };
+    Ok(Counters {
+        reconciles: sum("approval_gate_reconciles_total", "approvalrequest"),
+        idle_reconciles: 0,
+        reconcile_errors: sum("approval_gate_reconcile_errors_total", ""),
+        events_dropped: sum("approval_gate_events_dropped_total", ""),
+    })
+}
+
+/// The end of a log, with the number of warnings and the last one: the
+/// operator logs every transition, so the tail alone may show none.
 fn tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
+    let warnings: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("\"level\":\"WARN") || l.contains("\"level\":\"ERROR"))
+        .collect();
+    format!(
+        "{} ({} lines, {} warnings or errors; the last: {})\n{}",
+        log.display(),
+        lines.len(),
+        warnings.len(),
+        warnings.last().map_or("none", |l| l),
+        lines[lines.len().saturating_sub(10)..].join("\n")
+    )
 }
 
 /// Process figures from /proc.
@@ -659,6 +758,28 @@ mod procfs {
         let field =
             |i: usize| -> Result<u64> { Ok(fields.get(i).context("short /proc stat")?.parse()?) };
         Ok(field(11)? + field(12)?)
+    }
+
+    /// TcpExt ListenOverflows from /proc/net/netstat: SYNs dropped because an
+    /// accept queue was full; the client retries them after 1, 3, 7, 15... s.
+    pub fn listen_overflows() -> Result<u64> {
+        let text = std::fs::read_to_string("/proc/net/netstat")?;
+        let mut rows = text.lines().filter(|l| l.starts_with("TcpExt:"));
+        let (names, values) = (rows.next(), rows.next());
+        let (names, values) = names
+            .zip(values)
+            .context("no TcpExt in /proc/net/netstat")?;
+        let (_, value) = names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(name, _)| *name == "ListenOverflows")
+            .context("no ListenOverflows in /proc/net/netstat")?;
+        Ok(value.parse()?)
+    }
+
+    /// How many file descriptors the process holds (0 if it is gone).
+    pub fn open_fds(pid: u32) -> usize {
+        std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| dir.count())
     }
 
     /// A `Vm*:` line of /proc/<pid>/status, in KiB.
@@ -736,6 +857,10 @@ struct Report {
     idle: Idle,
     operator_counters: Counters,
     total_seconds: f64,
+    /// 1, 5 and 15 minute load averages at the start and the end: the
+    /// machine is shared, so how busy it was anyway.
+    loadavg_before: String,
+    loadavg_after: String,
 }
 
 #[derive(Serialize)]
@@ -748,6 +873,8 @@ struct Expiry {
     /// Create call sent to its first watch delivery: the watch's own latency.
     create_to_watch_ms: Stats,
     wrong_deadline: usize,
+    /// Most requests sharing one deadline (created in the same second).
+    largest_burst: usize,
 }
 
 #[derive(Serialize)]
@@ -763,6 +890,12 @@ struct Startup {
     reconciled_per_second: f64,
     /// Operator CPU (user + system) from its start to the last status seen.
     operator_cpu_seconds: f64,
+    /// Most file descriptors the operator held, sampled each second: with
+    /// HTTP/1.1 each concurrent API call holds a connection of its own.
+    operator_peak_fds: usize,
+    /// Connections the kernel refused because a listen backlog was full
+    /// (TcpExt ListenOverflows, for the whole network namespace) meanwhile.
+    listen_overflows: u64,
 }
 
 #[derive(Serialize)]
@@ -829,6 +962,10 @@ impl Report {
                 ),
             ),
             (
+                "largest burst: requests sharing one deadline".to_owned(),
+                e.largest_burst.to_string(),
+            ),
+            (
                 "create → watch delivery (included above)".to_owned(),
                 format!(
                     "p50 {} ms, p99 {} ms",
@@ -850,8 +987,11 @@ impl Report {
                 ),
             ),
             (
-                "operator CPU for that start-up".to_owned(),
-                format!("{} s", s.operator_cpu_seconds),
+                "operator CPU for that start-up; peak open fds; listen overflows".to_owned(),
+                format!(
+                    "{} s; {}; {}",
+                    s.operator_cpu_seconds, s.operator_peak_fds, s.listen_overflows
+                ),
             ),
             (
                 format!(
@@ -873,8 +1013,9 @@ impl Report {
             ),
         ];
         let mut out = format!(
-            "\n## Operator ({} cores, {} s in all)\n\n| measure | value |\n|---|---|\n",
-            self.cores, self.total_seconds
+            "\n## Operator ({} cores, {} s in all, load {} → {})\n\n\
+             | measure | value |\n|---|---|\n",
+            self.cores, self.total_seconds, self.loadavg_before, self.loadavg_after
         );
         for (measure, value) in rows {
             out.push_str(&format!("| {measure} | {value} |\n"));
