@@ -73,11 +73,16 @@ impl Attempt {
         };
         let to_value =
             |o: &Option<DynamicObject>| o.as_ref().and_then(|o| serde_json::to_value(o).ok());
-        let digest = digest(
-            operation,
-            to_value(&req.object).as_ref(),
-            to_value(&req.old_object).as_ref(),
-        );
+        // Only a DELETE reads the old object (its uid); skip converting it otherwise.
+        let old = match operation {
+            Operation::Delete => to_value(&req.old_object),
+            _ => None,
+        };
+        let new = match operation {
+            Operation::Delete => None,
+            _ => to_value(&req.object),
+        };
+        let digest = digest(operation, new.as_ref(), old.as_ref());
         let reason = [&req.object, &req.old_object]
             .into_iter()
             .flatten()

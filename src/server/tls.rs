@@ -357,6 +357,10 @@ pub async fn serve_tls(
             Some(joined) = connections.join_next() => log_panicked(joined),
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // Small request/response exchanges: do not wait for delayed ACKs.
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(%peer, error = %e, "setting TCP_NODELAY failed");
+                    }
                     // The watcher is taken before the handshake so the drain
                     // also waits for connections that are still handshaking.
                     let conn = serve_connection(stream, peer, acceptor.clone(), app.clone(), graceful.watcher());
