@@ -166,7 +166,11 @@ fn print_banner(plane: &ControlPlane, dir: &std::path::Path) {
     );
     println!("      # held: the message names the ApprovalRequest it created (NAME below)");
     println!("  kubectl --kubeconfig {alice} -n prod get apr");
-    println!("  hack/approve-as.sh {bob} prod NAME                        # bob approves");
+    println!(
+        "  export PATH=\"$PWD/target/debug:$PATH\"                     # puts `kubectl approve` on PATH"
+    );
+    println!("  kubectl --kubeconfig {alice} approve list -n prod");
+    println!("  kubectl --kubeconfig {bob} approve NAME -n prod              # bob approves");
     println!(
         "  kubectl --kubeconfig {alice} -n prod set image deployment/checkout nginx=nginx:1.28"
     );
