@@ -169,8 +169,8 @@ fn print_banner(plane: &ControlPlane, dir: &std::path::Path) {
     println!(
         "  export PATH=\"$PWD/target/debug:$PATH\"                     # puts `kubectl approve` on PATH"
     );
-    println!("  kubectl --kubeconfig {alice} approve list -n prod");
-    println!("  kubectl --kubeconfig {bob} approve NAME -n prod              # bob approves");
+    println!("  kubectl approve list -n prod --kubeconfig {alice}");
+    println!("  kubectl approve NAME -n prod --kubeconfig {bob}              # bob approves");
     println!(
         "  kubectl --kubeconfig {alice} -n prod set image deployment/checkout nginx=nginx:1.28"
     );
