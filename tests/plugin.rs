@@ -99,20 +99,6 @@ async fn held_change(ns: &str, image: &str) -> String {
     let msg = apply(&ALICE, &deployment(ns, "checkout", image)).fails();
     request_name(&msg, ns)
 }
-
-fn request_name(message: &str, ns: &str) -> String {
-    let marker = format!("ApprovalRequest {ns}/");
-    let start = message
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no request named in: {message}"))
-        + marker.len();
-    message[start..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
 async fn image_of(ns: &str, name: &str) -> String {
     let d = Api::<Deployment>::namespaced(client(&ADMIN).await, ns)
         .get(name)

@@ -43,21 +43,6 @@ fn deployment(ns: &str, name: &str, image: &str) -> String {
 fn apply(id: &Identity, manifest: &str) -> KubectlOutput {
     kubectl(id).args(["apply", "-f", "-"]).stdin(manifest).run()
 }
-
-/// The request name in a denial message: "ApprovalRequest <ns>/<name> ...".
-fn request_name(message: &str, ns: &str) -> String {
-    let marker = format!("ApprovalRequest {ns}/");
-    let start = message
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no request named in: {message}"))
-        + marker.len();
-    message[start..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
 async fn get_request(ns: &str, name: &str) -> ApprovalRequest {
     Api::<ApprovalRequest>::namespaced(client(&ADMIN).await, ns)
         .get(name)

@@ -151,3 +151,17 @@ impl KubectlOutput {
     }
 }
 pub mod operator;
+
+/// The request a denial names: "ApprovalRequest <ns>/<name> ...".
+pub fn request_name(message: &str, ns: &str) -> String {
+    let marker = format!("ApprovalRequest {ns}/");
+    let start = message
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no request named in: {message}"))
+        + marker.len();
+    message[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
