@@ -42,7 +42,28 @@ pub enum AttemptError {
 }
 
 impl Attempt {
+    /// The attempt with its content digest.
     pub fn from_request(req: &AdmissionRequest<DynamicObject>) -> Result<Self, AttemptError> {
+        let mut attempt = Self::read(req)?;
+        attempt.compute_digest(req);
+        Ok(attempt)
+    }
+
+    /// Computes the content digest: the costly part, done only once a policy
+    /// matches, so that requests no policy covers are allowed quickly.
+    pub fn compute_digest(&mut self, req: &AdmissionRequest<DynamicObject>) {
+        let to_value =
+            |o: &Option<DynamicObject>| o.as_ref().and_then(|o| serde_json::to_value(o).ok());
+        // A DELETE reads only the old object (its uid); the others only the new one.
+        let (new, old) = match self.operation {
+            Operation::Delete => (None, to_value(&req.old_object)),
+            _ => (to_value(&req.object), None),
+        };
+        self.digest = digest(self.operation, new.as_ref(), old.as_ref());
+    }
+
+    /// The attempt without its digest.
+    pub fn read(req: &AdmissionRequest<DynamicObject>) -> Result<Self, AttemptError> {
         if req.uid.is_empty() {
             return Err(AttemptError::MissingUid);
         }
@@ -71,18 +92,7 @@ impl Attempt {
             },
             name: req.name.clone(),
         };
-        let to_value =
-            |o: &Option<DynamicObject>| o.as_ref().and_then(|o| serde_json::to_value(o).ok());
-        // Only a DELETE reads the old object (its uid); skip converting it otherwise.
-        let old = match operation {
-            Operation::Delete => to_value(&req.old_object),
-            _ => None,
-        };
-        let new = match operation {
-            Operation::Delete => None,
-            _ => to_value(&req.object),
-        };
-        let digest = digest(operation, new.as_ref(), old.as_ref());
+        let digest = None;
         let reason = [&req.object, &req.old_object]
             .into_iter()
             .flatten()

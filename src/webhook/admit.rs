@@ -20,6 +20,7 @@ use crate::{
     admission::{
         Attempt, Decision, decide,
         decision::VerdictKind,
+        matching::policy_matches,
         message::{self, RequestState},
     },
     crd::{ApprovalPolicy, ApprovalRequest},
@@ -39,7 +40,7 @@ pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> 
     if req.resource.group == super::guard::GROUP {
         return super::guard::review(webhook, req);
     }
-    let attempt = match Attempt::from_request(req) {
+    let mut attempt = match Attempt::read(req) {
         Ok(attempt) => attempt,
         Err(e) => {
             return deny(
@@ -53,6 +54,16 @@ pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> 
         let Ok(index) = webhook.index.read() else {
             return deny(response, 500, "approval-gate's index is unavailable");
         };
+        let labels = index.namespaces.get(&attempt.request_namespace);
+        if !index
+            .policies
+            .values()
+            .any(|p| policy_matches(&p.spec, &attempt, labels))
+        {
+            // Not gated: allowed without computing a digest.
+            return response;
+        }
+        attempt.compute_digest(req);
         let decision = decide(&attempt, &index, &webhook.config.decision, Timestamp::now());
         let policies: Vec<Arc<ApprovalPolicy>> = decision
             .verdicts
