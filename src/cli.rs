@@ -122,9 +122,9 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Crds { out_dir } => write_crds(out_dir),
-            Command::Webhook(args) => run(Some(args), None).await,
+            Command::Webhook(args) => run(args, None).await,
             Command::Operator(args) => run_operator_only(args).await,
-            Command::Serve(args) => run(Some(args.webhook), Some(args.operator)).await,
+            Command::Serve(args) => run(args.webhook, Some(args.operator)).await,
         }
     }
 }
@@ -153,9 +153,8 @@ fn operator_config(common: &CommonArgs, flags: &OperatorFlags) -> OperatorConfig
 }
 
 /// The webhook, plus the operator when `operator` is given; one shutdown signal for both.
-async fn run(args: Option<WebhookArgs>, operator: Option<OperatorFlags>) -> anyhow::Result<()> {
+async fn run(args: WebhookArgs, operator: Option<OperatorFlags>) -> anyhow::Result<()> {
     init_tracing();
-    let Some(args) = args else { return Ok(()) };
     let client = client().await?;
     let metrics = Arc::new(Metrics::default());
     let shutdown = shutdown_signal()?;

@@ -13,7 +13,9 @@ use kube::{
 };
 use tokio::sync::mpsc;
 
-use crate::metrics::Metrics;
+use kube::ResourceExt as _;
+
+use crate::{crd::ApprovalRequest, metrics::Metrics};
 
 const QUEUE: usize = 1024;
 
@@ -67,6 +69,27 @@ impl EventQueue {
             self.metrics.events_dropped.inc();
         }
     }
+}
+
+/// A reference to an ApprovalRequest, for Events about it.
+pub fn request_reference(namespace: &str, name: &str, uid: Option<String>) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("approvalgate.dev/v1alpha1".to_owned()),
+        kind: Some("ApprovalRequest".to_owned()),
+        namespace: Some(namespace.to_owned()),
+        name: Some(name.to_owned()),
+        uid,
+        ..ObjectReference::default()
+    }
+}
+
+/// [`request_reference`] of a stored request.
+pub fn request_reference_of(req: &ApprovalRequest) -> ObjectReference {
+    request_reference(
+        &req.namespace().unwrap_or_default(),
+        &req.name_any(),
+        req.uid(),
+    )
 }
 
 fn truncate(text: &str, max: usize) -> String {

@@ -10,13 +10,10 @@ use std::{
     time::Duration,
 };
 
-use approval_gate::{
-    crd::{ApprovalPolicy, ApprovalRequest},
-    testenv::Identity,
-};
+use approval_gate::{crd::ApprovalRequest, testenv::Identity};
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::{Api, api::PostParams};
-use support::{webhook::await_policy, *};
+use kube::Api;
+use support::*;
 
 /// The real kubectl as `id`, with the freshly built plugin first on PATH.
 fn plugin(id: &Identity) -> Command {
@@ -65,31 +62,11 @@ fn code(id: &Identity, args: &[&str]) -> (i32, String) {
 }
 
 async fn policy(ns: &str, extra: &str) -> String {
-    let name = format!("{ns}-policy");
     let spec = format!(
         "rules: [{{apiGroups: [apps], resources: [deployments], namespaces: [{ns}], \
          operations: [UPDATE]}}]\napprovers: {{groups: [sre]}}\n{extra}"
     );
-    let policy = ApprovalPolicy::new(&name, serde_yaml_ng::from_str(&spec).unwrap());
-    Api::<ApprovalPolicy>::all(client(&ADMIN).await)
-        .create(&PostParams::default(), &policy)
-        .await
-        .unwrap();
-    support::webhook::webhook();
-    await_policy(&name).await;
-    name
-}
-
-fn deployment(ns: &str, name: &str, image: &str) -> String {
-    format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  \
-         replicas: 1\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      \
-         labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
-    )
-}
-
-fn apply(id: &Identity, manifest: &str) -> KubectlOutput {
-    kubectl(id).args(["apply", "-f", "-"]).stdin(manifest).run()
+    support::install_policy(ns, &spec).await
 }
 
 /// A deployment the admin creates, and a change to it alice tries: held,

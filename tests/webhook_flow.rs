@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use approval_gate::{
-    crd::{Approval, ApprovalPolicy, ApprovalRequest, Phase},
+    crd::{Approval, ApprovalRequest, Phase},
     testenv::{CONTROL_NAMESPACE, Identity},
 };
 use jiff::Timestamp;
@@ -16,33 +16,8 @@ use kube::{
     Api,
     api::{ListParams, PostParams},
 };
-use support::{webhook::await_policy, *};
+use support::{install_policy as policy, *};
 
-/// A policy for one test namespace, from YAML for its `spec`.
-async fn policy(ns: &str, spec: &str) -> String {
-    let name = format!("{ns}-policy");
-    let spec = serde_yaml_ng::from_str(spec).unwrap();
-    let policy = ApprovalPolicy::new(&name, spec);
-    Api::<ApprovalPolicy>::all(client(&ADMIN).await)
-        .create(&PostParams::default(), &policy)
-        .await
-        .unwrap();
-    support::webhook::webhook();
-    await_policy(&name).await;
-    name
-}
-
-fn deployment(ns: &str, name: &str, image: &str) -> String {
-    format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  \
-         replicas: 1\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      \
-         labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
-    )
-}
-
-fn apply(id: &Identity, manifest: &str) -> KubectlOutput {
-    kubectl(id).args(["apply", "-f", "-"]).stdin(manifest).run()
-}
 async fn get_request(ns: &str, name: &str) -> ApprovalRequest {
     Api::<ApprovalRequest>::namespaced(client(&ADMIN).await, ns)
         .get(name)

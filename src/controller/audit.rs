@@ -1,6 +1,5 @@
 //! The audit trail: one Event and one structured log line per transition.
 
-use k8s_openapi::api::core::v1::ObjectReference;
 use kube::ResourceExt as _;
 
 use crate::{
@@ -99,14 +98,7 @@ pub fn record(
         })
         .inc();
     events.send(Note {
-        regarding: ObjectReference {
-            api_version: Some("approvalgate.dev/v1alpha1".to_owned()),
-            kind: Some("ApprovalRequest".to_owned()),
-            namespace: req.namespace(),
-            name: Some(req.name_any()),
-            uid: req.uid(),
-            ..ObjectReference::default()
-        },
+        regarding: crate::events::request_reference_of(req),
         warning,
         reason: transition.as_str(),
         action: "Reconcile",

@@ -13,7 +13,7 @@ use kube::{
 };
 
 use super::{
-    Webhook,
+    Webhook, deny,
     effects::{Created, Use, create_request, record_use},
 };
 use crate::{
@@ -23,7 +23,7 @@ use crate::{
         matching::policy_matches,
         message::{self, RequestState},
     },
-    crd::{ApprovalPolicy, ApprovalRequest},
+    crd::ApprovalPolicy,
     events::Note,
     metrics::Metrics,
 };
@@ -111,12 +111,6 @@ pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> 
     response
 }
 
-fn deny(mut response: AdmissionResponse, code: u16, text: &str) -> AdmissionResponse {
-    response = response.deny(text);
-    response.result.code = code;
-    response
-}
-
 async fn hold_effects(
     webhook: &Webhook,
     req: &AdmissionRequest<DynamicObject>,
@@ -155,7 +149,7 @@ async fn hold_effects(
         attempt.describe()
     );
     webhook.events.send(Note {
-        regarding: request_ref(&hold.namespace, &hold.name, None),
+        regarding: crate::events::request_reference(&hold.namespace, &hold.name, None),
         warning: false,
         reason: "Blocked",
         action: "Admit",
@@ -219,7 +213,7 @@ fn allow_events(
             // A reusable approval is not noted on every use; its approval is.
             VerdictKind::Granted(g) if !g.single_use => continue,
             VerdictKind::Granted(g) => (
-                request_ref_of(&g.request),
+                crate::events::request_reference_of(&g.request),
                 false,
                 "Admitted",
                 format!(
@@ -272,25 +266,6 @@ fn allow_events(
             note,
         });
     }
-}
-
-pub(super) fn request_ref(namespace: &str, name: &str, uid: Option<String>) -> ObjectReference {
-    ObjectReference {
-        api_version: Some("approvalgate.dev/v1alpha1".to_owned()),
-        kind: Some("ApprovalRequest".to_owned()),
-        namespace: Some(namespace.to_owned()),
-        name: Some(name.to_owned()),
-        uid,
-        ..ObjectReference::default()
-    }
-}
-
-fn request_ref_of(req: &ApprovalRequest) -> ObjectReference {
-    request_ref(
-        &req.namespace().unwrap_or_default(),
-        &req.name_any(),
-        req.uid(),
-    )
 }
 
 /// The object the attempt was on, with its uid when known, so that

@@ -10,7 +10,7 @@ use kube::core::{
 };
 use serde::de::DeserializeOwned;
 
-use super::Webhook;
+use super::{Webhook, deny};
 use crate::{
     admission::guard::{self, Actor, Violation},
     crd::{ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest},
@@ -50,7 +50,7 @@ pub fn review(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> Admis
                 .insert("guard-rule".to_owned(), v.rule.to_owned());
             if !req.dry_run && req.resource.resource == "approvalrequests" {
                 webhook.events.send(Note {
-                    regarding: super::admit::request_ref(
+                    regarding: crate::events::request_reference(
                         req.namespace.as_deref().unwrap_or_default(),
                         &req.name,
                         None,
@@ -126,10 +126,4 @@ fn object<T: DeserializeOwned>(obj: Option<&DynamicObject>) -> Result<T, Violati
         obj.ok_or_else(|| unreadable("it is missing from the admission request".to_owned()))?;
     let value = serde_json::to_value(obj).map_err(|e| unreadable(e.to_string()))?;
     serde_json::from_value(value).map_err(|e| unreadable(e.to_string()))
-}
-
-fn deny(mut response: AdmissionResponse, code: u16, text: &str) -> AdmissionResponse {
-    response = response.deny(text);
-    response.result.code = code;
-    response
 }

@@ -116,6 +116,18 @@ impl Webhook {
     }
 }
 
+/// A denial with an HTTP-style status code (400 unreadable, 403 held or
+/// rejected, 503 not ready) and a message for the person who tried.
+fn deny(
+    response: kube::core::admission::AdmissionResponse,
+    code: u16,
+    text: &str,
+) -> kube::core::admission::AdmissionResponse {
+    let mut response = response.deny(text);
+    response.result.code = code;
+    response
+}
+
 /// Runs the webhook until `shutdown` fires, then drains in-flight requests.
 pub async fn serve(
     client: Client,

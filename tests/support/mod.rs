@@ -165,3 +165,32 @@ pub fn request_name(message: &str, ns: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// Creates a cluster-wide ApprovalPolicy `<ns>-policy` from YAML for its
+/// `spec`, and waits until the shared webhook holds it.
+pub async fn install_policy(ns: &str, spec: &str) -> String {
+    use approval_gate::crd::ApprovalPolicy;
+    let name = format!("{ns}-policy");
+    let policy = ApprovalPolicy::new(&name, serde_yaml_ng::from_str(spec).unwrap());
+    kube::Api::<ApprovalPolicy>::all(client(&ADMIN).await)
+        .create(&kube::api::PostParams::default(), &policy)
+        .await
+        .unwrap();
+    webhook::webhook();
+    webhook::await_policy(&name).await;
+    name
+}
+
+/// A one-container Deployment manifest.
+pub fn deployment(ns: &str, name: &str, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  \
+         replicas: 1\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      \
+         labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
+    )
+}
+
+/// `kubectl apply -f -` of `manifest` as `id`.
+pub fn apply(id: &Identity, manifest: &str) -> KubectlOutput {
+    kubectl(id).args(["apply", "-f", "-"]).stdin(manifest).run()
+}

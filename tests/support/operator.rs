@@ -28,7 +28,7 @@ use k8s_openapi::{
 use kube::{Api, api::PostParams};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{ADMIN, ALICE, CONTROLLER, KubectlOutput, client, kubectl, plane};
+use super::{ADMIN, ALICE, CONTROLLER, apply, client, deployment, kubectl, plane, request_name};
 
 /// How long the shared operator keeps finished requests.
 pub const RETENTION: Duration = Duration::from_secs(6);
@@ -244,32 +244,10 @@ pub async fn policy(admission: &LocalWebhook, ns: &str, extra: &str) -> String {
     panic!("the webhook never saw policy {name}");
 }
 
-pub fn deployment(ns: &str, name: &str, image: &str) -> String {
-    format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}}}\n\
-         spec:\n  replicas: 1\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    \
-         metadata: {{labels: {{app: {name}}}}}\n    \
-         spec: {{containers: [{{name: app, image: {image}}}]}}\n"
-    )
-}
-
-pub fn apply(id: &Identity, manifest: &str) -> KubectlOutput {
-    kubectl(id).args(["apply", "-f", "-"]).stdin(manifest).run()
-}
-
 /// alice changes a deployment and is held; returns the request approval-gate created.
 pub fn held_change(ns: &str, deploy: &str) -> String {
     let message = apply(&ALICE, &deployment(ns, deploy, "app:v2")).fails();
-    let marker = format!("ApprovalRequest {ns}/");
-    let start = message
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no request named in: {message}"))
-        + marker.len();
-    message[start..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
+    request_name(&message, ns)
 }
 
 /// alice asks by hand (possible when the policy does not bind to content).
