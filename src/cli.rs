@@ -8,11 +8,15 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     admission::{decision::DecisionConfig, guard::GuardConfig},
-    controller::{self, OperatorConfig},
+    controller::{self, OperatorConfig, registration::RegistrationConfig},
     crd,
     metrics::Metrics,
+    pki::rotation::Settings,
     server::tls,
-    webhook::{self, ServeOptions, WebhookConfig},
+    webhook::{
+        self, ServeOptions, TlsSource, WebhookConfig,
+        registration::{self, Endpoint, Registration},
+    },
 };
 
 /// Just-in-time approval for sensitive Kubernetes changes.
@@ -59,6 +63,11 @@ pub struct CommonArgs {
     /// This replica's name in Events and the Lease (defaults to the host name).
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
+    /// The Secret (in the control namespace) holding the webhook's `tls.crt`,
+    /// `tls.key` and `ca.crt`: the webhook serves from it, the operator issues
+    /// and rotates it.
+    #[arg(long, default_value = "approval-gate-tls")]
+    pub tls_secret: String,
 }
 
 /// Flags of the webhook.
@@ -69,12 +78,13 @@ pub struct WebhookArgs {
     /// Address for the HTTPS admission endpoint (`/validate`).
     #[arg(long, default_value = "0.0.0.0:8443", env = "APPROVAL_GATE_LISTEN")]
     pub listen: SocketAddr,
-    /// PEM certificate chain to serve; re-read when it changes on disk.
-    #[arg(long, default_value = "/tls/tls.crt")]
-    pub tls_cert_file: PathBuf,
-    /// PEM private key to serve; re-read when it changes on disk.
-    #[arg(long, default_value = "/tls/tls.key")]
-    pub tls_key_file: PathBuf,
+    /// PEM certificate chain to serve instead of the `--tls-secret` Secret;
+    /// re-read when it changes on disk.
+    #[arg(long, requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `--tls-cert-file`.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
     /// Longest time a denial waits for its pending request to be created, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub auto_request_timeout_ms: u64,
@@ -100,6 +110,81 @@ pub struct OperatorFlags {
     /// Leader Lease duration in seconds: a dead leader is replaced within it.
     #[arg(long, default_value_t = 15)]
     pub lease_seconds: u64,
+    #[command(flatten)]
+    pub registration: RegistrationArgs,
+}
+
+/// How the leader registers the webhook. Without `--webhook-url` or
+/// `--webhook-service` it registers nothing (someone else does).
+#[derive(Debug, Args)]
+pub struct RegistrationArgs {
+    /// Register the webhook at this HTTPS URL (local development: a process
+    /// outside the cluster, e.g. `https://127.0.0.1:8443`).
+    #[arg(long, conflicts_with = "webhook_service")]
+    pub webhook_url: Option<String>,
+    /// Register the webhook behind this Service in the control namespace.
+    #[arg(long)]
+    pub webhook_service: Option<String>,
+    /// The Service port that forwards to the webhook's HTTPS port.
+    #[arg(long, default_value_t = 443)]
+    pub webhook_service_port: i32,
+    /// Name of the ValidatingWebhookConfiguration the leader owns.
+    #[arg(long, default_value = registration::CONFIGURATION_NAME)]
+    pub webhook_configuration: String,
+    /// A ClusterRole (the chart's) that owns the configuration, so that
+    /// uninstalling approval-gate garbage-collects it.
+    #[arg(long)]
+    pub owner_cluster_role: Option<String>,
+    /// What the apiserver does when the webhook cannot answer, for the
+    /// sensitive rules (approval-gate's own resources always fail closed).
+    #[arg(long, default_value = "Fail", value_parser = ["Fail", "Ignore"])]
+    pub failure_policy: String,
+    /// How long the apiserver waits for the webhook.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i32).range(1..=30))]
+    pub timeout_seconds: i32,
+    /// Another issuer (cert-manager) writes the `--tls-secret` Secret; only
+    /// its `ca.crt` is copied into the configuration.
+    #[arg(long)]
+    pub external_certs: bool,
+    /// Lifetime of the CA approval-gate creates.
+    #[arg(long, default_value = "8760h")]
+    pub ca_validity: crd::Duration,
+    /// Lifetime of the serving certificates it issues.
+    #[arg(long, default_value = "2160h")]
+    pub cert_validity: crd::Duration,
+    /// Pause between the steps of a CA rotation: long enough for the
+    /// apiserver and every replica to load new material.
+    #[arg(long, default_value = "30s")]
+    pub rotation_step: crd::Duration,
+}
+
+impl RegistrationArgs {
+    fn config(&self, namespace: &str, secret: &str) -> Option<RegistrationConfig> {
+        let endpoint = match (&self.webhook_url, &self.webhook_service) {
+            (Some(url), _) => Endpoint::Url(url.clone()),
+            (None, Some(service)) => Endpoint::Service {
+                namespace: namespace.to_owned(),
+                name: service.clone(),
+                port: self.webhook_service_port,
+            },
+            (None, None) => return None,
+        };
+        let mut registration = Registration::new(endpoint, namespace);
+        registration.name = self.webhook_configuration.clone();
+        registration.failure_policy = self.failure_policy.clone();
+        registration.timeout_seconds = self.timeout_seconds;
+        Some(RegistrationConfig {
+            registration,
+            secret: secret.to_owned(),
+            manage_certs: !self.external_certs,
+            pki: Settings {
+                ca_validity: self.ca_validity.as_std(),
+                cert_validity: self.cert_validity.as_std(),
+                step: self.rotation_step.as_std(),
+            },
+            owner_cluster_role: self.owner_cluster_role.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +234,9 @@ fn operator_config(common: &CommonArgs, flags: &OperatorFlags) -> OperatorConfig
         lease_namespace: common.namespace.clone(),
         instance: instance(common),
         lease_seconds: flags.lease_seconds,
+        registration: flags
+            .registration
+            .config(&common.namespace, &common.tls_secret),
     }
 }
 
@@ -171,8 +259,16 @@ async fn run(args: WebhookArgs, operator: Option<OperatorFlags>) -> anyhow::Resu
     let opts = ServeOptions {
         listen: args.listen,
         metrics_listen: args.common.metrics_listen,
-        tls_cert: args.tls_cert_file.clone(),
-        tls_key: args.tls_key_file.clone(),
+        tls: match (&args.tls_cert_file, &args.tls_key_file) {
+            (Some(cert), Some(key)) => TlsSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => TlsSource::Secret {
+                namespace: args.common.namespace.clone(),
+                name: args.common.tls_secret.clone(),
+            },
+        },
         instance: instance(&args.common),
     };
     let serving = webhook::serve(
@@ -285,5 +381,43 @@ mod tests {
         };
         assert_eq!(args.operator.retention.to_string(), "10m");
         assert_eq!(args.webhook.common.namespace, "ag");
+        assert!(args.operator.registration.config("ag", "tls").is_none());
+    }
+
+    #[test]
+    fn a_webhook_url_registers_by_url_with_safe_defaults() {
+        let cli = Cli::try_parse_from([
+            "approval-gate",
+            "operator",
+            "--webhook-url=https://127.0.0.1:9443",
+            "--rotation-step=3s",
+        ])
+        .unwrap();
+        let Command::Operator(args) = cli.command else {
+            panic!("not operator")
+        };
+        let config = operator_config(&args.common, &args.operator)
+            .registration
+            .unwrap();
+        assert!(matches!(config.registration.endpoint, Endpoint::Url(_)));
+        assert_eq!(config.registration.failure_policy, "Fail");
+        assert_eq!(config.registration.timeout_seconds, 5);
+        assert_eq!(config.secret, "approval-gate-tls");
+        assert!(config.manage_certs);
+        assert_eq!(config.pki.step, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn bad_registration_flags_are_refused() {
+        for bad in [
+            vec!["--webhook-url=https://x", "--webhook-service=gate"],
+            vec!["--failure-policy=Sometimes"],
+            vec!["--timeout-seconds=31"],
+            vec!["--tls-cert-file=/x"],
+        ] {
+            let mut argv = vec!["approval-gate", "serve"];
+            argv.extend(bad.iter().copied());
+            assert!(Cli::try_parse_from(&argv).is_err(), "{bad:?} was accepted");
+        }
     }
 }

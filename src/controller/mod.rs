@@ -3,8 +3,10 @@
 //! reconciles; every replica serves admission.
 
 mod audit;
+mod certificates;
 pub mod plan;
 mod policy;
+pub mod registration;
 mod request;
 
 use std::{sync::Arc, time::Duration};
@@ -21,7 +23,9 @@ use kube::{
     },
 };
 use kube_lease_manager::LeaseManagerBuilder;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
+
+use registration::RegistrationConfig;
 
 use crate::{
     crd::{ApprovalPolicy, ApprovalRequest},
@@ -42,6 +46,8 @@ pub struct OperatorConfig {
     pub instance: String,
     /// Lease duration: a dead leader is replaced within this time.
     pub lease_seconds: u64,
+    /// Register the webhook (and issue its certificate) while leading.
+    pub registration: Option<RegistrationConfig>,
 }
 
 /// What reconcilers share.
@@ -112,6 +118,8 @@ async fn reconcile_all(
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
     let (policies, writer) = reflector::store();
+    let policy_changes = Arc::new(Notify::new());
+    let notify = Arc::clone(&policy_changes);
     let policy_watch = reflector::reflector(
         writer,
         watcher(
@@ -121,7 +129,10 @@ async fn reconcile_all(
     )
     .default_backoff()
     .touched_objects()
-    .for_each(|_| future::ready(()));
+    .for_each(move |_| {
+        notify.notify_one();
+        future::ready(())
+    });
     let reporter = Reporter {
         controller: "approval-gate".to_owned(),
         instance: Some(config.instance.clone()),
@@ -163,6 +174,26 @@ async fn reconcile_all(
         .graceful_shutdown_on(fired(stop_rx.clone()))
         .run(request::reconcile, error_policy, Arc::clone(&ctx))
         .for_each(|_| future::ready(()));
+    let registering = {
+        let registration = config.registration.clone();
+        let client = client.clone();
+        let policies = ctx.policies.clone();
+        let events = ctx.events.clone();
+        let stop = fired(stop_rx.clone());
+        async move {
+            if let Some(registration) = registration {
+                registration::maintain(
+                    client,
+                    registration,
+                    policies,
+                    policy_changes,
+                    events,
+                    stop,
+                )
+                .await;
+            }
+        }
+    };
     let policy_controller = Controller::new(
         Api::<ApprovalPolicy>::all(client),
         watcher::Config::default(),
@@ -179,7 +210,7 @@ async fn reconcile_all(
         if ready.wait_until_ready().await.is_err() {
             return;
         }
-        tokio::join!(requests, policy_controller, stopper);
+        tokio::join!(requests, policy_controller, registering, stopper);
     };
     tokio::select! {
         _ = controllers => {},

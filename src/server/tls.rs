@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use axum::{Extension, Router, extract::ConnectInfo};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
@@ -101,9 +101,12 @@ struct Generation {
 /// rotation is a single pointer swap: every handshake sees either the whole
 /// old pair or the whole new one.
 pub struct CertReloader {
-    cert_path: PathBuf,
-    key_path: PathBuf,
-    current: ArcSwap<Generation>,
+    /// The files to poll; `None` when certificates arrive through
+    /// [`Self::install_pem`] (from a watched Secret).
+    files: Option<(PathBuf, PathBuf)>,
+    /// `None` until the first certificate arrives: handshakes fail meanwhile
+    /// and readiness stays false.
+    current: ArcSwapOption<Generation>,
 }
 
 impl CertReloader {
@@ -114,17 +117,34 @@ impl CertReloader {
     /// not leave the apiserver staring at failed handshakes.
     pub fn load(cert_path: PathBuf, key_path: PathBuf) -> Result<Arc<Self>> {
         let (cert_pem, key_pem) = read_pair(&cert_path, &key_path)?;
-        let generation = parse_pair(&cert_path, &cert_pem, &key_path, &key_pem)?;
+        let generation = parse_pair(
+            &cert_path.display().to_string(),
+            &cert_pem,
+            &key_path.display().to_string(),
+            &key_pem,
+        )?;
         tracing::info!(
             cert = %cert_path.display(),
             fingerprint = %generation.fingerprint,
             "loaded TLS serving certificate"
         );
         Ok(Arc::new(Self {
-            cert_path,
-            key_path,
-            current: ArcSwap::from_pointee(generation),
+            files: Some((cert_path, key_path)),
+            current: ArcSwapOption::from_pointee(generation),
         }))
+    }
+
+    /// A reloader with no certificate yet, fed by [`Self::install_pem`].
+    pub fn empty() -> Arc<Self> {
+        Arc::new(Self {
+            files: None,
+            current: ArcSwapOption::empty(),
+        })
+    }
+
+    /// Whether a certificate is being served.
+    pub fn has_certificate(&self) -> bool {
+        self.current.load().is_some()
     }
 
     /// Re-read both files and swap in the new pair if their bytes changed.
@@ -133,16 +153,48 @@ impl CertReloader {
     /// certificate stays in place, so a half-written pair (new cert, old key)
     /// is simply retried on the next call.
     pub fn reload_now(&self) -> Result<bool> {
-        let (cert_pem, key_pem) = read_pair(&self.cert_path, &self.key_path)?;
-        if source_digest(&cert_pem, &key_pem) == self.current.load().source_digest {
+        let Some((cert_path, key_path)) = &self.files else {
+            return Ok(false);
+        };
+        let (cert_pem, key_pem) = read_pair(cert_path, key_path)?;
+        self.install(
+            &cert_path.display().to_string(),
+            &cert_pem,
+            &key_path.display().to_string(),
+            &key_pem,
+        )
+    }
+
+    /// Validate a PEM pair from elsewhere (`source` names it in errors) and
+    /// serve it if it differs from the current one. Same contract as
+    /// [`Self::reload_now`].
+    pub fn install_pem(&self, source: &str, cert_pem: &[u8], key_pem: &[u8]) -> Result<bool> {
+        self.install(
+            &format!("{source} {}", crate::pki::TLS_CERT),
+            cert_pem,
+            &format!("{source} {}", crate::pki::TLS_KEY),
+            key_pem,
+        )
+    }
+
+    fn install(
+        &self,
+        cert_label: &str,
+        cert_pem: &[u8],
+        key_label: &str,
+        key_pem: &[u8],
+    ) -> Result<bool> {
+        let current = self.current.load();
+        if current.as_ref().map(|g| g.source_digest) == Some(source_digest(cert_pem, key_pem)) {
             return Ok(false);
         }
-        let next = parse_pair(&self.cert_path, &cert_pem, &self.key_path, &key_pem)?;
+        let next = parse_pair(cert_label, cert_pem, key_label, key_pem)?;
         let new_fingerprint = next.fingerprint.clone();
-        let previous = self.current.swap(Arc::new(next));
+        let previous = self.current.swap(Some(Arc::new(next)));
         tracing::info!(
-            old = %previous.fingerprint,
+            old = %previous.map(|g| g.fingerprint.clone()).unwrap_or_default(),
             new = %new_fingerprint,
+            source = %cert_label,
             "rotated TLS serving certificate"
         );
         Ok(true)
@@ -150,7 +202,11 @@ impl CertReloader {
 
     /// Hex SHA-256 of the leaf certificate being served right now.
     pub fn current_fingerprint(&self) -> String {
-        self.current.load().fingerprint.clone()
+        self.current
+            .load()
+            .as_ref()
+            .map(|g| g.fingerprint.clone())
+            .unwrap_or_default()
     }
 
     /// Poll the files every `interval` until `true` is sent on `shutdown`.
@@ -216,16 +272,18 @@ impl CertReloader {
 impl fmt::Debug for CertReloader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CertReloader")
-            .field("cert_path", &self.cert_path)
-            .field("key_path", &self.key_path)
-            .field("fingerprint", &self.current.load().fingerprint)
+            .field("files", &self.files)
+            .field("fingerprint", &self.current_fingerprint())
             .finish()
     }
 }
 
 impl ResolvesServerCert for CertReloader {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(&self.current.load().certified))
+        self.current
+            .load()
+            .as_ref()
+            .map(|g| Arc::clone(&g.certified))
     }
 }
 
@@ -264,11 +322,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
         })
 }
 
-/// Validate a PEM pair into a servable key; every error names the file.
+/// Validate a PEM pair into a servable key; every error names the file
+/// (or the Secret key) it came from.
 fn parse_pair(
-    cert_path: &Path,
+    cert_path: &str,
     cert_pem: &[u8],
-    key_path: &Path,
+    key_path: &str,
     key_pem: &[u8],
 ) -> Result<Generation> {
     let chain = parse_chain(cert_path, cert_pem)?;
@@ -280,16 +339,15 @@ fn parse_pair(
     let signing_key = crypto_provider()
         .key_provider
         .load_private_key(key)
-        .map_err(|err| Error::Tls(format!("private key {}: {err}", key_path.display())))?;
+        .map_err(|err| Error::Tls(format!("private key {}: {err}", key_path)))?;
     let certified = CertifiedKey::new(chain, signing_key);
     // Strict, unlike `CertifiedKey::from_der`: "cannot tell" is a failure too.
     certified.keys_match().map_err(|err| match err {
         rustls::Error::InconsistentKeys(_) => Error::Tls(format!(
             "private key {} does not match the certificate in {}",
-            key_path.display(),
-            cert_path.display()
+            key_path, cert_path
         )),
-        other => Error::Tls(format!("certificate {}: {other}", cert_path.display())),
+        other => Error::Tls(format!("certificate {}: {other}", cert_path)),
     })?;
     Ok(Generation {
         certified: Arc::new(certified),
@@ -298,26 +356,26 @@ fn parse_pair(
     })
 }
 
-fn parse_chain(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+fn parse_chain(path: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
     let chain = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| Error::Tls(format!("certificate {}: {err}", path.display())))?;
+        .map_err(|err| Error::Tls(format!("certificate {}: {err}", path)))?;
     if chain.is_empty() {
         return Err(Error::Tls(format!(
             "certificate {} contains no PEM CERTIFICATE block",
-            path.display()
+            path
         )));
     }
     Ok(chain)
 }
 
-fn parse_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
+fn parse_key(path: &str, pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
     PrivateKeyDer::from_pem_slice(pem).map_err(|err| match err {
         rustls_pki_types::pem::Error::NoItemsFound => Error::Tls(format!(
             "private key {} contains no PEM private key (PKCS#8, EC or RSA)",
-            path.display()
+            path
         )),
-        other => Error::Tls(format!("private key {}: {other}", path.display())),
+        other => Error::Tls(format!("private key {}: {other}", path)),
     })
 }
 

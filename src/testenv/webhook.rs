@@ -17,7 +17,7 @@ use kube::{
 use super::{CONTROL_NAMESPACE, certs::ServingCerts, free_ports, process::ManagedProcess, write};
 use crate::{
     error::{Error, Result},
-    webhook::registration::{CONFIGURATION_NAME, Endpoint, configuration},
+    webhook::registration::{CONFIGURATION_NAME, Endpoint, Registration, configuration},
 };
 
 /// A webhook process serving on loopback.
@@ -103,12 +103,8 @@ impl LocalWebhook {
 
     /// Registers this webhook by URL for `rules`.
     pub async fn register(&self, client: &Client, rules: Vec<RuleWithOperations>) -> Result<()> {
-        let config = configuration(
-            &Endpoint::Url(self.url.clone()),
-            self.ca_pem.as_bytes(),
-            rules,
-            CONTROL_NAMESPACE,
-        );
+        let registration = Registration::new(Endpoint::Url(self.url.clone()), CONTROL_NAMESPACE);
+        let config = configuration(&registration, self.ca_pem.as_bytes(), rules);
         Api::<ValidatingWebhookConfiguration>::all(client.clone())
             .patch(
                 CONFIGURATION_NAME,

@@ -1,6 +1,7 @@
 //! The validating admission webhook: watches, index, HTTPS server.
 
 mod admit;
+pub mod certificate;
 mod effects;
 mod guard;
 pub mod handler;
@@ -9,7 +10,6 @@ pub mod watch;
 
 use std::{
     net::SocketAddr,
-    path::PathBuf,
     sync::{Arc, RwLock},
     time::Duration,
 };
@@ -25,6 +25,7 @@ use crate::{
     metrics::Metrics,
     server::tls,
 };
+pub use certificate::TlsSource;
 pub use watch::Readiness;
 
 /// How the webhook behaves.
@@ -51,8 +52,7 @@ pub struct Webhook {
 pub struct ServeOptions {
     pub listen: SocketAddr,
     pub metrics_listen: SocketAddr,
-    pub tls_cert: PathBuf,
-    pub tls_key: PathBuf,
+    pub tls: TlsSource,
     pub instance: String,
 }
 
@@ -137,10 +137,9 @@ pub async fn serve(
     shutdown: signal::Receiver<bool>,
 ) -> Result<()> {
     tls::install_crypto_provider();
-    // Validate the certificate before binding anything.
-    let certs = tls::CertReloader::load(opts.tls_cert.clone(), opts.tls_key.clone())?;
-    certs.spawn_watcher(Duration::from_secs(1), shutdown.clone());
-    let webhook = Webhook::start(client, config, opts.instance.clone(), metrics);
+    let webhook = Webhook::start(client.clone(), config, opts.instance.clone(), metrics);
+    // Certificate files are validated before anything is bound.
+    let certs = certificate::start(&client, &opts.tls, &webhook.ready, shutdown.clone())?;
     let listener = bind(opts.listen).await?;
     let metrics_listener = bind(opts.metrics_listen).await?;
     tracing::info!(listen = %opts.listen, metrics = %opts.metrics_listen, "webhook serving");

@@ -21,26 +21,40 @@ use crate::{
     index::Index,
 };
 
-/// Readiness: true once every watch has delivered its first complete list.
+/// Readiness: true once every watch has delivered its first complete list
+/// and a serving certificate is loaded.
 #[derive(Debug, Default)]
 pub struct Readiness {
     requests: AtomicBool,
     policies: AtomicBool,
     namespaces: AtomicBool,
+    /// A serving certificate is loaded.
+    certificate: AtomicBool,
 }
 
 impl Readiness {
     /// Marks every watch as synced (for tests that fill the index by hand).
     pub fn mark_all_ready(&self) {
-        for flag in [&self.requests, &self.policies, &self.namespaces] {
+        for flag in self.flags() {
             flag.store(true, Ordering::Release);
         }
     }
 
+    pub fn mark_certificate_ready(&self) {
+        self.certificate.store(true, Ordering::Release);
+    }
+
+    fn flags(&self) -> [&AtomicBool; 4] {
+        [
+            &self.requests,
+            &self.policies,
+            &self.namespaces,
+            &self.certificate,
+        ]
+    }
+
     pub fn is_ready(&self) -> bool {
-        [&self.requests, &self.policies, &self.namespaces]
-            .iter()
-            .all(|flag| flag.load(Ordering::Acquire))
+        self.flags().iter().all(|flag| flag.load(Ordering::Acquire))
     }
 }
 

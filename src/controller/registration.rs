@@ -1,0 +1,399 @@
+//! The leader keeps the webhook registered: the certificate Secret (unless
+//! cert-manager issues it) and the ValidatingWebhookConfiguration, whose rules
+//! follow the ApprovalPolicies and whose caBundle follows the Secret. A
+//! configuration someone deleted or edited is put back, with a log line and
+//! a Warning Event.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::{Stream, StreamExt as _};
+use jiff::Timestamp;
+use k8s_openapi::{
+    api::{
+        admissionregistration::v1::ValidatingWebhookConfiguration, core::v1::ObjectReference,
+        core::v1::Secret, rbac::v1::ClusterRole,
+    },
+    apimachinery::pkg::apis::meta::v1::OwnerReference,
+};
+use kube::{
+    Api, Client, Resource, ResourceExt as _,
+    api::{Patch, PatchParams},
+    runtime::{WatchStreamExt as _, reflector::Store, watcher},
+};
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+
+use super::certificates;
+use crate::{
+    crd::ApprovalPolicy,
+    error::{Error, Result},
+    events::{EventQueue, Note},
+    pki::rotation::{self, Settings, Step},
+    webhook::registration::{Registration, configuration, rules_for},
+};
+
+/// What the leader registers and how it gets its certificate.
+#[derive(Clone, Debug)]
+pub struct RegistrationConfig {
+    pub registration: Registration,
+    /// The Secret, in the registration's own namespace.
+    pub secret: String,
+    /// `false` when cert-manager (or a person) writes the Secret: then only
+    /// its `ca.crt` is copied into the caBundle.
+    pub manage_certs: bool,
+    pub pki: Settings,
+    /// The ClusterRole that owns the configuration, for garbage collection.
+    pub owner_cluster_role: Option<String>,
+}
+
+const FIELD_MANAGER: &str = "approval-gate";
+const RETRY: Duration = Duration::from_secs(5);
+
+/// The latest version of one named object, from a field-selected watch.
+struct Latest<K> {
+    value: Option<K>,
+    relist: Option<Option<K>>,
+    synced: bool,
+}
+
+impl<K> Default for Latest<K> {
+    fn default() -> Self {
+        Self {
+            value: None,
+            relist: None,
+            synced: false,
+        }
+    }
+}
+
+impl<K> Latest<K> {
+    /// Applies one watch event; returns whether the object was deleted.
+    fn apply(&mut self, event: watcher::Event<K>) -> bool {
+        match event {
+            watcher::Event::Init => self.relist = Some(None),
+            watcher::Event::InitApply(obj) => self.relist = Some(Some(obj)),
+            watcher::Event::InitDone => {
+                let had = self.value.is_some();
+                self.value = self.relist.take().flatten();
+                self.synced = true;
+                return had && self.value.is_none();
+            }
+            watcher::Event::Apply(obj) => self.value = Some(obj),
+            watcher::Event::Delete(_) => {
+                self.value = None;
+                return true;
+            }
+        }
+        false
+    }
+}
+
+fn watch_named<K>(api: Api<K>, name: &str) -> impl Stream<Item = watcher::Event<K>> + Send + use<K>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    // RBAC limits watches to one name only through this field selector.
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    watcher(api, config)
+        .default_backoff()
+        .filter_map(|event| async move {
+            event
+                .map_err(|e| tracing::warn!(error = %e, "watch failed; retrying"))
+                .ok()
+        })
+}
+
+struct Maintainer {
+    client: Client,
+    config: RegistrationConfig,
+    policies: Store<ApprovalPolicy>,
+    events: EventQueue,
+    secret: Latest<Secret>,
+    configuration: Latest<ValidatingWebhookConfiguration>,
+    owner: Option<OwnerReference>,
+    waiting_logged: bool,
+}
+
+/// Keeps the Secret and the configuration right until `stop` resolves.
+pub async fn maintain(
+    client: Client,
+    config: RegistrationConfig,
+    policies: Store<ApprovalPolicy>,
+    policy_changes: Arc<Notify>,
+    events: EventQueue,
+    stop: impl Future<Output = ()>,
+) {
+    let namespace = config.registration.own_namespace.clone();
+    let secrets = watch_named(
+        Api::<Secret>::namespaced(client.clone(), &namespace),
+        &config.secret,
+    );
+    let configurations = watch_named(
+        Api::<ValidatingWebhookConfiguration>::all(client.clone()),
+        &config.registration.name,
+    );
+    let mut secrets = std::pin::pin!(secrets);
+    let mut configurations = std::pin::pin!(configurations);
+    let mut stop = std::pin::pin!(stop);
+    let mut maintainer = Maintainer {
+        client,
+        config,
+        policies,
+        events,
+        secret: Latest::default(),
+        configuration: Latest::default(),
+        owner: None,
+        waiting_logged: false,
+    };
+    let mut wake = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            Some(event) = secrets.next() => { maintainer.secret.apply(event); }
+            Some(event) = configurations.next() => {
+                if maintainer.configuration.apply(event) {
+                    maintainer.deleted();
+                }
+            }
+            () = policy_changes.notified() => {}
+            () = tokio::time::sleep_until(wake) => {}
+        }
+        wake = match maintainer.reconcile().await {
+            Ok(next) => next,
+            Err(error) => {
+                tracing::warn!(%error, "maintaining the webhook registration failed; retrying");
+                tokio::time::Instant::now() + RETRY
+            }
+        };
+    }
+}
+
+impl Maintainer {
+    fn deleted(&self) {
+        let name = &self.config.registration.name;
+        tracing::warn!(
+            configuration = %name,
+            "the ValidatingWebhookConfiguration was deleted; re-creating it"
+        );
+        self.events.send(Note {
+            regarding: configuration_reference(name),
+            warning: true,
+            reason: "WebhookConfigurationRestored",
+            action: "Restore",
+            note: format!(
+                "ValidatingWebhookConfiguration {name} was deleted while approval-gate runs; \
+                 it was re-created. To switch approval-gate off, scale it to zero first \
+                 (see the recovery runbook)."
+            ),
+        });
+    }
+
+    /// One pass; returns when to look again.
+    async fn reconcile(&mut self) -> Result<tokio::time::Instant> {
+        let idle = tokio::time::Instant::now() + Duration::from_secs(3600);
+        if !self.secret.synced || !self.configuration.synced {
+            return Ok(idle);
+        }
+        let mut wake = idle;
+        if self.config.manage_certs {
+            wake = self.rotate().await?.unwrap_or(idle);
+        }
+        let Some(bundle) = self.secret.value.as_ref().and_then(certificates::bundle) else {
+            if !self.waiting_logged {
+                tracing::warn!(
+                    secret = %self.config.secret,
+                    "the certificate Secret has no ca.crt yet; the webhook is registered once it has"
+                );
+                self.waiting_logged = true;
+            }
+            return Ok(idle);
+        };
+        self.register(&bundle).await?;
+        Ok(wake)
+    }
+
+    /// Carries out rotation steps until one says wait; returns when to look again.
+    async fn rotate(&mut self) -> Result<Option<tokio::time::Instant>> {
+        let hosts = self.config.registration.endpoint.hosts();
+        let api =
+            Api::<Secret>::namespaced(self.client.clone(), &self.config.registration.own_namespace);
+        loop {
+            let now = Timestamp::now();
+            let published = self.published();
+            let observed = self.secret.value.as_ref().map(certificates::observe);
+            let step = rotation::plan(observed.as_ref(), &hosts, published, now);
+            let Some(next) = certificates::next_secret(
+                &step,
+                self.secret.value.as_ref(),
+                &self.config.secret,
+                &self.config.registration.own_namespace,
+                &hosts,
+                now,
+                &self.config.pki,
+            )?
+            else {
+                let Step::Wait(at) = step else {
+                    return Ok(None);
+                };
+                return Ok(at.map(|at| instant_at(at, now)));
+            };
+            let written = certificates::write(&api, &next).await?;
+            self.audit_step(&step, &written);
+            self.secret.value = Some(written);
+            if step == Step::StartCaRotation {
+                // Publish the overlapping bundle before anything else.
+                return Ok(Some(tokio::time::Instant::now()));
+            }
+        }
+    }
+
+    /// Whether the configuration carries the Secret's current bundle.
+    fn published(&self) -> bool {
+        let bundle = self.secret.value.as_ref().and_then(certificates::bundle);
+        let webhooks = self
+            .configuration
+            .value
+            .as_ref()
+            .and_then(|c| c.webhooks.as_ref());
+        match (bundle, webhooks) {
+            (Some(bundle), Some(webhooks)) => webhooks.iter().all(|w| {
+                w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()) == Some(&bundle[..])
+            }),
+            _ => false,
+        }
+    }
+
+    fn audit_step(&self, step: &Step, secret: &Secret) {
+        let (reason, note) = match step {
+            Step::Bootstrap => (
+                "CertificateIssued",
+                "created a CA and a serving certificate",
+            ),
+            Step::StartCaRotation => (
+                "CARotationStarted",
+                "a new CA joined the trusted bundle; the old one stays trusted until the rotation ends",
+            ),
+            Step::IssueServing => (
+                "CertificateIssued",
+                "issued a new serving certificate from the current CA",
+            ),
+            Step::DropPrevious => (
+                "CARotationFinished",
+                "the previous CA left the trusted bundle",
+            ),
+            Step::Wait(_) => return,
+        };
+        tracing::info!(secret = %secret.name_any(), reason, "{note}");
+        self.events.send(Note {
+            regarding: secret.object_ref(&()),
+            warning: false,
+            reason,
+            action: "Rotate",
+            note: note.to_owned(),
+        });
+    }
+
+    async fn register(&mut self, bundle: &[u8]) -> Result<()> {
+        let owner = self.owner().await;
+        let mut registration = self.config.registration.clone();
+        registration.owner = owner;
+        let mut policies: Vec<_> = self.policies.state();
+        policies.sort_by_key(|p| p.name_any());
+        let rules = rules_for(policies.iter().map(|p| &p.spec));
+        let desired = configuration(&registration, bundle, rules);
+        if let Some(current) = &self.configuration.value
+            && current.webhooks == desired.webhooks
+            && current.metadata.owner_references == desired.metadata.owner_references
+        {
+            return Ok(());
+        }
+        let name = &registration.name;
+        let api = Api::<ValidatingWebhookConfiguration>::all(self.client.clone());
+        let written = api
+            .patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&desired),
+            )
+            .await?;
+        let rule_count = desired
+            .webhooks
+            .as_ref()
+            .and_then(|w| w.first())
+            .and_then(|w| w.rules.as_ref())
+            .map_or(0, Vec::len);
+        tracing::info!(
+            configuration = %name,
+            rules = rule_count,
+            policies = policies.len(),
+            resource_version = %written.resource_version().unwrap_or_default(),
+            "webhook configuration written"
+        );
+        self.configuration.value = Some(written);
+        Ok(())
+    }
+
+    /// The owner reference, looked up once; without it the configuration
+    /// is still written (and the runbook says how to remove it).
+    async fn owner(&mut self) -> Option<OwnerReference> {
+        if self.owner.is_some() {
+            return self.owner.clone();
+        }
+        let name = self.config.owner_cluster_role.as_ref()?;
+        match Api::<ClusterRole>::all(self.client.clone()).get(name).await {
+            Ok(role) => {
+                self.owner = role.controller_owner_ref(&()).map(|mut o| {
+                    o.controller = None;
+                    o.block_owner_deletion = None;
+                    o
+                });
+            }
+            Err(err) => {
+                tracing::warn!(cluster_role = %name, error = %Error::Kube(err), "cannot read the owner ClusterRole; the configuration will not be garbage-collected on uninstall");
+            }
+        }
+        self.owner.clone()
+    }
+}
+
+fn configuration_reference(name: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("admissionregistration.k8s.io/v1".to_owned()),
+        kind: Some("ValidatingWebhookConfiguration".to_owned()),
+        name: Some(name.to_owned()),
+        ..ObjectReference::default()
+    }
+}
+
+fn instant_at(at: Timestamp, now: Timestamp) -> tokio::time::Instant {
+    let wait = if at > now {
+        at.duration_since(now).unsigned_abs()
+    } else {
+        Duration::ZERO
+    };
+    // Timestamps are whole seconds in annotations; a little slack avoids
+    // waking a hair before the deadline.
+    tokio::time::Instant::now() + wait.min(Duration::from_secs(3600)) + Duration::from_millis(50)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_follows_apply_delete_and_relists() {
+        let mut latest = Latest::<String>::default();
+        assert!(!latest.apply(watcher::Event::Init));
+        assert!(!latest.apply(watcher::Event::InitApply("a".to_owned())));
+        assert!(!latest.apply(watcher::Event::InitDone));
+        assert!(latest.synced);
+        assert_eq!(latest.value.as_deref(), Some("a"));
+        assert!(latest.apply(watcher::Event::Delete("a".to_owned())));
+        assert_eq!(latest.value, None);
+        latest.apply(watcher::Event::Apply("b".to_owned()));
+        // A re-list that no longer finds the object counts as a deletion.
+        latest.apply(watcher::Event::Init);
+        assert!(latest.apply(watcher::Event::InitDone));
+        assert_eq!(latest.value, None);
+    }
+}
