@@ -89,7 +89,7 @@ impl ControlPlane {
     /// Starts etcd and kube-apiserver and waits until the apiserver is ready.
     pub async fn start(opts: Options) -> Result<Self> {
         crate::server::tls::install_crypto_provider();
-        for name in ["etcd", "kube-apiserver"] {
+        for name in ["etcd", "kube-apiserver", "helm"] {
             if !opts.bin_dir.join(name).exists() {
                 return Err(Error::MissingBinary {
                     name: name.to_owned(),
@@ -265,13 +265,10 @@ impl ControlPlane {
         }
     }
 
-    /// Installs approval-gate's CRDs and the demo RBAC, and waits for the CRDs
-    /// to be established.
+    /// Installs approval-gate's CRDs, the chart's RBAC and the demo RBAC, and
+    /// waits for the CRDs to be established.
     pub async fn install(&self) -> Result<()> {
         let client = self.client(&identities::ADMIN).await?;
-        let (roles, bindings) = rbac::dev_rbac();
-        apply_all(&client, &roles).await?;
-        apply_all(&client, &bindings).await?;
         let control = Namespace {
             metadata: ObjectMeta {
                 name: Some(CONTROL_NAMESPACE.to_owned()),
@@ -280,6 +277,15 @@ impl ControlPlane {
             ..Namespace::default()
         };
         apply_all(&client, &[control]).await?;
+        let chart = rbac::chart_rbac(&self.bin_dir.join("helm"))?;
+        apply_all(&client, &chart.cluster_roles).await?;
+        apply_all(&client, &chart.cluster_role_bindings).await?;
+        apply_namespaced(&client, &chart.service_accounts).await?;
+        apply_namespaced(&client, &chart.roles).await?;
+        apply_namespaced(&client, &chart.role_bindings).await?;
+        let (roles, bindings) = rbac::dev_rbac();
+        apply_all(&client, &roles).await?;
+        apply_all(&client, &bindings).await?;
         install_crds(&client, &crate::crd::all()).await
     }
 }
@@ -316,6 +322,26 @@ where
     let params = PatchParams::apply(FIELD_MANAGER).force();
     for obj in objects {
         api.patch(&obj.name_any(), &params, &Patch::Apply(obj))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Server-side applies namespaced objects into the namespace each names.
+async fn apply_namespaced<K>(client: &Client, objects: &[K]) -> Result<()>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for obj in objects {
+        let namespace = obj.namespace().unwrap_or_else(|| CONTROL_NAMESPACE.to_owned());
+        Api::<K>::namespaced(client.clone(), &namespace)
+            .patch(&obj.name_any(), &params, &Patch::Apply(obj))
             .await?;
     }
     Ok(())

@@ -1,13 +1,87 @@
-//! RBAC for the local control plane's demo identities.
+//! RBAC for the local control plane's identities.
 //!
-//! The requester and approver ClusterRoles are the ones approval-gate documents
-//! for clusters; the workload role stands in for the `edit` role, whose rules
+//! approval-gate's own service account and the requester and approver
+//! ClusterRoles come from the Helm chart itself (rendered with `helm
+//! template`), so every test and `make dev` run under exactly the RBAC a
+//! cluster gets. The workload role stands in for the `edit` role, whose rules
 //! are normally aggregated by kube-controller-manager, which is not running here.
 
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
-use kube::api::ObjectMeta;
+use std::path::Path;
 
-use super::identities::{CONTROLLER, GITOPS};
+use k8s_openapi::api::{
+    core::v1::ServiceAccount,
+    rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject},
+};
+use kube::api::ObjectMeta;
+use serde::Deserialize as _;
+
+use super::{CONTROL_NAMESPACE, identities::GITOPS};
+use crate::error::{Error, Result};
+
+/// The chart, next to the crate's manifest.
+pub fn chart_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/approval-gate")
+}
+
+/// The release name that makes the chart's names match the local identities:
+/// service account `approval-gate` in namespace `approval-gate`.
+pub const RELEASE: &str = "approval-gate";
+
+/// The chart's RBAC objects, by kind.
+#[derive(Debug, Default)]
+pub struct ChartRbac {
+    pub cluster_roles: Vec<ClusterRole>,
+    pub cluster_role_bindings: Vec<ClusterRoleBinding>,
+    pub roles: Vec<Role>,
+    pub role_bindings: Vec<RoleBinding>,
+    pub service_accounts: Vec<ServiceAccount>,
+}
+
+/// Renders the chart's ServiceAccount and RBAC with `helm template`.
+pub fn chart_rbac(helm: &Path) -> Result<ChartRbac> {
+    let output = std::process::Command::new(helm)
+        .args(["template", RELEASE])
+        .arg(chart_dir())
+        .args(["--namespace", CONTROL_NAMESPACE])
+        // A helm built from its Go module assumes Kubernetes 1.20 offline.
+        .args(["--kube-version", "1.35.4"])
+        .args(["--show-only", "templates/serviceaccount.yaml"])
+        .args(["--show-only", "templates/rbac.yaml"])
+        .args(["--show-only", "templates/user-roles.yaml"])
+        .output()
+        .map_err(|e| Error::io(format!("running {}", helm.display()), e))?;
+    if !output.status.success() {
+        return Err(Error::ControlPlane(format!(
+            "helm template failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    parse_rbac(&String::from_utf8_lossy(&output.stdout))
+}
+
+fn parse_rbac(yaml: &str) -> Result<ChartRbac> {
+    let mut rbac = ChartRbac::default();
+    for document in serde_yaml_ng::Deserializer::from_str(yaml) {
+        let value = serde_json::Value::deserialize(document)?;
+        let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+        match kind {
+            "" => {}
+            "ClusterRole" => rbac.cluster_roles.push(serde_json::from_value(value)?),
+            "ClusterRoleBinding" => rbac
+                .cluster_role_bindings
+                .push(serde_json::from_value(value)?),
+            "Role" => rbac.roles.push(serde_json::from_value(value)?),
+            "RoleBinding" => rbac.role_bindings.push(serde_json::from_value(value)?),
+            "ServiceAccount" => rbac.service_accounts.push(serde_json::from_value(value)?),
+            other => {
+                return Err(Error::ControlPlane(format!(
+                    "unexpected kind {other} in the chart's RBAC templates"
+                )));
+            }
+        }
+    }
+    Ok(rbac)
+}
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     let strings = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect());
@@ -68,37 +142,6 @@ fn user(name: &str) -> Subject {
     }
 }
 
-/// Requesters create and withdraw their own requests, and read policies.
-pub fn requester_role() -> ClusterRole {
-    cluster_role(
-        "approval-gate-requester",
-        vec![
-            rule(
-                &["approvalgate.dev"],
-                &["approvalrequests"],
-                &["get", "list", "watch", "create", "delete"],
-            ),
-            rule(&["approvalgate.dev"], &["approvalpolicies"], READ),
-        ],
-    )
-}
-
-/// Approvers read requests and write decisions into their status.
-pub fn approver_role() -> ClusterRole {
-    cluster_role(
-        "approval-gate-approver",
-        vec![
-            rule(&["approvalgate.dev"], &["approvalrequests"], READ),
-            rule(
-                &["approvalgate.dev"],
-                &["approvalrequests/status"],
-                &["get", "update", "patch"],
-            ),
-            rule(&["approvalgate.dev"], &["approvalpolicies"], READ),
-        ],
-    )
-}
-
 fn workload_role() -> ClusterRole {
     cluster_role(
         "approval-gate-dev-workloads",
@@ -136,46 +179,10 @@ fn workload_role() -> ClusterRole {
     )
 }
 
-/// approval-gate's own service account: what the webhook and operator call.
-pub fn controller_role() -> ClusterRole {
-    cluster_role(
-        "approval-gate",
-        vec![
-            rule(
-                &["approvalgate.dev"],
-                &["approvalrequests"],
-                &["get", "list", "watch", "create", "delete"],
-            ),
-            rule(
-                &["approvalgate.dev"],
-                &["approvalrequests/status"],
-                &["get", "update", "patch"],
-            ),
-            rule(&["approvalgate.dev"], &["approvalpolicies"], READ),
-            rule(
-                &["approvalgate.dev"],
-                &["approvalpolicies/status"],
-                &["get", "update", "patch"],
-            ),
-            rule(&[""], &["namespaces"], READ),
-            rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
-            rule(
-                &["coordination.k8s.io"],
-                &["leases"],
-                &["get", "list", "watch", "create", "update", "patch"],
-            ),
-        ],
-    )
-}
-
-/// Every role and binding the demo identities need.
+/// The workload role and the bindings of the demo identities to it and to
+/// the chart's requester and approver roles.
 pub fn dev_rbac() -> (Vec<ClusterRole>, Vec<ClusterRoleBinding>) {
-    let roles = vec![
-        requester_role(),
-        approver_role(),
-        workload_role(),
-        controller_role(),
-    ];
+    let roles = vec![workload_role()];
     let bindings = vec![
         binding(
             "approval-gate-requester",
@@ -185,11 +192,25 @@ pub fn dev_rbac() -> (Vec<ClusterRole>, Vec<ClusterRoleBinding>) {
             "approval-gate-approver",
             vec![group("approval-gate:approvers")],
         ),
-        binding("approval-gate", vec![user(CONTROLLER.username)]),
         binding(
             "approval-gate-dev-workloads",
             vec![group("dev"), group("sre"), user(GITOPS.username)],
         ),
     ];
     (roles, bindings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_rbac_is_sorted_by_kind_and_other_kinds_are_refused() {
+        let yaml = "---\n# Source: x\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: a\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: b\nrules: []\n";
+        let rbac = parse_rbac(yaml).unwrap();
+        assert_eq!(rbac.service_accounts.len(), 1);
+        assert_eq!(rbac.cluster_roles.len(), 1);
+        let err = parse_rbac("kind: Deployment\n").unwrap_err().to_string();
+        assert!(err.contains("unexpected kind Deployment"), "{err}");
+    }
 }
