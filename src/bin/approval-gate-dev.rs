@@ -11,8 +11,9 @@ use anyhow::Context as _;
 use approval_gate::{
     crd::{ApprovalPolicy, ApprovalPolicySpec},
     testenv::{ControlPlane, Options, identities, webhook::LocalWebhook},
-    webhook::registration::rules_for,
+    webhook::registration::CONFIGURATION_NAME,
 };
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use clap::Parser;
 use kube::{
     Api,
@@ -77,9 +78,11 @@ approvers: {groups: [sre]}
 approvalTTL: 15m
 ";
 
-/// Runs the webhook (the `approval-gate` binary beside this one) as
-/// approval-gate's service account, installs the demo policy and the `prod`
-/// namespace, and registers the webhook by URL for the policy's rules.
+/// Installs the demo policy and the `prod` namespace, and runs `approval-gate
+/// serve` (the binary beside this one) as approval-gate's service account,
+/// under the chart's RBAC: its operator issues the certificate and registers
+/// the webhook by URL, with rules derived from the policies, exactly as it
+/// registers the Service in a cluster.
 async fn start_webhook(plane: &ControlPlane) -> anyhow::Result<LocalWebhook> {
     let binary = std::env::current_exe()?
         .parent()
@@ -87,7 +90,7 @@ async fn start_webhook(plane: &ControlPlane) -> anyhow::Result<LocalWebhook> {
         .context("locating the approval-gate binary")?;
     let admin = plane.client(&identities::ADMIN).await?;
     let spec: ApprovalPolicySpec = serde_yaml_ng::from_str(DEMO_POLICY)?;
-    let policy = ApprovalPolicy::new("demo-prod", spec.clone());
+    let policy = ApprovalPolicy::new("demo-prod", spec);
     let ssa = PatchParams::apply("approval-gate-dev").force();
     Api::<ApprovalPolicy>::all(admin.clone())
         .patch("demo-prod", &ssa, &Patch::Apply(&policy))
@@ -96,17 +99,36 @@ async fn start_webhook(plane: &ControlPlane) -> anyhow::Result<LocalWebhook> {
     if !plane.namespace_exists("prod").await? {
         plane.create_namespace_named("prod").await?;
     }
-    let webhook = LocalWebhook::spawn_with(
+    let webhook = LocalWebhook::spawn_registering(
         &binary,
         &plane.dir().join("webhook"),
         &plane.kubeconfig(&identities::CONTROLLER),
-        &["serve"],
+        &[],
     )?;
     webhook
         .wait_ready(std::time::Duration::from_secs(60))
         .await?;
-    webhook.register(&admin, rules_for([&spec])).await?;
+    wait_registered(&admin).await?;
     Ok(webhook)
+}
+
+/// Waits until the operator has registered the webhook for the demo policy.
+async fn wait_registered(admin: &kube::Client) -> anyhow::Result<()> {
+    let api = Api::<ValidatingWebhookConfiguration>::all(admin.clone());
+    for _ in 0..300 {
+        let registered = api.get_opt(CONFIGURATION_NAME).await?.is_some_and(|c| {
+            c.webhooks
+                .unwrap_or_default()
+                .first()
+                .and_then(|w| w.rules.clone())
+                .is_some_and(|rules| !rules.is_empty())
+        });
+        if registered {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the operator did not register the webhook within 30 s; see .dev/run/webhook/webhook.log")
 }
 
 fn link_kubeconfigs(plane: &ControlPlane, dir: &std::path::Path) -> anyhow::Result<()> {

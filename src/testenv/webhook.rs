@@ -49,13 +49,49 @@ impl LocalWebhook {
         let certs = ServingCerts::generate("approval-gate-webhook", &["127.0.0.1", "localhost"])?;
         write(&dir.join("tls.crt"), &certs.cert_pem)?;
         write(&dir.join("tls.key"), &certs.key_pem)?;
+        let files = [
+            format!("--tls-cert-file={}", dir.join("tls.crt").display()),
+            format!("--tls-key-file={}", dir.join("tls.key").display()),
+        ];
+        Self::start(binary, dir, kubeconfig, command, &files, certs.ca_pem)
+    }
+
+    /// Runs `binary serve` as a cluster would, but outside it: the operator
+    /// issues the certificate into the chart's Secret, and registers this
+    /// process by URL in the chart's ValidatingWebhookConfiguration, owned by
+    /// the chart's ClusterRole. `extra` adds flags (e.g. `--rotation-step=2s`).
+    /// `ca_pem` stays empty: the CA lives in the Secret and the configuration.
+    pub fn spawn_registering(
+        binary: &Path,
+        dir: &Path,
+        kubeconfig: &Path,
+        extra: &[&str],
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let mut command = vec!["serve", "--owner-cluster-role=approval-gate"];
+        command.extend_from_slice(extra);
+        Self::start(binary, dir, kubeconfig, &command, &[], String::new())
+    }
+
+    fn start(
+        binary: &Path,
+        dir: &Path,
+        kubeconfig: &Path,
+        command: &[&str],
+        tls_files: &[String],
+        ca_pem: String,
+    ) -> Result<Self> {
         let [port, metrics_port] = free_ports()?;
+        let url = format!("https://127.0.0.1:{port}");
         let mut args: Vec<String> = command.iter().map(|s| (*s).to_owned()).collect();
+        if tls_files.is_empty() {
+            args.push(format!("--webhook-url={url}"));
+        }
+        args.extend_from_slice(tls_files);
         args.extend([
             format!("--listen=127.0.0.1:{port}"),
             format!("--metrics-listen=127.0.0.1:{metrics_port}"),
-            format!("--tls-cert-file={}", dir.join("tls.crt").display()),
-            format!("--tls-key-file={}", dir.join("tls.key").display()),
             format!("--control-namespace={CONTROL_NAMESPACE}"),
             format!(
                 "--instance=local-{}",
@@ -76,12 +112,17 @@ impl LocalWebhook {
             &dir.join("webhook.log"),
         )?;
         Ok(Self {
-            url: format!("https://127.0.0.1:{port}"),
+            url,
             metrics_url: format!("http://127.0.0.1:{metrics_port}"),
-            ca_pem: certs.ca_pem,
+            ca_pem,
             dir: dir.to_owned(),
             _process: process,
         })
+    }
+
+    /// The process's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("webhook.log")).unwrap_or_default()
     }
 
     /// Waits until `/readyz` answers 200.
@@ -94,9 +135,8 @@ impl LocalWebhook {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let log = std::fs::read_to_string(self.dir.join("webhook.log")).unwrap_or_default();
         Err(Error::Timeout {
-            what: format!("the webhook to become ready; its log:\n{log}"),
+            what: format!("the webhook to become ready; its log:\n{}", self.log()),
             after: timeout,
         })
     }
