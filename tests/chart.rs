@@ -10,9 +10,7 @@ use std::{
     process::{Command, Output},
 };
 
-use approval_gate::{
-    crd::{ApprovalPolicy, Mode},
-};
+use approval_gate::crd::{ApprovalPolicy, Mode};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{Service, ServiceAccount},
@@ -357,6 +355,34 @@ async fn default_values_render_a_ha_install_the_apiserver_accepts() {
     assert_eq!(
         rules_of(one(&docs, "Role", "approval-gate")),
         controller_namespace_rules("approval-gate")
+    );
+    // The ready-to-bind roles for people.
+    let ag = ["approvalgate.dev"];
+    let read = ["get", "list", "watch"];
+    assert_eq!(
+        rules_of(one(&docs, "ClusterRole", "approval-gate-requester")),
+        [
+            rule(
+                &ag,
+                &["approvalrequests"],
+                &[],
+                &["get", "list", "watch", "create", "delete"],
+            ),
+            rule(&ag, &["approvalpolicies"], &[], &read),
+        ]
+    );
+    assert_eq!(
+        rules_of(one(&docs, "ClusterRole", "approval-gate-approver")),
+        [
+            rule(&ag, &["approvalrequests"], &[], &read),
+            rule(
+                &ag,
+                &["approvalrequests/status"],
+                &[],
+                &["get", "update", "patch"],
+            ),
+            rule(&ag, &["approvalpolicies"], &[], &read),
+        ]
     );
 
     let policy = one(&docs, "ApprovalPolicy", "approval-gate-example");

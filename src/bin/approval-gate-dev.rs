@@ -13,8 +13,8 @@ use approval_gate::{
     testenv::{ControlPlane, Options, identities, webhook::LocalWebhook},
     webhook::registration::CONFIGURATION_NAME,
 };
-use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use clap::Parser;
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use kube::{
     Api,
     api::{Patch, PatchParams},
@@ -128,7 +128,9 @@ async fn wait_registered(admin: &kube::Client) -> anyhow::Result<()> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    anyhow::bail!("the operator did not register the webhook within 30 s; see .dev/run/webhook/webhook.log")
+    anyhow::bail!(
+        "the operator did not register the webhook within 30 s; see .dev/run/webhook/webhook.log"
+    )
 }
 
 fn link_kubeconfigs(plane: &ControlPlane, dir: &std::path::Path) -> anyhow::Result<()> {

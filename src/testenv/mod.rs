@@ -339,7 +339,9 @@ where
 {
     let params = PatchParams::apply(FIELD_MANAGER).force();
     for obj in objects {
-        let namespace = obj.namespace().unwrap_or_else(|| CONTROL_NAMESPACE.to_owned());
+        let namespace = obj
+            .namespace()
+            .unwrap_or_else(|| CONTROL_NAMESPACE.to_owned());
         Api::<K>::namespaced(client.clone(), &namespace)
             .patch(&obj.name_any(), &params, &Patch::Apply(obj))
             .await?;

@@ -1,0 +1,441 @@
+//! The operator registers its own webhook, as it does in a cluster, but as a
+//! local process registered by URL (`--webhook-url`), acting as approval-gate's
+//! service account under the chart's RBAC: it issues the certificate into the
+//! chart's Secret, keeps the ValidatingWebhookConfiguration's rules in step
+//! with the policies, rotates the CA without a single failed handshake, and
+//! puts back a configuration someone deleted.
+//!
+//! Every test here shares one operator and the one configuration, so they run
+//! one at a time.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::{
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use approval_gate::{
+    crd::ApprovalPolicy,
+    pki::{self, CA_BUNDLE, CA_KEY, TLS_CERT, TLS_KEY},
+    testenv::{CONTROL_NAMESPACE, webhook::LocalWebhook},
+};
+use k8s_openapi::api::{
+    admissionregistration::v1::ValidatingWebhookConfiguration, core::v1::Secret,
+};
+use kube::{
+    Api,
+    api::{DeleteParams, PostParams},
+};
+use support::*;
+use tokio::sync::{Mutex, MutexGuard};
+
+const CONFIGURATION: &str = "approval-gate";
+const SECRET: &str = "approval-gate-tls";
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+static OPERATOR: OnceLock<LocalWebhook> = OnceLock::new();
+
+/// The operator, started on first use, and the lock that keeps the tests apart.
+async fn operator() -> (&'static LocalWebhook, MutexGuard<'static, ()>) {
+    let guard = ONE_AT_A_TIME.lock().await;
+    let operator = OPERATOR.get_or_init(|| {
+        let plane = plane();
+        LocalWebhook::spawn_registering(
+            std::path::Path::new(env!("CARGO_BIN_EXE_approval-gate")),
+            &plane.dir().join("operator"),
+            &plane.kubeconfig(&CONTROLLER),
+            &["--rotation-step=2s", "--lease-seconds=5"],
+        )
+        .unwrap()
+    });
+    operator.wait_ready(Duration::from_secs(60)).await.unwrap();
+    configuration_where(|_| true).await;
+    (operator, guard)
+}
+
+async fn configurations() -> Api<ValidatingWebhookConfiguration> {
+    Api::all(client(&ADMIN).await)
+}
+
+async fn secret() -> Secret {
+    Api::<Secret>::namespaced(client(&ADMIN).await, CONTROL_NAMESPACE)
+        .get(SECRET)
+        .await
+        .unwrap()
+}
+
+fn data(secret: &Secret, key: &str) -> Vec<u8> {
+    secret.data.as_ref().unwrap()[key].0.clone()
+}
+
+/// Polls until the configuration exists and satisfies `ok`; returns it.
+async fn configuration_where(
+    ok: impl Fn(&ValidatingWebhookConfiguration) -> bool,
+) -> ValidatingWebhookConfiguration {
+    let api = configurations().await;
+    for _ in 0..300 {
+        if let Some(config) = api.get_opt(CONFIGURATION).await.unwrap()
+            && ok(&config)
+        {
+            return config;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last = api.get_opt(CONFIGURATION).await.unwrap();
+    panic!("the webhook configuration never got there; last seen: {last:#?}");
+}
+
+/// The CAs the apiserver is told to trust (the same in both webhooks).
+fn trusted(config: &ValidatingWebhookConfiguration) -> Vec<pki::CertInfo> {
+    let bundle = config.webhooks.as_ref().unwrap()[0]
+        .client_config
+        .ca_bundle
+        .as_ref()
+        .map(|b| b.0.clone())
+        .unwrap_or_default();
+    pki::parse_bundle(&bundle).unwrap_or_default()
+}
+
+fn gated_resources(config: &ValidatingWebhookConfiguration) -> Vec<String> {
+    config.webhooks.as_ref().unwrap()[0]
+        .rules
+        .iter()
+        .flatten()
+        .flat_map(|r| r.resources.clone().unwrap_or_default())
+        .collect()
+}
+
+async fn create_policy(name: &str, spec: &str) {
+    let policy = ApprovalPolicy::new(name, serde_yaml_ng::from_str(spec).unwrap());
+    Api::<ApprovalPolicy>::all(client(&ADMIN).await)
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
+}
+
+async fn delete_policy(name: &str) {
+    Api::<ApprovalPolicy>::all(client(&ADMIN).await)
+        .delete(name, &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn operator_issues_its_certificate_and_registers_with_safe_defaults() {
+    let (operator, _one) = operator().await;
+    let secret = secret().await;
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    for key in [CA_BUNDLE, CA_KEY, TLS_CERT, TLS_KEY] {
+        assert!(!data(&secret, key).is_empty(), "{key} is empty");
+    }
+    let ca = pki::parse_bundle(&data(&secret, CA_BUNDLE)).unwrap();
+    let leaf = &pki::parse_bundle(&data(&secret, TLS_CERT)).unwrap()[0];
+    assert!(leaf.signed_by(&ca[0]));
+    assert_eq!(leaf.hosts, ["127.0.0.1"]);
+
+    let config = configurations().await.get(CONFIGURATION).await.unwrap();
+    let owner = &config.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("ClusterRole", "approval-gate")
+    );
+    let webhooks = config.webhooks.unwrap();
+    let names: Vec<_> = webhooks.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["validate.approvalgate.dev", "guard.approvalgate.dev"]
+    );
+    for webhook in &webhooks {
+        assert_eq!(
+            webhook.client_config.url.as_deref(),
+            Some(format!("{}/validate", operator.url).as_str())
+        );
+        assert_eq!(
+            webhook.client_config.ca_bundle.as_ref().unwrap().0,
+            data(&secret, CA_BUNDLE)
+        );
+        assert_eq!(webhook.failure_policy.as_deref(), Some("Fail"));
+        assert_eq!(webhook.timeout_seconds, Some(5));
+        assert_eq!(webhook.side_effects, "NoneOnDryRun");
+        let conditions: Vec<_> = webhook
+            .match_conditions
+            .iter()
+            .flatten()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(conditions, ["not-a-node", "not-recovery-objects"]);
+    }
+    let excluded = webhooks[0].namespace_selector.as_ref().unwrap();
+    let excluded = excluded.match_expressions.as_ref().unwrap()[0]
+        .values
+        .clone()
+        .unwrap();
+    assert_eq!(excluded, ["kube-system", CONTROL_NAMESPACE]);
+    let guarded: Vec<String> = webhooks[1]
+        .rules
+        .iter()
+        .flatten()
+        .flat_map(|r| r.resources.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        guarded,
+        [
+            "approvalrequests",
+            "approvalrequests/status",
+            "approvalpolicies"
+        ]
+    );
+
+    // The apiserver can reach it: a guarded write goes through the webhook.
+    let bad = kubectl(&ADMIN)
+        .args(["apply", "-f", "-"])
+        .stdin(
+            "apiVersion: approvalgate.dev/v1alpha1\nkind: ApprovalPolicy\nmetadata: {name: reg-bad}\n\
+             spec: {rules: [{apiGroups: [apps], resources: [deployments], operations: [UPDATE]}], \
+             approvers: {groups: [sre]}, approvalTTL: 48h}\n",
+        )
+        .run()
+        .fails();
+    assert!(bad.contains("guard.approvalgate.dev"), "{bad}");
+    assert!(bad.contains("spec.approvalTTL: 48h"), "{bad}");
+}
+
+#[tokio::test]
+async fn a_new_policy_changes_the_rules_within_seconds_and_gates_through_them() {
+    let (_operator, _one) = operator().await;
+    let ns = namespace("reg-rules").await;
+    let before = configurations().await.get(CONFIGURATION).await.unwrap();
+    assert!(!gated_resources(&before).contains(&"services".to_owned()));
+
+    let started = Instant::now();
+    let policy = format!("{ns}-services");
+    create_policy(
+        &policy,
+        &format!(
+            "rules: [{{apiGroups: [''], resources: [services], operations: [CREATE], namespaces: [{ns}]}}]\n\
+             approvers: {{groups: [sre]}}\n"
+        ),
+    )
+    .await;
+    configuration_where(|c| gated_resources(c).contains(&"services".to_owned())).await;
+    eprintln!(
+        "rules followed the new policy after {:?}",
+        started.elapsed()
+    );
+
+    // The derived rule really sends the request to the webhook, which holds it.
+    let held = kubectl(&ALICE)
+        .args([
+            "-n",
+            &ns,
+            "create",
+            "service",
+            "clusterip",
+            "web",
+            "--tcp=80",
+        ])
+        .run()
+        .fails();
+    assert!(held.contains("validate.approvalgate.dev"), "{held}");
+    assert!(held.contains("needs approval"), "{held}");
+
+    delete_policy(&policy).await;
+    configuration_where(|c| !gated_resources(c).contains(&"services".to_owned())).await;
+    kubectl(&ALICE)
+        .args([
+            "-n",
+            &ns,
+            "create",
+            "service",
+            "clusterip",
+            "web",
+            "--tcp=80",
+        ])
+        .run()
+        .ok();
+}
+
+#[tokio::test]
+async fn a_deleted_configuration_is_put_back_and_the_repair_is_logged() {
+    let (operator, _one) = operator().await;
+    kubectl(&ADMIN)
+        .args(["delete", "validatingwebhookconfiguration", CONFIGURATION])
+        .run()
+        .ok();
+    let restored = configuration_where(|_| true).await;
+    assert_eq!(restored.webhooks.unwrap().len(), 2);
+    assert!(
+        operator
+            .log()
+            .contains("the ValidatingWebhookConfiguration was deleted; re-creating it"),
+        "{}",
+        operator.log()
+    );
+    // The repair also leaves a Warning Event (cluster-scoped objects' Events
+    // live in `default`).
+    let mut events = String::new();
+    for _ in 0..100 {
+        events = kubectl(&ADMIN)
+            .args([
+                "get",
+                "events",
+                "-n",
+                "default",
+                "--field-selector",
+                "reason=WebhookConfigurationRestored",
+                "-o",
+                "jsonpath={.items[*].type}",
+            ])
+            .run()
+            .ok();
+        if events.contains("Warning") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(events.contains("Warning"), "no Warning Event: {events:?}");
+}
+
+/// Creates ConfigMaps as alice until `stop`; every create passes through the
+/// webhook (an Audit policy covers them). Returns how many succeeded and the
+/// errors.
+async fn admissions(ns: String, stop: Arc<AtomicBool>, done: Arc<AtomicUsize>) -> Vec<String> {
+    let api = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client(&ALICE).await, &ns);
+    let mut errors = Vec::new();
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"generateName": "stream-"}, "data": {"n": n.to_string()}
+        }))
+        .unwrap();
+        match api.create(&PostParams::default(), &cm).await {
+            Ok(_) => {
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(err) => errors.push(err.to_string()),
+        }
+    }
+    errors
+}
+
+fn decisions(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("approval_gate_admission_decisions_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn metrics_of(operator: &LocalWebhook) -> String {
+    reqwest::get(format!("{}/metrics", operator.metrics_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_forced_rotation_keeps_admissions_flowing_without_a_tls_error() {
+    let (operator, _one) = operator().await;
+    let ns = namespace("reg-rotate").await;
+    let policy = format!("{ns}-stream");
+    create_policy(
+        &policy,
+        &format!(
+            "rules: [{{apiGroups: [''], resources: [configmaps], operations: [CREATE], namespaces: [{ns}]}}]\n\
+             approvers: {{groups: [sre]}}\nmode: Audit\n"
+        ),
+    )
+    .await;
+    configuration_where(|c| gated_resources(c).contains(&"configmaps".to_owned())).await;
+    let before = secret().await;
+    let decided_before = decisions(&metrics_of(operator).await);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let streams: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(admissions(ns.clone(), Arc::clone(&stop), Arc::clone(&done))))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let token = format!("test-{}", jiff::Timestamp::now().as_millisecond());
+    kubectl(&ADMIN)
+        .args([
+            "-n",
+            CONTROL_NAMESPACE,
+            "annotate",
+            "secret",
+            SECRET,
+            "--overwrite",
+        ])
+        .args([format!("approvalgate.dev/rotate={token}")])
+        .run()
+        .ok();
+
+    // The rotation passes through a state where the apiserver trusts both CAs.
+    let old_ca = pki::parse_bundle(&data(&before, CA_BUNDLE)).unwrap()[0].clone();
+    let both = trusted(&configuration_where(|c| trusted(c).len() == 2).await);
+    assert_eq!(
+        both[1], old_ca,
+        "the old CA stays trusted during the rotation"
+    );
+
+    // ... and ends with only the new CA, and a serving certificate from it.
+    let finished = configuration_where(|c| {
+        let cas = trusted(c);
+        cas.len() == 1 && cas[0] != old_ca
+    })
+    .await;
+    let after = secret().await;
+    assert_eq!(
+        after.metadata.annotations.as_ref().unwrap()["approvalgate.dev/rotated"],
+        token
+    );
+    let new_ca = &trusted(&finished)[0];
+    let new_leaf = &pki::parse_bundle(&data(&after, TLS_CERT)).unwrap()[0];
+    assert!(new_leaf.signed_by(new_ca));
+    assert_ne!(data(&after, TLS_CERT), data(&before, TLS_CERT));
+    // Keep the stream running a little past the end of the rotation.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut errors = Vec::new();
+    for stream in streams {
+        errors.extend(stream.await.unwrap());
+    }
+    let admitted = done.load(Ordering::Relaxed);
+    eprintln!(
+        "{admitted} admissions during the rotation, {} errors",
+        errors.len()
+    );
+    assert!(
+        errors.is_empty(),
+        "admissions failed during the rotation: {errors:#?}"
+    );
+    assert!(
+        admitted >= 20,
+        "too few admissions to show anything: {admitted}"
+    );
+    // They really went through the webhook, not around it.
+    let decided = decisions(&metrics_of(operator).await) - decided_before;
+    assert!(
+        decided >= admitted as f64,
+        "the webhook decided {decided} times for {admitted} admissions"
+    );
+    let log = operator.log();
+    assert!(!log.contains("TLS handshake failed"), "{log}");
+    for step in [
+        "CARotationStarted",
+        "CertificateIssued",
+        "CARotationFinished",
+    ] {
+        assert!(log.contains(step), "no {step} in the log");
+    }
+    delete_policy(&policy).await;
+}
