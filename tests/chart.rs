@@ -209,13 +209,9 @@ fn controller_cluster_rules(fullname: &str) -> Vec<PolicyRule> {
             &["admissionregistration.k8s.io"],
             &["validatingwebhookconfigurations"],
             &[fullname],
-            &["get", "list", "watch", "update", "patch", "delete"],
-        ),
-        rule(
-            &["admissionregistration.k8s.io"],
-            &["validatingwebhookconfigurations"],
-            &[],
-            &["create"],
+            &[
+                "get", "list", "watch", "create", "update", "patch", "delete",
+            ],
         ),
         rule(
             &["rbac.authorization.k8s.io"],
