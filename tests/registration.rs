@@ -439,3 +439,74 @@ async fn a_forced_rotation_keeps_admissions_flowing_without_a_tls_error() {
     }
     delete_policy(&policy).await;
 }
+
+/// With `--external-certs` (cert-manager), the operator writes nothing into the
+/// Secret: it trusts the Secret's `ca.crt` and the webhook serves its pair.
+#[tokio::test]
+async fn certificates_from_cert_manager_are_served_and_trusted_as_given() {
+    let (_shared, _one) = operator().await;
+    let ns = namespace("reg-external").await;
+    let now = jiff::Timestamp::now();
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let ca = pki::new_authority(now, year).unwrap();
+    let serving = pki::issue_serving(&ca, &["127.0.0.1".to_owned()], now, year).unwrap();
+    // What cert-manager writes for a Certificate.
+    let given: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "issued-tls"}, "type": "kubernetes.io/tls",
+        "stringData": {"ca.crt": ca.cert_pem, "tls.crt": serving.cert_pem, "tls.key": serving.key_pem}
+    }))
+    .unwrap();
+    let secrets = Api::<Secret>::namespaced(client(&ADMIN).await, &ns);
+    secrets
+        .create(&PostParams::default(), &given)
+        .await
+        .unwrap();
+
+    let name = format!("{ns}-external");
+    let external = LocalWebhook::spawn_registering(
+        std::path::Path::new(env!("CARGO_BIN_EXE_approval-gate")),
+        &plane().dir().join(&ns),
+        &plane().kubeconfig(&ADMIN),
+        &[
+            "--external-certs",
+            "--tls-secret=issued-tls",
+            &format!("--webhook-configuration={name}"),
+            &format!("--control-namespace={ns}"),
+        ],
+    )
+    .unwrap();
+    external.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let api = configurations().await;
+    let mut config = None;
+    for _ in 0..300 {
+        config = api.get_opt(&name).await.unwrap();
+        if config.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let config = config.expect("the operator registered the webhook");
+    assert_eq!(
+        trusted(&config),
+        pki::parse_bundle(ca.cert_pem.as_bytes()).unwrap()
+    );
+    // The Secret is cert-manager's: nothing was added or replaced.
+    let after = secrets.get("issued-tls").await.unwrap();
+    assert!(!after.data.as_ref().unwrap().contains_key(CA_KEY));
+    assert_eq!(data(&after, TLS_CERT), serving.cert_pem.as_bytes());
+    // The webhook serves exactly that pair: a client trusting only this CA connects.
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let health = http
+        .get(format!("{}/healthz", external.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(health.status().is_success());
+
+    // Stop it before removing its configuration, or it would put it back.
+    drop(external);
+    api.delete(&name, &DeleteParams::default()).await.unwrap();
+}

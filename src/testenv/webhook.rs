@@ -59,7 +59,8 @@ impl LocalWebhook {
     /// Runs `binary serve` as a cluster would, but outside it: the operator
     /// issues the certificate into the chart's Secret, and registers this
     /// process by URL in the chart's ValidatingWebhookConfiguration, owned by
-    /// the chart's ClusterRole. `extra` adds flags (e.g. `--rotation-step=2s`).
+    /// the chart's ClusterRole. `extra` adds flags (e.g. `--rotation-step=2s`,
+    /// or another `--control-namespace`).
     /// `ca_pem` stays empty: the CA lives in the Secret and the configuration.
     pub fn spawn_registering(
         binary: &Path,
@@ -88,11 +89,13 @@ impl LocalWebhook {
         if tls_files.is_empty() {
             args.push(format!("--webhook-url={url}"));
         }
+        if !command.iter().any(|a| a.starts_with("--control-namespace")) {
+            args.push(format!("--control-namespace={CONTROL_NAMESPACE}"));
+        }
         args.extend_from_slice(tls_files);
         args.extend([
             format!("--listen=127.0.0.1:{port}"),
             format!("--metrics-listen=127.0.0.1:{metrics_port}"),
-            format!("--control-namespace={CONTROL_NAMESPACE}"),
             format!(
                 "--instance=local-{}",
                 dir.file_name()
