@@ -205,6 +205,21 @@ async fn operator_issues_its_certificate_and_registers_with_safe_defaults() {
     assert!(bad.contains("spec.approvalTTL: 48h"), "{bad}");
 }
 
+/// `kubectl create service` as alice.
+fn create_service(ns: &str) -> KubectlOutput {
+    kubectl(&ALICE)
+        .args([
+            "-n",
+            ns,
+            "create",
+            "service",
+            "clusterip",
+            "web",
+            "--tcp=80",
+        ])
+        .run()
+}
+
 #[tokio::test]
 async fn a_new_policy_changes_the_rules_within_seconds_and_gates_through_them() {
     let (_operator, _one) = operator().await;
@@ -229,35 +244,13 @@ async fn a_new_policy_changes_the_rules_within_seconds_and_gates_through_them() 
     );
 
     // The derived rule really sends the request to the webhook, which holds it.
-    let held = kubectl(&ALICE)
-        .args([
-            "-n",
-            &ns,
-            "create",
-            "service",
-            "clusterip",
-            "web",
-            "--tcp=80",
-        ])
-        .run()
-        .fails();
+    let held = create_service(&ns).fails();
     assert!(held.contains("validate.approvalgate.dev"), "{held}");
     assert!(held.contains("needs approval"), "{held}");
 
     delete_policy(&policy).await;
     configuration_where(|c| !gated_resources(c).contains(&"services".to_owned())).await;
-    kubectl(&ALICE)
-        .args([
-            "-n",
-            &ns,
-            "create",
-            "service",
-            "clusterip",
-            "web",
-            "--tcp=80",
-        ])
-        .run()
-        .ok();
+    create_service(&ns).ok();
 }
 
 #[tokio::test]
