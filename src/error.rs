@@ -36,6 +36,12 @@ pub enum Error {
     #[error("local control plane: {0}")]
     ControlPlane(String),
 
+    #[error("notification over {channel}: {message}")]
+    Notify {
+        channel: &'static str,
+        message: String,
+    },
+
     #[error("timed out after {after:?} waiting for {what}")]
     Timeout {
         what: String,
@@ -62,6 +68,7 @@ impl Error {
             Self::Tls(_) => "tls",
             Self::MissingBinary { .. } | Self::ControlPlane(_) => "control_plane",
             Self::Timeout { .. } => "timeout",
+            Self::Notify { .. } => "notify",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod index;
 pub mod lifecycle;
 pub mod metrics;
+pub mod notify;
 pub mod pki;
 pub mod plugin;
 pub mod server;

@@ -36,6 +36,9 @@ pub struct Metrics {
     pub reconcile_seconds: Histogram,
     pub transitions: Family<TransitionLabels, Counter>,
     pub time_to_decision: Histogram,
+    pub notifications: Family<NotificationLabels, Counter>,
+    pub request_decisions: Family<OutcomeLabels, Counter>,
+    pub request_expiries: Counter,
     /// The operator's cache, read on each scrape for the requests-by-phase gauge.
     pub requests: Arc<RwLock<Option<Store<ApprovalRequest>>>>,
 }
@@ -54,6 +57,19 @@ pub struct ErrorLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TransitionLabels {
     pub transition: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    /// `slack`, `webhook` or `email`.
+    pub channel: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
 }
 
 /// `approval_gate_requests{phase}`, counted from the operator's cache at scrape time.
@@ -160,6 +176,25 @@ impl Default for Metrics {
             "Time from a request's creation to its approval or denial",
             time_to_decision.clone(),
         );
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notifications by channel kind (slack, webhook, email) and outcome (success, failure)",
+            notifications.clone(),
+        );
+        let request_decisions = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "request_decisions",
+            "Requests decided by an approver, by outcome (Approved, Denied); \
+             approval rate = Approved / (Approved + Denied)",
+            request_decisions.clone(),
+        );
+        let request_expiries = Counter::default();
+        registry.register(
+            "request_expiries",
+            "Requests or approvals that expired before they were used",
+            request_expiries.clone(),
+        );
         let requests = Arc::new(RwLock::new(None));
         registry.register_collector(Box::new(PhaseCollector(Arc::clone(&requests))));
         Self {
@@ -168,6 +203,9 @@ impl Default for Metrics {
             reconcile_seconds,
             transitions,
             time_to_decision,
+            notifications,
+            request_decisions,
+            request_expiries,
             requests,
             registry,
             decisions,
@@ -193,6 +231,16 @@ impl Metrics {
         family
             .get_or_create(&ResultLabels {
                 result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One notification's outcome over a channel kind.
+    pub fn count_notification(&self, channel: &str, success: bool) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                channel: channel.to_owned(),
+                outcome: if success { "success" } else { "failure" }.to_owned(),
             })
             .inc();
     }

@@ -229,6 +229,13 @@ fn controller_namespace_rules(fullname: &str) -> Vec<PolicyRule> {
     vec![
         rule(&[""], &["secrets"], &[&tls], &keep),
         rule(&[""], &["secrets"], &[], &["create"]),
+        // The Secrets notification channels may name.
+        rule(
+            &[""],
+            &["secrets"],
+            &[&format!("{fullname}-notify")],
+            &["get"],
+        ),
         rule(
             &["coordination.k8s.io"],
             &["leases"],
@@ -491,6 +498,34 @@ async fn edge_values_render_optional_objects_and_the_apiserver_accepts_them() {
         monitor["spec"]["endpoints"][0]["path"].as_str(),
         Some("/metrics")
     );
+    let readable = rules_of(one(&docs, "Role", fullname))
+        .into_iter()
+        .find(|r| r.verbs == ["get"])
+        .and_then(|r| r.resource_names)
+        .unwrap();
+    assert_eq!(
+        readable,
+        [
+            &format!("{fullname}-notify"),
+            "slack-webhooks",
+            "smtp-relay"
+        ],
+        "the Secrets notification channels may name"
+    );
+    let dashboard = one(&docs, "ConfigMap", &format!("{fullname}-dashboard"));
+    let labels = &dashboard["metadata"]["labels"];
+    assert_eq!(labels["grafana_dashboard"].as_str(), Some("1"));
+    assert_eq!(
+        dashboard["metadata"]["annotations"]["grafana_folder"].as_str(),
+        Some("approval-gate")
+    );
+    let shipped = dashboard["data"]["approval-gate.json"].as_str().unwrap();
+    let on_disk = std::fs::read_to_string(chart().join("dashboards/approval-gate.json")).unwrap();
+    assert_eq!(
+        shipped,
+        on_disk.trim_end(),
+        "the ConfigMap holds the dashboard file"
+    );
     let service = one(&docs, "Service", fullname);
     let service_ports: Vec<(&str, u64)> = service["spec"]["ports"]
         .as_sequence()
@@ -548,6 +583,7 @@ fn values_schema_rejects_bad_values() {
         ("examplePolicy.mode=Off", "mode"),
         ("operator.retention=a-week", "retention"),
         ("replicas=3", "replicas"),
+        ("grafana.dashboard.enable=true", "enable"),
     ] {
         let out = helm([
             "template",
@@ -754,6 +790,16 @@ async fn helm_install_creates_the_release_and_uninstall_removes_it() {
             vec!["update", &format!("secrets/{fullname}-tls"), "-n", &ns],
             "yes",
         ),
+        // Reads the Secret notification channels name, and no other.
+        (
+            vec!["get", &format!("secrets/{fullname}-notify"), "-n", &ns],
+            "yes",
+        ),
+        (
+            vec!["update", &format!("secrets/{fullname}-notify"), "-n", &ns],
+            "no",
+        ),
+        (vec!["list", "secrets", "-n", &ns], "no"),
         (vec!["get", "secrets/other", "-n", &ns], "no"),
         (vec!["get", "secrets/other", "-n", "default"], "no"),
         (

@@ -5,7 +5,7 @@ mod support;
 
 use approval_gate::crd::{
     ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec, Approvers, Mode,
-    Operation, Phase, PolicyRule, RuleOperation, Target,
+    Operation, Phase, PolicyRule, RuleOperation, SmtpTls, Target,
 };
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use kube::{
@@ -115,6 +115,7 @@ async fn creates_and_reads_back_both_kinds() {
             require_reason: true,
             mode: Mode::Warn,
             break_glass: None,
+            notify: vec![],
         },
     );
     policies
@@ -132,6 +133,19 @@ async fn creates_and_reads_back_both_kinds() {
         )
         .await
         .unwrap();
+    let mut with_email = minimal_policy(&format!("{ns}-mail"));
+    with_email["spec"]["notify"] = json!([{"email": {"smtp": {"host": "smtp.example.com"},
+        "from": "ag@example.com", "to": ["sre@example.com"]}}]);
+    dynamic_api(client(&ADMIN).await, "ApprovalPolicy", None)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(with_email).unwrap(),
+        )
+        .await
+        .unwrap();
+    let mailed = policies.get(&format!("{ns}-mail")).await.unwrap().spec;
+    let smtp = &mailed.notify[0].email.as_ref().unwrap().smtp;
+    assert_eq!((smtp.port, smtp.tls), (587, SmtpTls::StartTls));
     let defaulted = policies.get(&format!("{ns}-min")).await.unwrap().spec;
     assert_eq!(defaulted.required_approvals, 1);
     assert_eq!(defaulted.request_ttl.to_string(), "1h");
@@ -393,6 +407,32 @@ async fn invalid_objects_are_rejected_with_clear_messages() {
             json!({"spec": {"rules": [{"apiGroups": [""], "resources": ["pods"],
             "operations": ["EXEC"]}]}}),
             "Unsupported value: \"EXEC\"",
+        ),
+        (
+            "a notify channel of two kinds",
+            json!({"spec": {"notify": [{
+                "slack": {"webhookUrlSecretRef": {"name": "s", "key": "url"}},
+                "webhook": {"url": "https://hooks.example.com", "secretRef": {"name": "s", "key": "k"}}
+            }]}}),
+            "set exactly one of slack, webhook or email",
+        ),
+        (
+            "a webhook URL that is not HTTP",
+            json!({"spec": {"notify": [{
+                "webhook": {"url": "ftp://hooks.example.com", "secretRef": {"name": "s", "key": "k"}}
+            }]}}),
+            "spec.notify[0].webhook.url: Invalid value",
+        ),
+        (
+            "a notify channel of no kind",
+            json!({"spec": {"notify": [{"name": "empty"}]}}),
+            "set exactly one of slack, webhook or email",
+        ),
+        (
+            "an unknown SMTP security",
+            json!({"spec": {"notify": [{"email": {"smtp": {"host": "smtp", "tls": "Maybe"},
+                "from": "ag@example.com", "to": ["sre@example.com"]}}]}}),
+            "Unsupported value: \"Maybe\"",
         ),
     ];
     for (what, overlay, expected) in cases {

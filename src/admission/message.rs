@@ -59,18 +59,26 @@ pub fn denial(attempt: &Attempt, policy: &str, hold: &Hold, state: RequestState<
     };
     msg.push_str(&format!(
         " ApprovalRequest {}/{} {state} for {}. An approver ({}) can run: \
-         kubectl approve {} -n {} . To wait for the decision: kubectl approve wait {} -n {} ; \
+         {} . To wait for the decision: {} ; \
          then retry the same command.",
         hold.namespace,
         hold.name,
         attempt.user,
         hold.approvers,
-        hold.name,
-        hold.namespace,
-        hold.name,
-        hold.namespace
+        approve_command(&hold.name, &hold.namespace),
+        wait_command(&hold.name, &hold.namespace),
     ));
     msg
+}
+
+/// The command an approver runs to approve request `name` in `namespace`.
+pub fn approve_command(name: &str, namespace: &str) -> String {
+    format!("kubectl approve {name} -n {namespace}")
+}
+
+/// The command a requester runs to wait for the decision on request `name`.
+pub fn wait_command(name: &str, namespace: &str) -> String {
+    format!("kubectl approve wait {name} -n {namespace}")
 }
 
 /// Warnings that kubectl prints as `Warning: ...`.

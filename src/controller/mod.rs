@@ -4,6 +4,7 @@
 
 mod audit;
 mod certificates;
+pub mod notifications;
 pub mod plan;
 mod policy;
 pub mod registration;
@@ -32,6 +33,7 @@ use crate::{
     error::{Error, Result},
     events::EventQueue,
     metrics::{ErrorLabels, Metrics},
+    notify::{Backoff, Notifier},
     webhook::fired,
 };
 
@@ -57,6 +59,9 @@ pub struct Context {
     pub events: EventQueue,
     pub metrics: Arc<Metrics>,
     pub retention: Duration,
+    /// Where the Secrets that notification channels name live.
+    pub control_namespace: String,
+    pub notifier: Notifier,
 }
 
 const LEASE_NAME: &str = "approval-gate-operator";
@@ -133,6 +138,13 @@ async fn reconcile_all(
         notify.notify_one();
         future::ready(())
     });
+    let notifier = match Notifier::new(Backoff::default()) {
+        Ok(notifier) => notifier,
+        Err(error) => {
+            tracing::error!(%error, "cannot send notifications; not reconciling");
+            return;
+        }
+    };
     let reporter = Reporter {
         controller: "approval-gate".to_owned(),
         instance: Some(config.instance.clone()),
@@ -143,6 +155,9 @@ async fn reconcile_all(
         policies,
         metrics: Arc::clone(&metrics),
         retention: config.retention,
+        // The leader Lease lives in the control namespace.
+        control_namespace: config.lease_namespace.clone(),
+        notifier,
     });
     // Reconciling before the policies are known would judge approvals
     // without their approvers.

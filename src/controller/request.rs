@@ -9,11 +9,11 @@ use kube::{
     runtime::{controller::Action, reflector::ObjectRef},
 };
 
-use super::{Context, audit, plan::plan};
+use super::{Context, audit, notifications, plan::plan};
 use crate::{
     crd::{ApprovalRequest, Transition},
     error::{Error, Result},
-    metrics::ControllerLabels,
+    metrics::{ControllerLabels, OutcomeLabels},
 };
 
 pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<Action> {
@@ -49,6 +49,7 @@ pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<A
         }
         return Ok(Action::await_change());
     }
+    let mut current = Arc::clone(&req);
     if let Some(status) = plan.status {
         let mut next = (*req).clone();
         next.status = Some(status);
@@ -64,6 +65,7 @@ pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<A
                     audit::record(&ctx.events, &ctx.metrics, &written, *transition);
                     observe_decision(&ctx, &written, *transition, now);
                 }
+                current = Arc::new(written);
             }
             Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
                 return Ok(Action::await_change());
@@ -71,18 +73,34 @@ pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<A
             Err(e) => return Err(Error::Kube(e)),
         }
     }
+    // Only after the transition is recorded: what is told is what the audit shows.
+    let retry = match policy.as_ref() {
+        Some(policy) => notifications::send(&ctx, &current, policy).await?,
+        None => None,
+    };
     ctx.metrics
         .reconcile_seconds
         .observe(started.elapsed().as_secs_f64());
-    Ok(plan
-        .requeue_after
-        .map_or_else(Action::await_change, Action::requeue))
+    let next = match (plan.requeue_after, retry) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
 
 fn observe_decision(ctx: &Context, req: &ApprovalRequest, transition: Transition, now: Timestamp) {
+    if transition == Transition::Expired {
+        ctx.metrics.request_expiries.inc();
+    }
     if !matches!(transition, Transition::Approved | Transition::Denied) {
         return;
     }
+    ctx.metrics
+        .request_decisions
+        .get_or_create(&OutcomeLabels {
+            outcome: transition.as_str().to_owned(),
+        })
+        .inc();
     if let Some(created) = req.metadata.creation_timestamp.as_ref() {
         let secs = now.duration_since(created.0).as_secs_f64().max(0.0);
         ctx.metrics.time_to_decision.observe(secs);

@@ -2,6 +2,7 @@
 
 mod common;
 mod duration;
+mod notify;
 mod policy;
 mod request;
 
@@ -10,13 +11,17 @@ use kube::CustomResourceExt;
 
 pub use common::{Operation, Subjects};
 pub use duration::{DURATION_PATTERN, Duration, ParseDurationError};
+pub use notify::{
+    EmailChannel, NotifyChannel, SecretKeyRef, SecretRef, SlackChannel, SmtpServer, SmtpTls,
+    WebhookChannel,
+};
 pub use policy::{
     ApprovalPolicy, ApprovalPolicySpec, ApprovalPolicyStatus, Approvers, BreakGlass, Mode,
     PolicyRule, RuleOperation,
 };
 pub use request::{
-    Approval, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus, DIGEST_PATTERN, Phase,
-    Target, Transition, UsedBy, Verdict,
+    Approval, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus, DIGEST_PATTERN,
+    Notified, Phase, Target, Transition, UsedBy, Verdict,
 };
 
 pub const GROUP: &str = "approvalgate.dev";

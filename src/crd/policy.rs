@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::{common::Subjects, duration::Duration};
+use super::{common::Subjects, duration::Duration, notify::NotifyChannel};
 
 /// Declares which actions are sensitive and who may approve them. An action
 /// that matches any rule (and is not excluded) needs an approved ApprovalRequest.
@@ -86,6 +86,12 @@ pub struct ApprovalPolicySpec {
     /// action is let through with a warning, a Warning Event and an audit annotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<BreakGlass>,
+    /// Where to tell people about requests under this policy: approvers when a
+    /// request becomes Pending, the requester when it is Approved, Denied,
+    /// Expired or Revoked. Each transition is sent once per channel (at least
+    /// once: receivers can drop repeats by the idempotency key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<NotifyChannel>,
 }
 
 /// One set of sensitive actions. An action matches when its API group,

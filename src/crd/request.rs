@@ -206,6 +206,10 @@ pub struct ApprovalRequestStatus {
     /// that each is recorded exactly once across restarts and leader changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recorded: Vec<Transition>,
+    /// Notifications already sent, one per transition and channel, so that
+    /// each is sent once across restarts and leader changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notified: Vec<Notified>,
     /// Standard conditions (Approved, Expired, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -246,6 +250,19 @@ impl Transition {
             Self::Revoked => "Revoked",
         }
     }
+}
+
+/// A notification that was delivered.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notified {
+    /// The transition it told about.
+    pub transition: Transition,
+    /// The channel it went to, by its name in the policy's `spec.notify`.
+    #[schemars(length(min = 1, max = 63))]
+    pub channel: String,
+    /// When it was delivered.
+    pub at: Time,
 }
 
 /// One approver's approval.

@@ -11,6 +11,7 @@ use std::{
 
 use approval_gate::testenv::{ControlPlane, Identity, Options};
 
+pub mod receiver;
 pub mod webhook;
 
 pub use approval_gate::testenv::identities::{ADMIN, ALICE, BOB, CAROL, CONTROLLER, DAVE, GITOPS};

@@ -1,0 +1,346 @@
+//! What a notification says, as a pure function of the request, the
+//! transition and `now`. Every channel renders the same [`Notice`].
+
+use std::fmt::Write as _;
+
+use jiff::{SignedDuration, Timestamp};
+use kube::ResourceExt as _;
+use serde::Serialize;
+
+use crate::{
+    admission::message::approve_command,
+    crd::{ApprovalPolicySpec, ApprovalRequest, ApprovalRequestStatus, Target, Transition},
+};
+
+/// Who a notification is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Audience {
+    /// The people who may approve: a request is waiting for them.
+    Approvers,
+    /// The requester: their request was decided or ran out.
+    Requester,
+}
+
+/// Everything a notification tells, ready for any channel.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notice {
+    /// `Requested`, `Approved`, `Denied`, `Expired` or `Revoked`.
+    pub transition: Transition,
+    pub audience: Audience,
+    /// One line saying what happened, also the Slack fallback and the mail subject.
+    pub headline: String,
+    /// The ApprovalRequest's name, namespace and uid.
+    pub request: String,
+    pub namespace: String,
+    pub uid: String,
+    pub requester: String,
+    /// CREATE, UPDATE, DELETE or CONNECT.
+    pub operation: String,
+    /// `deployments.apps`, `pods/exec`: resource, group and subresource.
+    pub resource: String,
+    /// The object's name.
+    pub object: String,
+    pub reason: String,
+    pub digest: Option<String>,
+    pub policy: String,
+    /// Who approved, denied or revoked, when someone did.
+    pub decided_by: Option<String>,
+    /// Seconds since the request was created.
+    pub age_seconds: i64,
+    /// Seconds until the request (or its approval) stops being valid, if it still can be.
+    pub expires_in_seconds: Option<i64>,
+    /// The command an approver runs (for Pending) or the requester may share.
+    pub approve_command: String,
+    /// Approvers (users and groups) of the policy, for Pending.
+    pub approvers: Vec<String>,
+}
+
+impl Notice {
+    /// `<uid>/<transition>`: receivers drop a second delivery with the same key.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}/{}", self.uid, self.transition.as_str())
+    }
+
+    /// `deployments.apps/checkout`: what kubectl would call the object.
+    pub fn object_ref(&self) -> String {
+        format!("{}/{}", self.resource, self.object)
+    }
+
+    /// `3m20s`, or `-` when unknown.
+    pub fn age(&self) -> String {
+        human(self.age_seconds)
+    }
+
+    /// Time left, or `-` when the request can no longer become valid.
+    pub fn time_left(&self) -> String {
+        self.expires_in_seconds
+            .map_or_else(|| "-".to_owned(), human)
+    }
+
+    /// The plain-text body of an email, one fact per line.
+    pub fn text(&self) -> String {
+        let mut out = format!("{}\n\n", self.headline);
+        for (label, value) in self.facts() {
+            let _ = writeln!(out, "{label}: {value}");
+        }
+        if self.audience == Audience::Approvers {
+            let _ = write!(out, "\nTo approve, run:\n\n    {}\n", self.approve_command);
+        }
+        out
+    }
+
+    /// Labelled facts, in the order people read them.
+    pub fn facts(&self) -> Vec<(&'static str, String)> {
+        let mut facts = vec![
+            ("Requester", self.requester.clone()),
+            (
+                "Operation",
+                format!("{} {}", self.operation, self.object_ref()),
+            ),
+            ("Namespace", or_dash(&self.namespace)),
+            ("Reason", or_dash(&self.reason)),
+            ("Policy", self.policy.clone()),
+            ("Digest", self.digest.clone().unwrap_or_else(|| "-".into())),
+            ("Age", self.age()),
+            ("Time left", self.time_left()),
+        ];
+        if let Some(by) = &self.decided_by {
+            facts.push(("Decided by", by.clone()));
+        }
+        facts
+    }
+}
+
+/// What to tell about `transition` of `req`, or None when no one is told
+/// about it (a `Used` approval: the requester performed it themselves).
+pub fn notice(
+    req: &ApprovalRequest,
+    policy: Option<&ApprovalPolicySpec>,
+    transition: Transition,
+    now: Timestamp,
+) -> Option<Notice> {
+    let audience = match transition {
+        Transition::Requested => Audience::Approvers,
+        Transition::Approved | Transition::Denied | Transition::Expired | Transition::Revoked => {
+            Audience::Requester
+        }
+        Transition::Used => return None,
+    };
+    let spec = &req.spec;
+    let status = req.status.clone().unwrap_or_default();
+    let namespace = req.namespace().unwrap_or_default();
+    let name = req.name_any();
+    let resource = resource_of(&spec.target);
+    let created = req.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    let age_seconds = created.map_or(0, |c| now.duration_since(c).as_secs().max(0));
+    let expires_in_seconds = status
+        .expires_at
+        .as_ref()
+        .map(|t| t.0.duration_since(now))
+        .filter(|left| *left > SignedDuration::ZERO && audience_can_act(transition))
+        .map(|left| left.as_secs());
+    let what = format!(
+        "{} {resource}/{}{}",
+        spec.operation,
+        spec.target.name,
+        in_namespace(&spec.target.namespace)
+    );
+    let approvers = policy.map_or_else(Vec::new, |p| {
+        let users = p.approvers.users.iter().cloned();
+        let groups = p.approvers.groups.iter().map(|g| format!("group {g}"));
+        users.chain(groups).collect()
+    });
+    Some(Notice {
+        transition,
+        audience,
+        headline: headline(transition, &spec.requester, &what),
+        decided_by: decided_by(&status, transition),
+        approve_command: approve_command(&name, &namespace),
+        request: name,
+        namespace,
+        uid: req.uid().unwrap_or_default(),
+        requester: spec.requester.clone(),
+        operation: spec.operation.as_str().to_owned(),
+        resource,
+        object: spec.target.name.clone(),
+        reason: spec.reason.clone(),
+        digest: spec.digest.clone(),
+        policy: spec.policy.clone(),
+        age_seconds,
+        expires_in_seconds,
+        approvers,
+    })
+}
+
+/// `deployments.apps`, `pods/exec`: resource, group and subresource.
+fn resource_of(target: &Target) -> String {
+    let mut resource = target.resource.clone();
+    if !target.api_group.is_empty() {
+        resource = format!("{resource}.{}", target.api_group);
+    }
+    if let Some(sub) = target.subresource.as_deref().filter(|s| !s.is_empty()) {
+        resource = format!("{resource}/{sub}");
+    }
+    resource
+}
+
+/// One line: who asks, or what became of the request.
+fn headline(transition: Transition, requester: &str, what: &str) -> String {
+    match transition {
+        Transition::Requested => format!("{requester} asks for approval: {what}"),
+        Transition::Approved => format!("Approved: {what}"),
+        Transition::Denied => format!("Denied: {what}"),
+        Transition::Expired => format!("Expired before it was used: {what}"),
+        Transition::Revoked => format!("Approval revoked: {what}"),
+        Transition::Used => format!("Used: {what}"),
+    }
+}
+
+/// Who approved, denied or revoked (with their reason).
+fn decided_by(status: &ApprovalRequestStatus, transition: Transition) -> Option<String> {
+    match transition {
+        Transition::Approved => Some(
+            status
+                .approvals
+                .iter()
+                .map(|a| a.user.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        Transition::Denied => status.denial.as_ref().map(|v| by(&v.user, &v.reason)),
+        Transition::Revoked => status.revocation.as_ref().map(|v| by(&v.user, &v.reason)),
+        _ => None,
+    }
+}
+
+/// Only a pending or approved request still has time left.
+fn audience_can_act(transition: Transition) -> bool {
+    matches!(transition, Transition::Requested | Transition::Approved)
+}
+
+fn by(user: &str, reason: &str) -> String {
+    if reason.is_empty() {
+        user.to_owned()
+    } else {
+        format!("{user} ({reason})")
+    }
+}
+
+fn in_namespace(ns: &str) -> String {
+    if ns.is_empty() {
+        String::new()
+    } else {
+        format!(" in {ns}")
+    }
+}
+
+fn or_dash(s: &str) -> String {
+    if s.is_empty() {
+        "-".to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// `1h2m`, `3m20s`, `45s`: the two largest units.
+fn human(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m"),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    use super::*;
+    use crate::{
+        crd::Verdict,
+        lifecycle::tests::{policy, request, ts},
+    };
+
+    fn pending() -> ApprovalRequest {
+        let mut req = request("alice", 0);
+        req.metadata.name = Some("checkout-x7k2p".into());
+        req.metadata.uid = Some("0f3c".into());
+        req.spec.reason = "INC-42 hotfix".into();
+        req.spec.digest = Some(format!("sha256:{}", "a".repeat(64)));
+        req.status.get_or_insert_with(Default::default).expires_at = Some(Time(ts(3600)));
+        req
+    }
+
+    /// The notice approvers get about alice's pending request.
+    pub fn sample() -> Notice {
+        notice(
+            &pending(),
+            Some(&policy("")),
+            Transition::Requested,
+            ts(200),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn pending_notice_tells_approvers_who_what_why_and_how_to_approve() {
+        let p = policy("");
+        let n = notice(&pending(), Some(&p), Transition::Requested, ts(200)).unwrap();
+        assert_eq!(n.audience, Audience::Approvers);
+        assert_eq!(
+            n.headline,
+            "alice asks for approval: UPDATE deployments.apps/checkout in prod"
+        );
+        assert_eq!(n.approve_command, "kubectl approve checkout-x7k2p -n prod");
+        assert_eq!(n.idempotency_key(), "0f3c/Requested");
+        assert_eq!(n.age(), "3m20s");
+        assert_eq!(n.time_left(), "56m40s");
+        assert_eq!(n.approvers, ["root", "group sre"]);
+        let text = n.text();
+        for part in [
+            "Requester: alice",
+            "Operation: UPDATE deployments.apps/checkout",
+            "Namespace: prod",
+            "Reason: INC-42 hotfix",
+            "Policy: p",
+            "Digest: sha256:aaaa",
+            "kubectl approve checkout-x7k2p -n prod",
+        ] {
+            assert!(text.contains(part), "{part} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn outcome_notice_tells_the_requester_who_decided() {
+        let mut req = pending();
+        req.status.get_or_insert_with(Default::default).denial = Some(Verdict {
+            user: "bob".into(),
+            time: Time(ts(300)),
+            reason: "freeze".into(),
+        });
+        let n = notice(&req, None, Transition::Denied, ts(301)).unwrap();
+        assert_eq!(n.audience, Audience::Requester);
+        assert_eq!(
+            n.headline,
+            "Denied: UPDATE deployments.apps/checkout in prod"
+        );
+        assert_eq!(n.decided_by.as_deref(), Some("bob (freeze)"));
+        assert_eq!(n.time_left(), "-");
+        assert!(!n.text().contains("To approve"));
+    }
+
+    #[test]
+    fn a_used_approval_is_not_announced() {
+        assert!(notice(&pending(), None, Transition::Used, ts(1)).is_none());
+    }
+
+    #[test]
+    fn durations_read_like_kubectl_ages() {
+        assert_eq!(human(45), "45s");
+        assert_eq!(human(3725), "1h2m");
+        assert_eq!(human(-3), "0s");
+    }
+}

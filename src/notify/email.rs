@@ -1,0 +1,134 @@
+//! Email over SMTP (lettre), with STARTTLS unless a channel says `tls: None`.
+
+use std::time::Duration;
+
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor,
+    message::header::ContentType,
+    transport::smtp::{
+        authentication::Credentials,
+        client::{Tls, TlsParameters},
+    },
+};
+
+use super::content::{Audience, Notice};
+use crate::{
+    crd::SmtpTls,
+    error::{Error, Result},
+};
+
+/// Where and how to send mail; credentials already read from their Secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mailer {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub from: String,
+    pub to: Vec<String>,
+    pub credentials: Option<(String, String)>,
+}
+
+fn failed(message: impl ToString) -> Error {
+    Error::Notify {
+        channel: "email",
+        message: message.to_string(),
+    }
+}
+
+/// The recipients: `to`, plus the requester for outcomes when their
+/// username is an email address.
+pub fn recipients(mailer: &Mailer, notice: &Notice) -> Vec<String> {
+    let mut to = mailer.to.clone();
+    let requester = &notice.requester;
+    if notice.audience == Audience::Requester && requester.contains('@') && !to.contains(requester)
+    {
+        to.push(requester.clone());
+    }
+    to
+}
+
+/// The message: the headline as subject, the facts as a plain-text body and
+/// a Message-ID derived from the idempotency key, so a repeat threads as one.
+pub fn message(mailer: &Mailer, notice: &Notice) -> Result<Message> {
+    let mut builder = Message::builder()
+        .from(mailer.from.parse().map_err(failed)?)
+        .subject(format!("[approval-gate] {}", notice.headline))
+        .message_id(Some(format!(
+            "<{}.{}@approval-gate>",
+            notice.uid,
+            notice.transition.as_str()
+        )))
+        .header(ContentType::TEXT_PLAIN);
+    for to in recipients(mailer, notice) {
+        builder = builder.to(to.parse().map_err(failed)?);
+    }
+    builder.body(notice.text()).map_err(failed)
+}
+
+/// One attempt to submit `email` (see [`message`]).
+pub async fn send(mailer: &Mailer, email: Message, timeout: Duration) -> Result<()> {
+    let tls = match mailer.tls {
+        SmtpTls::StartTls => {
+            Tls::Required(TlsParameters::new(mailer.host.clone()).map_err(failed)?)
+        }
+        SmtpTls::None => Tls::None,
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&mailer.host)
+        .port(mailer.port)
+        .tls(tls)
+        .timeout(Some(timeout));
+    if let Some((user, password)) = &mailer.credentials {
+        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    }
+    let transport = builder.build();
+    transport.send(email).await.map_err(failed)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::content::tests::sample;
+
+    fn mailer() -> Mailer {
+        Mailer {
+            host: "smtp.example.com".into(),
+            port: 587,
+            tls: SmtpTls::StartTls,
+            from: "approval-gate@example.com".into(),
+            to: vec!["sre@example.com".into()],
+            credentials: None,
+        }
+    }
+
+    #[test]
+    fn approvers_are_mailed_with_the_headline_as_subject() {
+        let email = message(&mailer(), &sample()).unwrap();
+        let raw = String::from_utf8(email.formatted()).unwrap();
+        assert!(raw.contains("To: sre@example.com"), "{raw}");
+        assert!(
+            raw.contains("Subject: [approval-gate] alice asks for approval"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("Message-ID: <0f3c.Requested@approval-gate>"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains("kubectl approve checkout-x7k2p -n prod"),
+            "{raw}"
+        );
+    }
+
+    #[test]
+    fn a_requester_with_an_address_hears_the_outcome() {
+        let mut notice = sample();
+        notice.requester = "alice@example.com".into();
+        assert_eq!(recipients(&mailer(), &notice), ["sre@example.com"]);
+        notice.audience = Audience::Requester;
+        assert_eq!(
+            recipients(&mailer(), &notice),
+            ["sre@example.com", "alice@example.com"]
+        );
+    }
+}

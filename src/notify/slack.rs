@@ -1,0 +1,71 @@
+//! A Slack incoming-webhook message (Block Kit) for a [`Notice`].
+
+use serde_json::{Value, json};
+
+use super::content::{Audience, Notice};
+
+/// The JSON body: a header section, the facts as fields, the command (for
+/// approvers) and a context line; `text` is the fallback notifications show.
+pub fn payload(notice: &Notice) -> Value {
+    let fields: Vec<Value> = notice
+        .facts()
+        .into_iter()
+        .map(|(label, value)| json!({"type": "mrkdwn", "text": format!("*{label}*\n{}", escape(&value))}))
+        .collect();
+    let mut blocks = vec![
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}*", escape(&notice.headline))}}),
+        // Slack shows at most 10 fields per section.
+        json!({"type": "section", "fields": fields.into_iter().take(10).collect::<Vec<_>>()}),
+    ];
+    if notice.audience == Audience::Approvers {
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": format!("To approve, run:\n```{}```", notice.approve_command)},
+        }));
+    }
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{
+            "type": "mrkdwn",
+            "text": format!("ApprovalRequest {}/{} · approval-gate", notice.namespace, notice.request),
+        }],
+    }));
+    json!({ "text": notice.headline, "blocks": blocks })
+}
+
+/// Slack's mrkdwn treats `&`, `<` and `>` as control characters.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::content::tests::sample;
+
+    #[test]
+    fn blocks_carry_the_headline_the_facts_and_the_command() {
+        let body = payload(&sample());
+        assert_eq!(
+            body["text"],
+            "alice asks for approval: UPDATE deployments.apps/checkout in prod"
+        );
+        let blocks = body["blocks"].as_array().unwrap();
+        assert_eq!(blocks[0]["type"], "section");
+        assert_eq!(blocks[1]["fields"][0]["text"], "*Requester*\nalice");
+        assert!(
+            blocks[2]["text"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("kubectl approve checkout-x7k2p -n prod")
+        );
+        assert_eq!(blocks.last().unwrap()["type"], "context");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape("a<b>&c"), "a&lt;b&gt;&amp;c");
+    }
+}

@@ -1,0 +1,288 @@
+//! The operator tells people, once: the real `approval-gate serve` binary
+//! against a real apiserver delivers a signed webhook when a request becomes
+//! Pending and when it is approved, records what it sent in the request's
+//! status, sends nothing again after a restart, and turns a failing channel
+//! into a Warning Event and a metric until it works.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use approval_gate::{
+    crd::{ApprovalRequest, Phase},
+    notify::webhook,
+    testenv::CONTROL_NAMESPACE,
+};
+use k8s_openapi::{ByteString, api::core::v1::Secret};
+use kube::{
+    Api,
+    api::{Patch, PatchParams, PostParams},
+};
+use support::{
+    operator::*,
+    receiver::{Delivery, HttpReceiver},
+    *,
+};
+
+const KEY: &[u8] = b"hmac key for the test";
+
+/// The one Secret the chart lets approval-gate read for notifications.
+const SECRET: &str = "approval-gate-notify";
+
+/// Adds `key: value` to [`SECRET`] in the control namespace, creating it if needed.
+async fn secret(key: &str, value: &[u8]) {
+    let api = Api::<Secret>::namespaced(client(&ADMIN).await, CONTROL_NAMESPACE);
+    let mut data = BTreeMap::new();
+    data.insert(key.to_owned(), ByteString(value.to_vec()));
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(SECRET.to_owned()),
+            ..Default::default()
+        },
+        data: Some(data.clone()),
+        ..Default::default()
+    };
+    match api.create(&PostParams::default(), &secret).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            let patch = serde_json::json!({ "data": data });
+            api.patch(SECRET, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .unwrap();
+        }
+        Err(e) => panic!("creating Secret {SECRET}: {e}"),
+    }
+}
+
+/// Asserts the delivery is signed with [`KEY`] and returns its JSON body.
+fn verified(d: &Delivery) -> serde_json::Value {
+    let timestamp: i64 = d.header("X-Approval-Gate-Timestamp").parse().unwrap();
+    let signature = d.header("X-Approval-Gate-Signature");
+    assert!(
+        webhook::verify(KEY, timestamp, &d.body, &signature),
+        "bad signature {signature} over {}",
+        String::from_utf8_lossy(&d.body)
+    );
+    d.json()
+}
+
+/// The (transition, channel) pairs the request's status records as sent.
+async fn notified(ns: &str, name: &str) -> Vec<(String, String)> {
+    let req: ApprovalRequest = get_request(ns, name).await.unwrap();
+    req.status
+        .unwrap_or_default()
+        .notified
+        .into_iter()
+        .map(|n| (n.transition.as_str().to_owned(), n.channel))
+        .collect()
+}
+
+#[tokio::test]
+async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
+    // One operator leads at a time: the tests here take turns.
+    let _only_us = exclusive().await;
+    let receiver = HttpReceiver::start(0).await;
+    let ns = namespace("notify").await;
+    let hmac_key = format!("{ns}-hmac");
+    secret(&hmac_key, KEY).await;
+    let slack_key = format!("{ns}-slack");
+    let slack_url = receiver.url("/services/T0/B0/x");
+    secret(&slack_key, slack_url.as_bytes()).await;
+    let operator = start_leader("notify-first").await;
+    let extra = format!(
+        "bindToContent: false\nnotify:\n- name: hook\n  webhook: {{url: '{}', \
+         secretRef: {{name: {SECRET}, key: {hmac_key}}}}}\n\
+         - slack: {{webhookUrlSecretRef: {{name: {SECRET}, key: {slack_key}}}}}\n",
+        receiver.url("/hook")
+    );
+    let policy = policy(&operator, &ns, &extra).await;
+    ask(&ns, "req", &policy);
+    await_phase(&ns, "req", Phase::Pending, SLACK).await;
+
+    let got = receiver.await_on("/hook", 1, SLACK).await;
+    assert_eq!(got.len(), 1, "the approvers' notification");
+    let body = verified(&got[0]);
+    assert_eq!(body["transition"], "Requested");
+    assert_eq!(body["audience"], "Approvers");
+    assert_eq!(body["requester"], "alice");
+    assert_eq!(body["operation"], "UPDATE");
+    assert_eq!(body["resource"], "deployments.apps");
+    assert_eq!(body["object"], "checkout");
+    assert_eq!(body["namespace"], ns.as_str());
+    assert_eq!(body["reason"], "INC-7");
+    assert_eq!(body["policy"], policy.as_str());
+    assert_eq!(
+        body["approveCommand"],
+        format!("kubectl approve req -n {ns}")
+    );
+    let uid = get_request(&ns, "req").await.unwrap().metadata.uid.unwrap();
+    assert_eq!(
+        got[0].header("X-Approval-Gate-Idempotency-Key"),
+        format!("{uid}/Requested")
+    );
+    let slack = receiver.await_on("/services/T0/B0/x", 1, SLACK).await;
+    assert_eq!(
+        slack.len(),
+        1,
+        "the Slack channel, its URL read from a Secret"
+    );
+    let text = slack[0].json()["text"].as_str().unwrap().to_owned();
+    assert_eq!(
+        text,
+        format!("alice asks for approval: UPDATE deployments.apps/checkout in {ns}")
+    );
+    for _ in 0..50 {
+        if notified(&ns, "req").await.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut recorded = notified(&ns, "req").await;
+    recorded.sort();
+    assert_eq!(
+        recorded,
+        [
+            ("Requested".to_owned(), "hook".to_owned()),
+            ("Requested".to_owned(), "slack-1".to_owned())
+        ]
+    );
+
+    // A new operator finds the record and sends nothing again.
+    drop(operator);
+    let again = start_leader("notify-second").await;
+    scrape_until(&again, |m| {
+        value(
+            m,
+            "approval_gate_reconciles_total",
+            r#"controller="approvalrequest""#,
+        ) >= 1.0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "nothing again after a restart"
+    );
+
+    approve(&BOB, &ns, "req").await;
+    let got = receiver.await_on("/hook", 2, SLACK).await;
+    assert_eq!(got.len(), 2, "the requester's notification");
+    let body = verified(&got[1]);
+    assert_eq!(body["transition"], "Approved");
+    assert_eq!(body["audience"], "Requester");
+    assert_eq!(body["decidedBy"], "bob");
+    let slack = receiver.await_on("/services/T0/B0/x", 2, SLACK).await;
+    let text = slack[1].json()["text"].as_str().unwrap().to_owned();
+    assert!(text.starts_with("Approved: UPDATE"), "{text}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.received().len(), 4, "nothing is sent twice");
+    assert_eq!(notified(&ns, "req").await.len(), 4);
+    let grew = |m: &str| {
+        let success = |channel: &str| {
+            let labels = format!("channel=\"{channel}\",outcome=\"success\"");
+            value(m, "approval_gate_notifications_total", &labels)
+        };
+        let approved = r#"outcome="Approved""#;
+        success("webhook") >= 1.0
+            && success("slack") >= 1.0
+            && value(m, "approval_gate_request_decisions_total", approved) >= 1.0
+    };
+    let metrics = scrape_until(&again, grew).await;
+    assert!(grew(&metrics), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_failing_channel_warns_and_is_retried_until_it_works() {
+    let _only_us = exclusive().await;
+    let receiver = HttpReceiver::start(0).await;
+    let ns = namespace("notify-fail").await;
+    let late_key = format!("{ns}-late");
+    let operator = start_leader("notify-fail").await;
+    // A Secret approval-gate may not read, whatever a policy says.
+    let elsewhere = format!("{ns}-not-for-notifications");
+    let other = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(elsewhere.clone()),
+            ..Default::default()
+        },
+        string_data: Some([("k".to_owned(), "v".to_owned())].into()),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client(&ADMIN).await, CONTROL_NAMESPACE)
+        .create(&PostParams::default(), &other)
+        .await
+        .unwrap();
+    // The key is not in the Secret yet.
+    let extra = format!(
+        "bindToContent: false\nnotify:\n- webhook: {{url: '{}', \
+         secretRef: {{name: {SECRET}, key: {late_key}}}}}\n\
+         - webhook: {{url: '{}', secretRef: {{name: {elsewhere}, key: k}}}}\n",
+        receiver.url("/late"),
+        receiver.url("/never"),
+    );
+    let policy = policy(&operator, &ns, &extra).await;
+    ask(&ns, "req", &policy);
+
+    let failures = |m: &str| {
+        value(
+            m,
+            "approval_gate_notifications_total",
+            r#"channel="webhook",outcome="failure""#,
+        )
+    };
+    let text = scrape_until(&operator, |m| failures(m) >= 1.0).await;
+    assert!(failures(&text) >= 1.0, "{text}");
+    // Failures of one request fold into one Event series; the log has each.
+    await_event(&ns, "req", "NotificationFailed", "failed").await;
+    let logged = |channel: &str, containing: &str| {
+        log_lines(&operator).iter().any(|l| {
+            let f = &l["fields"];
+            f["request"] == "req"
+                && f["namespace"] == ns.as_str()
+                && f["channel"] == channel
+                && f["error"].as_str().unwrap_or_default().contains(containing)
+        })
+    };
+    assert!(logged("webhook-0", SECRET), "the Secret is named");
+    assert!(logged("webhook-1", "forbidden"), "{elsewhere} stays unread");
+    assert_eq!(
+        phase_of(&get_request(&ns, "req").await.unwrap()),
+        Some(Phase::Pending),
+        "the request is not lost"
+    );
+
+    secret(&late_key, KEY).await;
+    let got = receiver.await_on("/late", 1, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 1, "delivered once the Secret holds the key");
+    assert_eq!(verified(&got[0])["transition"], "Requested");
+    assert!(
+        receiver
+            .await_on("/never", 1, Duration::ZERO)
+            .await
+            .is_empty()
+    );
+}
+
+/// Waits for an Event with `reason` about the request whose note contains
+/// `containing`; returns the note.
+async fn await_event(ns: &str, name: &str, reason: &str, containing: &str) -> String {
+    for _ in 0..100 {
+        let out = kubectl(&ADMIN)
+            .args(["get", "events", "-n", ns, "-o", "json", "--field-selector"])
+            .args([format!("involvedObject.name={name},reason={reason}")])
+            .run()
+            .ok();
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let notes = list["items"].as_array().into_iter().flatten().map(|e| {
+            let note = e["note"].as_str().or(e["message"].as_str());
+            note.unwrap_or_default().to_owned()
+        });
+        if let Some(note) = notes.into_iter().find(|n| n.contains(containing)) {
+            return note;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {reason} Event about {ns}/{name} mentioning {containing:?}");
+}
