@@ -821,32 +821,17 @@ async fn helm_install_creates_the_release_and_uninstall_removes_it() {
     ]);
     assert!(out.contains("uninstalled"), "{out}");
     assert!(
-        Api::<Deployment>::namespaced(client.clone(), &ns)
-            .get_opt(&fullname)
-            .await
-            .unwrap()
-            .is_none()
+        gone::<Deployment>(&client, &ns, &fullname).await,
+        "Deployment"
+    );
+    assert!(gone::<Service>(&client, &ns, &fullname).await, "Service");
+    assert!(
+        gone::<ServiceAccount>(&client, &ns, &fullname).await,
+        "ServiceAccount"
     );
     assert!(
-        Api::<Service>::namespaced(client.clone(), &ns)
-            .get_opt(&fullname)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        Api::<ServiceAccount>::namespaced(client.clone(), &ns)
-            .get_opt(&fullname)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns)
-            .get_opt(&fullname)
-            .await
-            .unwrap()
-            .is_none()
+        gone::<PodDisruptionBudget>(&client, &ns, &fullname).await,
+        "PodDisruptionBudget"
     );
     for role in [
         fullname.clone(),
@@ -940,4 +925,20 @@ fn chart_crds_are_copies_of_the_generated_crds() {
             "charts/approval-gate/crds/{file} differs from crds/{file}: run `make crds`"
         );
     }
+}
+
+/// Whether the namespaced object `name` no longer exists.
+async fn gone<K>(client: &kube::Client, ns: &str, name: &str) -> bool
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    Api::<K>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .unwrap()
+        .is_none()
 }
