@@ -218,15 +218,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn finished_requests_are_deleted_after_retention() {
-        let p = policy("");
+    /// alice's request, denied by bob at 100 s.
+    fn denied_at_100() -> ApprovalRequest {
         let mut req = request("alice", 0);
         req.status.get_or_insert_with(Default::default).denial = Some(Verdict {
             user: "bob".into(),
             time: Time(ts(100)),
             reason: "no".into(),
         });
+        req
+    }
+
+    #[test]
+    fn finished_requests_are_deleted_after_retention() {
+        let p = policy("");
+        let mut req = denied_at_100();
         let retention = Duration::from_secs(60);
         let early = plan(&req, Some(&p), ts(120), retention);
         assert!(!early.delete);
@@ -238,12 +244,7 @@ mod tests {
     #[test]
     fn a_request_past_retention_is_recorded_before_it_is_deleted() {
         let p = policy("");
-        let mut req = request("alice", 0);
-        req.status.get_or_insert_with(Default::default).denial = Some(Verdict {
-            user: "bob".into(),
-            time: Time(ts(100)),
-            reason: "no".into(),
-        });
+        let mut req = denied_at_100();
         let retention = Duration::from_secs(60);
         let first = plan(&req, Some(&p), ts(1000), retention);
         assert!(!first.delete);
