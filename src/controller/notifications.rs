@@ -52,7 +52,11 @@ pub fn due(req: &ApprovalRequest, policy: &ApprovalPolicySpec, now: Timestamp) -
     for transition in &status.recorded {
         let current = match transition {
             Transition::Requested => phase == Phase::Pending,
-            Transition::Approved => phase == Phase::Approved,
+            // An approval spent before the leader announced it is still news
+            // to the requester (who may be a GitOps controller's owner).
+            Transition::Approved => {
+                phase == Phase::Approved || (phase == Phase::Used && fresh)
+            }
             Transition::Denied => phase == Phase::Denied && fresh,
             Transition::Expired => phase == Phase::Expired && fresh,
             Transition::Revoked => phase == Phase::Revoked && fresh,
@@ -326,7 +330,8 @@ mod tests {
     }
 
     #[test]
-    fn a_used_approval_tells_no_one() {
+    fn an_approval_used_before_it_was_announced_is_still_told_once() {
+        let p = with_channels();
         let mut req = request("alice", 0);
         recorded(
             &mut req,
@@ -338,6 +343,20 @@ mod tests {
             ],
         );
         req.status.as_mut().unwrap().used_at = Some(Time(ts(5)));
-        assert!(due(&req, &with_channels(), ts(6)).is_empty());
+        let due = due(&req, &p, ts(6));
+        assert_eq!(due.len(), 2);
+        assert!(due.iter().all(|d| d.transition == Transition::Approved));
+        // Not the request itself (it is decided), and not the use.
+        for channel in ["webhook-0", "team"] {
+            req.status.as_mut().unwrap().notified.push(Notified {
+                transition: Transition::Approved,
+                channel: channel.into(),
+                at: Time(ts(6)),
+            });
+        }
+        assert!(super::due(&req, &p, ts(7)).is_empty());
+        // A use long ago is not news.
+        req.status.as_mut().unwrap().notified.clear();
+        assert!(super::due(&req, &p, ts(5 + 7200)).is_empty());
     }
 }

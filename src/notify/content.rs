@@ -138,7 +138,9 @@ pub fn notice(
         .expires_at
         .as_ref()
         .map(|t| t.0.duration_since(now))
-        .filter(|left| *left > SignedDuration::ZERO && audience_can_act(transition))
+        .filter(|left| {
+            *left > SignedDuration::ZERO && audience_can_act(transition) && status.used_at.is_none()
+        })
         .map(|left| left.as_secs());
     let what = format!(
         "{} {resource}/{}{}",
@@ -154,7 +156,7 @@ pub fn notice(
     Some(Notice {
         transition,
         audience,
-        headline: headline(transition, &spec.requester, &what),
+        headline: headline(transition, &spec.requester, &what, status.used_at.is_some()),
         decided_by: decided_by(&status, transition),
         approve_command: approve_command(&name, &namespace),
         request: name,
@@ -186,9 +188,12 @@ fn resource_of(target: &Target) -> String {
 }
 
 /// One line: who asks, or what became of the request.
-fn headline(transition: Transition, requester: &str, what: &str) -> String {
+/// `used`: the approval was spent before this notice went out (the requester
+/// retried at once), so it says so instead of inviting a retry.
+fn headline(transition: Transition, requester: &str, what: &str, used: bool) -> String {
     match transition {
         Transition::Requested => format!("{requester} asks for approval: {what}"),
+        Transition::Approved if used => format!("Approved and already used: {what}"),
         Transition::Approved => format!("Approved: {what}"),
         Transition::Denied => format!("Denied: {what}"),
         Transition::Expired => format!("Expired before it was used: {what}"),
@@ -260,7 +265,7 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::{
-        crd::Verdict,
+        crd::{Approval, Verdict},
         lifecycle::tests::{policy, request, ts},
     };
 
@@ -330,6 +335,27 @@ pub(crate) mod tests {
         assert_eq!(n.decided_by.as_deref(), Some("bob (freeze)"));
         assert_eq!(n.time_left(), "-");
         assert!(!n.text().contains("To approve"));
+    }
+
+    #[test]
+    fn an_approval_already_used_says_so_and_shows_no_time_left() {
+        let mut req = pending();
+        let status = req.status.get_or_insert_with(Default::default);
+        status.approvals.push(Approval {
+            user: "bob".into(),
+            groups: Vec::new(),
+            time: Time(ts(300)),
+            comment: String::new(),
+        });
+        status.used_at = Some(Time(ts(305)));
+        let n = notice(&req, None, Transition::Approved, ts(310)).unwrap();
+        assert_eq!(n.audience, Audience::Requester);
+        assert_eq!(
+            n.headline,
+            "Approved and already used: UPDATE deployments.apps/checkout in prod"
+        );
+        assert_eq!(n.decided_by.as_deref(), Some("bob"));
+        assert_eq!(n.time_left(), "-");
     }
 
     #[test]
