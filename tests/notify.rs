@@ -1,6 +1,7 @@
 //! Notifications reach real receivers: a local HTTP server stands in for
 //! Slack and for a generic webhook (whose signature the test verifies), and a
-//! local SMTP server receives the email. No apiserver is needed.
+//! local SMTP server receives the email, over STARTTLS when it offers it.
+//! No apiserver is needed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use approval_gate::{
     crd::{ApprovalRequest, ApprovalRequestSpec, Operation, SmtpTls, Target, Transition},
     notify::{Backoff, Destination, Mailer, Notice, Notifier, notice, webhook},
+    testenv::certs::ServingCerts,
 };
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -184,6 +186,7 @@ fn mailer(smtp: &SmtpReceiver, tls: SmtpTls) -> Mailer {
         from: "approval-gate@example.com".into(),
         to: vec!["sre@example.com".into()],
         credentials: None,
+        ca_pem: None,
     }
 }
 
@@ -225,6 +228,41 @@ async fn email_requires_starttls_unless_told_otherwise() {
     .unwrap();
     assert!(notifier.deliver(&to, &pending_notice()).await.is_err());
     assert!(smtp.mails().is_empty(), "mail went out in the clear");
+}
+
+#[tokio::test]
+async fn email_goes_over_starttls_to_a_relay_whose_ca_the_channel_names() {
+    let certs = ServingCerts::generate("smtp.test", &["127.0.0.1"]).unwrap();
+    let smtp = SmtpReceiver::start_tls(&certs.cert_pem, &certs.key_pem).await;
+    let mut trusting = mailer(&smtp, SmtpTls::StartTls);
+    trusting.ca_pem = Some(certs.ca_pem.clone().into_bytes());
+    fast()
+        .deliver(&Destination::Email(trusting), &pending_notice())
+        .await
+        .unwrap();
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].encrypted, "sent before the TLS handshake");
+    assert!(
+        mails[0]
+            .data
+            .contains("kubectl approve checkout-x7k2p -n prod")
+    );
+
+    // The public roots alone do not vouch for a private CA: nothing is sent.
+    let once = Notifier::new(Backoff {
+        attempts: 1,
+        base: Duration::from_millis(10),
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    let untrusting = Destination::Email(mailer(&smtp, SmtpTls::StartTls));
+    let err = once
+        .deliver(&untrusting, &pending_notice())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("certificate"), "{err}");
+    assert_eq!(smtp.mails().len(), 1);
 }
 
 #[tokio::test]

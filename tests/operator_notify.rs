@@ -1,6 +1,7 @@
 //! The operator tells people, once: the real `approval-gate serve` binary
 //! against a real apiserver delivers a signed webhook when a request becomes
-//! Pending and when it is approved, records what it sent in the request's
+//! Pending and when it is approved (and an email over STARTTLS to a relay
+//! with a private CA), records what it sent in the request's
 //! status, sends nothing again after a restart, and turns a failing channel
 //! into a Warning Event and a metric until it works.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,7 +13,7 @@ use std::{collections::BTreeMap, time::Duration};
 use approval_gate::{
     crd::{ApprovalRequest, Phase},
     notify::webhook,
-    testenv::CONTROL_NAMESPACE,
+    testenv::{CONTROL_NAMESPACE, certs::ServingCerts},
 };
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{
@@ -21,7 +22,7 @@ use kube::{
 };
 use support::{
     operator::*,
-    receiver::{Delivery, HttpReceiver},
+    receiver::{Delivery, HttpReceiver, Mail, SmtpReceiver},
     *,
 };
 
@@ -89,12 +90,21 @@ async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
     let slack_key = format!("{ns}-slack");
     let slack_url = receiver.url("/services/T0/B0/x");
     secret(&slack_key, slack_url.as_bytes()).await;
+    // A mail relay offering STARTTLS with a certificate from a private CA,
+    // which the channel names in the Secret.
+    let certs = ServingCerts::generate("smtp.test", &["127.0.0.1"]).unwrap();
+    let smtp = SmtpReceiver::start_tls(&certs.cert_pem, &certs.key_pem).await;
+    let ca_key = format!("{ns}-smtp-ca");
+    secret(&ca_key, certs.ca_pem.as_bytes()).await;
     let operator = start_leader("notify-first").await;
     let extra = format!(
         "bindToContent: false\nnotify:\n- name: hook\n  webhook: {{url: '{}', \
          secretRef: {{name: {SECRET}, key: {hmac_key}}}}}\n\
-         - slack: {{webhookUrlSecretRef: {{name: {SECRET}, key: {slack_key}}}}}\n",
-        receiver.url("/hook")
+         - slack: {{webhookUrlSecretRef: {{name: {SECRET}, key: {slack_key}}}}}\n\
+         - name: mail\n  email: {{from: approval-gate@example.com, to: [sre@example.com], \
+         smtp: {{host: 127.0.0.1, port: {}, caSecretRef: {{name: {SECRET}, key: {ca_key}}}}}}}\n",
+        receiver.url("/hook"),
+        smtp.addr.port()
     );
     let policy = policy(&operator, &ns, &extra).await;
     ask(&ns, "req", &policy);
@@ -132,8 +142,23 @@ async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
         text,
         format!("alice asks for approval: UPDATE deployments.apps/checkout in {ns}")
     );
+    let mails = await_mails(&smtp, 1).await;
+    assert_eq!(mails.len(), 1, "the approvers' email");
+    assert!(mails[0].encrypted, "the email went out before STARTTLS");
+    assert_eq!(mails[0].to, ["sre@example.com"]);
+    let subject = format!(
+        "Subject: [approval-gate] alice asks for approval: UPDATE deployments.apps/checkout in {ns}"
+    );
+    assert!(mails[0].unfolded().contains(&subject), "{}", mails[0].data);
+    assert!(
+        mails[0]
+            .data
+            .contains(&format!("kubectl approve req -n {ns}")),
+        "{}",
+        mails[0].data
+    );
     for _ in 0..50 {
-        if notified(&ns, "req").await.len() == 2 {
+        if notified(&ns, "req").await.len() == 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -144,6 +169,7 @@ async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
         recorded,
         [
             ("Requested".to_owned(), "hook".to_owned()),
+            ("Requested".to_owned(), "mail".to_owned()),
             ("Requested".to_owned(), "slack-1".to_owned())
         ]
     );
@@ -165,6 +191,7 @@ async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
         2,
         "nothing again after a restart"
     );
+    assert_eq!(smtp.mails().len(), 1, "no email again after a restart");
 
     approve(&BOB, &ns, "req").await;
     let got = receiver.await_on("/hook", 2, SLACK).await;
@@ -176,9 +203,19 @@ async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
     let slack = receiver.await_on("/services/T0/B0/x", 2, SLACK).await;
     let text = slack[1].json()["text"].as_str().unwrap().to_owned();
     assert!(text.starts_with("Approved: UPDATE"), "{text}");
+    let mails = await_mails(&smtp, 2).await;
+    assert!(mails[1].encrypted);
+    assert!(
+        mails[1]
+            .unfolded()
+            .contains("Subject: [approval-gate] Approved: UPDATE"),
+        "{}",
+        mails[1].data
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.received().len(), 4, "nothing is sent twice");
-    assert_eq!(notified(&ns, "req").await.len(), 4);
+    assert_eq!(smtp.mails().len(), 2, "no email is sent twice");
+    assert_eq!(notified(&ns, "req").await.len(), 6);
     let grew = |m: &str| {
         let success = |channel: &str| {
             let labels = format!("channel=\"{channel}\",outcome=\"success\"");
@@ -187,6 +224,7 @@ async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
         let approved = r#"outcome="Approved""#;
         success("webhook") >= 1.0
             && success("slack") >= 1.0
+            && success("email") >= 1.0
             && value(m, "approval_gate_request_decisions_total", approved) >= 1.0
     };
     let metrics = scrape_until(&again, grew).await;
@@ -263,6 +301,17 @@ async fn a_failing_channel_warns_and_is_retried_until_it_works() {
             .await
             .is_empty()
     );
+}
+
+/// Waits until the SMTP server holds `n` mails (or 10 s); returns them.
+async fn await_mails(smtp: &SmtpReceiver, n: usize) -> Vec<Mail> {
+    for _ in 0..100 {
+        if smtp.mails().len() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    smtp.mails()
 }
 
 /// Waits for an Event with `reason` about the request whose note contains

@@ -54,9 +54,7 @@ pub fn due(req: &ApprovalRequest, policy: &ApprovalPolicySpec, now: Timestamp) -
             Transition::Requested => phase == Phase::Pending,
             // An approval spent before the leader announced it is still news
             // to the requester (who may be a GitOps controller's owner).
-            Transition::Approved => {
-                phase == Phase::Approved || (phase == Phase::Used && fresh)
-            }
+            Transition::Approved => phase == Phase::Approved || (phase == Phase::Used && fresh),
             Transition::Denied => phase == Phase::Denied && fresh,
             Transition::Expired => phase == Phase::Expired && fresh,
             Transition::Revoked => phase == Phase::Revoked && fresh,
@@ -222,6 +220,10 @@ async fn destination(ctx: &Context, channel: &NotifyChannel) -> Result<Destinati
         }
         None => None,
     };
+    let ca_pem = match &email.smtp.ca_secret_ref {
+        Some(r) => Some(secret_value(&secrets, &r.name, &r.key).await?),
+        None => None,
+    };
     Ok(Destination::Email(Mailer {
         host: email.smtp.host.clone(),
         port: email.smtp.port,
@@ -229,6 +231,7 @@ async fn destination(ctx: &Context, channel: &NotifyChannel) -> Result<Destinati
         from: email.from.clone(),
         to: email.to.clone(),
         credentials,
+        ca_pem,
     }))
 }
 

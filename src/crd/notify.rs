@@ -131,6 +131,11 @@ pub struct SmtpServer {
     /// the same host or for tests).
     #[serde(default)]
     pub tls: SmtpTls,
+    /// The key of a Secret in the control namespace holding PEM CA
+    /// certificates to trust for STARTTLS besides the public roots, for a
+    /// relay with a certificate from a private CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret_ref: Option<SecretKeyRef>,
 }
 
 /// Transport security of an SMTP connection.

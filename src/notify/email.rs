@@ -7,7 +7,7 @@ use lettre::{
     message::header::ContentType,
     transport::smtp::{
         authentication::Credentials,
-        client::{Tls, TlsParameters},
+        client::{Certificate, Tls, TlsParameters},
     },
 };
 
@@ -26,6 +26,8 @@ pub struct Mailer {
     pub from: String,
     pub to: Vec<String>,
     pub credentials: Option<(String, String)>,
+    /// PEM CA certificates trusted for STARTTLS besides the public roots.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 fn failed(message: impl ToString) -> Error {
@@ -68,9 +70,7 @@ pub fn message(mailer: &Mailer, notice: &Notice) -> Result<Message> {
 /// One attempt to submit `email` (see [`message`]).
 pub async fn send(mailer: &Mailer, email: Message, timeout: Duration) -> Result<()> {
     let tls = match mailer.tls {
-        SmtpTls::StartTls => {
-            Tls::Required(TlsParameters::new(mailer.host.clone()).map_err(failed)?)
-        }
+        SmtpTls::StartTls => Tls::Required(tls_parameters(mailer)?),
         SmtpTls::None => Tls::None,
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&mailer.host)
@@ -83,6 +83,21 @@ pub async fn send(mailer: &Mailer, email: Message, timeout: Duration) -> Result<
     let transport = builder.build();
     transport.send(email).await.map_err(failed)?;
     Ok(())
+}
+
+/// The public roots, plus the channel's own CA when it names one.
+fn tls_parameters(mailer: &Mailer) -> Result<TlsParameters> {
+    let mut builder = TlsParameters::builder(mailer.host.clone());
+    if let Some(pem) = &mailer.ca_pem {
+        let has_certificate = String::from_utf8_lossy(pem).contains("-----BEGIN CERTIFICATE-----");
+        if !has_certificate {
+            return Err(failed("the CA Secret key holds no PEM certificate"));
+        }
+        let ca = Certificate::from_pem(pem)
+            .map_err(|e| failed(format!("the CA Secret key holds no valid PEM: {e}")))?;
+        builder = builder.add_root_certificate(ca);
+    }
+    builder.build_rustls().map_err(failed)
 }
 
 #[cfg(test)]
@@ -98,7 +113,21 @@ mod tests {
             from: "approval-gate@example.com".into(),
             to: vec!["sre@example.com".into()],
             credentials: None,
+            ca_pem: None,
         }
+    }
+
+    #[test]
+    fn a_ca_secret_without_a_certificate_is_a_clear_error() {
+        let mut m = mailer();
+        m.ca_pem = Some(b"not a certificate".to_vec());
+        let err = tls_parameters(&m).err().unwrap().to_string();
+        assert!(err.contains("holds no PEM certificate"), "{err}");
+        m.ca_pem = Some(b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n".to_vec());
+        let err = tls_parameters(&m).err().unwrap().to_string();
+        assert!(err.contains("no valid PEM"), "{err}");
+        m.ca_pem = None;
+        assert!(tls_parameters(&m).is_ok());
     }
 
     #[test]

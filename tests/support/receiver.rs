@@ -1,5 +1,6 @@
 //! Real local receivers for notifications: an HTTP server (axum) that keeps
-//! every delivery and can fail the first few, and a minimal SMTP server.
+//! every delivery and can fail the first few, and a minimal SMTP server
+//! with optional STARTTLS.
 
 use std::{
     net::SocketAddr,
@@ -11,10 +12,12 @@ use std::{
 };
 
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap, http::StatusCode};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
 use tokio::{
-    io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader},
-    net::TcpListener,
+    io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader},
+    net::{TcpListener, TcpStream},
 };
+use tokio_rustls::TlsAcceptor;
 
 /// One HTTP delivery as received.
 #[derive(Clone, Debug)]
@@ -123,24 +126,55 @@ pub struct Mail {
     pub from: String,
     pub to: Vec<String>,
     pub data: String,
+    /// Whether it came after a completed STARTTLS handshake.
+    pub encrypted: bool,
 }
 
-/// A plain SMTP server on 127.0.0.1 speaking just enough of RFC 5321
-/// (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT); it offers no STARTTLS.
+impl Mail {
+    /// The message with folded header lines joined (RFC 5322 section 2.2.3).
+    pub fn unfolded(&self) -> String {
+        self.data.replace("\n ", " ")
+    }
+}
+
+/// An SMTP server on 127.0.0.1 speaking just enough of RFC 5321 (EHLO,
+/// MAIL, RCPT, DATA, RSET, NOOP, QUIT) and, when started with a certificate,
+/// STARTTLS (RFC 3207) through rustls.
 pub struct SmtpReceiver {
     pub addr: SocketAddr,
     mails: Arc<Mutex<Vec<Mail>>>,
 }
 
 impl SmtpReceiver {
+    /// A server that offers no STARTTLS.
     pub async fn start() -> Self {
+        Self::serve(None).await
+    }
+
+    /// A server that offers STARTTLS with this certificate chain and key (PEM).
+    pub async fn start_tls(cert_pem: &str, key_pem: &str) -> Self {
+        let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        Self::serve(Some(TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn serve(tls: Option<TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mails = Arc::new(Mutex::new(Vec::new()));
         let keep = Arc::clone(&mails);
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(session(stream, Arc::clone(&keep)));
+                tokio::spawn(session(stream, Arc::clone(&keep), tls.clone()));
             }
         });
         Self { addr, mails }
@@ -151,18 +185,64 @@ impl SmtpReceiver {
     }
 }
 
-async fn session(stream: tokio::net::TcpStream, mails: Arc<Mutex<Vec<Mail>>>) {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    let _ = write.write_all(b"220 localhost ESMTP test\r\n").await;
+/// What ended a stretch of conversation.
+enum Next {
+    Closed,
+    StartTls,
+}
+
+async fn session(stream: TcpStream, mails: Arc<Mutex<Vec<Mail>>>, tls: Option<TlsAcceptor>) {
+    let mut plain = BufReader::new(stream);
+    if plain
+        .write_all(b"220 localhost ESMTP test\r\n")
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let offer_tls = tls.is_some();
+    let next = converse(&mut plain, &mails, offer_tls, false).await;
+    if let (Next::StartTls, Some(acceptor)) = (next, tls) {
+        // The client sends nothing more until the handshake, so no
+        // plaintext is left in the buffer (RFC 3207's injection concern).
+        assert!(plain.buffer().is_empty(), "plaintext after STARTTLS");
+        let Ok(secure) = acceptor.accept(plain.into_inner()).await else {
+            return;
+        };
+        converse(&mut BufReader::new(secure), &mails, false, true).await;
+    }
+}
+
+/// One conversation, in the clear or (`encrypted`) inside TLS.
+async fn converse<S>(
+    s: &mut BufReader<S>,
+    mails: &Mutex<Vec<Mail>>,
+    offer_tls: bool,
+    encrypted: bool,
+) -> Next
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut mail = Mail::default();
-    while let Ok(Some(line)) = lines.next_line().await {
+    loop {
+        let Some(line) = read_line(s).await else {
+            return Next::Closed;
+        };
         let upper = line.to_ascii_uppercase();
         let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            b"250-localhost\r\n250 8BITMIME\r\n"
+            if offer_tls {
+                b"250-localhost\r\n250-STARTTLS\r\n250 8BITMIME\r\n"
+            } else {
+                b"250-localhost\r\n250 8BITMIME\r\n"
+            }
+        } else if upper == "STARTTLS" && offer_tls {
+            let _ = s.write_all(b"220 ready to start TLS\r\n").await;
+            let _ = s.flush().await;
+            return Next::StartTls;
         } else if let Some(from) = upper.strip_prefix("MAIL FROM:") {
             mail = Mail {
                 from: addr_of(&line[line.len() - from.len()..]),
+                encrypted,
                 ..Mail::default()
             };
             b"250 OK\r\n"
@@ -170,8 +250,9 @@ async fn session(stream: tokio::net::TcpStream, mails: Arc<Mutex<Vec<Mail>>>) {
             mail.to.push(addr_of(&line[line.len() - to.len()..]));
             b"250 OK\r\n"
         } else if upper == "DATA" {
-            let _ = write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await;
-            while let Ok(Some(data)) = lines.next_line().await {
+            let _ = s.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await;
+            let _ = s.flush().await;
+            while let Some(data) = read_line(s).await {
                 if data == "." {
                     break;
                 }
@@ -181,14 +262,24 @@ async fn session(stream: tokio::net::TcpStream, mails: Arc<Mutex<Vec<Mail>>>) {
             mails.lock().unwrap().push(std::mem::take(&mut mail));
             b"250 OK queued\r\n"
         } else if upper == "QUIT" {
-            let _ = write.write_all(b"221 bye\r\n").await;
-            return;
+            let _ = s.write_all(b"221 bye\r\n").await;
+            let _ = s.flush().await;
+            return Next::Closed;
         } else {
             b"250 OK\r\n"
         };
-        if write.write_all(reply).await.is_err() {
-            return;
+        if s.write_all(reply).await.is_err() || s.flush().await.is_err() {
+            return Next::Closed;
         }
+    }
+}
+
+/// The next line without its CRLF; `None` at the end or on an error.
+async fn read_line<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>) -> Option<String> {
+    let mut line = String::new();
+    match s.read_line(&mut line).await {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line.trim_end_matches(['\r', '\n']).to_owned()),
     }
 }
 
