@@ -266,6 +266,20 @@ async fn email_goes_over_starttls_to_a_relay_whose_ca_the_channel_names() {
 }
 
 #[tokio::test]
+async fn a_permanent_smtp_refusal_is_not_retried() {
+    let smtp = SmtpReceiver::start().await;
+    let mut refused = mailer(&smtp, SmtpTls::None);
+    refused.to = vec!["nobody@example.com".into()];
+    let err = fast()
+        .deliver(&Destination::Email(refused), &pending_notice())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no such user"), "{err}");
+    assert_eq!(smtp.sessions(), 1, "a 550 was tried again");
+    assert!(smtp.mails().is_empty());
+}
+
+#[tokio::test]
 async fn a_malformed_address_fails_at_once_without_retries() {
     let smtp = SmtpReceiver::start().await;
     let mut bad = mailer(&smtp, SmtpTls::None);

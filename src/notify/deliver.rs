@@ -131,7 +131,10 @@ impl Notifier {
                 })?;
                 email::send(mailer, message, self.backoff.timeout)
                     .await
-                    .map_err(|error| Failure { error, retry: true })
+                    .map_err(|refusal| Failure {
+                        error: refusal.error,
+                        retry: !refusal.permanent,
+                    })
             }
         }
     }

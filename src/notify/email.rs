@@ -67,10 +67,26 @@ pub fn message(mailer: &Mailer, notice: &Notice) -> Result<Message> {
     builder.body(notice.text()).map_err(failed)
 }
 
+/// Why a submission failed, and whether another attempt could pass.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: Error,
+    /// A 5xx reply or a failed TLS verification: waiting will not help.
+    pub permanent: bool,
+}
+
 /// One attempt to submit `email` (see [`message`]).
-pub async fn send(mailer: &Mailer, email: Message, timeout: Duration) -> Result<()> {
+pub async fn send(
+    mailer: &Mailer,
+    email: Message,
+    timeout: Duration,
+) -> std::result::Result<(), Refusal> {
+    let refused = |error: Error| Refusal {
+        error,
+        permanent: true,
+    };
     let tls = match mailer.tls {
-        SmtpTls::StartTls => Tls::Required(tls_parameters(mailer)?),
+        SmtpTls::StartTls => Tls::Required(tls_parameters(mailer).map_err(refused)?),
         SmtpTls::None => Tls::None,
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&mailer.host)
@@ -81,7 +97,10 @@ pub async fn send(mailer: &Mailer, email: Message, timeout: Duration) -> Result<
         builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
     }
     let transport = builder.build();
-    transport.send(email).await.map_err(failed)?;
+    transport.send(email).await.map_err(|e| Refusal {
+        permanent: e.is_permanent() || e.is_tls(),
+        error: failed(e),
+    })?;
     Ok(())
 }
 

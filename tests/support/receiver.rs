@@ -140,9 +140,12 @@ impl Mail {
 /// An SMTP server on 127.0.0.1 speaking just enough of RFC 5321 (EHLO,
 /// MAIL, RCPT, DATA, RSET, NOOP, QUIT) and, when started with a certificate,
 /// STARTTLS (RFC 3207) through rustls.
+/// A recipient whose local part is `nobody` is refused with 550, a
+/// permanent failure.
 pub struct SmtpReceiver {
     pub addr: SocketAddr,
     mails: Arc<Mutex<Vec<Mail>>>,
+    sessions: Arc<AtomicUsize>,
 }
 
 impl SmtpReceiver {
@@ -171,17 +174,28 @@ impl SmtpReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mails = Arc::new(Mutex::new(Vec::new()));
-        let keep = Arc::clone(&mails);
+        let sessions = Arc::new(AtomicUsize::new(0));
+        let (keep, count) = (Arc::clone(&mails), Arc::clone(&sessions));
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(session(stream, Arc::clone(&keep), tls.clone()));
             }
         });
-        Self { addr, mails }
+        Self {
+            addr,
+            mails,
+            sessions,
+        }
     }
 
     pub fn mails(&self) -> Vec<Mail> {
         self.mails.lock().unwrap().clone()
+    }
+
+    /// How many connections the server accepted.
+    pub fn sessions(&self) -> usize {
+        self.sessions.load(Ordering::SeqCst)
     }
 }
 
@@ -247,8 +261,13 @@ where
             };
             b"250 OK\r\n"
         } else if let Some(to) = upper.strip_prefix("RCPT TO:") {
-            mail.to.push(addr_of(&line[line.len() - to.len()..]));
-            b"250 OK\r\n"
+            let to = addr_of(&line[line.len() - to.len()..]);
+            if to.starts_with("nobody@") {
+                b"550 5.1.1 no such user\r\n"
+            } else {
+                mail.to.push(to);
+                b"250 OK\r\n"
+            }
         } else if upper == "DATA" {
             let _ = s.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await;
             let _ = s.flush().await;
