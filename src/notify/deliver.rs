@@ -71,9 +71,9 @@ pub struct Notifier {
 }
 
 /// Why one attempt failed, and whether trying again could help.
-struct Failure {
-    error: Error,
-    retry: bool,
+pub(super) struct Failure {
+    pub error: Error,
+    pub retry: bool,
 }
 
 impl Notifier {
@@ -129,12 +129,7 @@ impl Notifier {
                     error,
                     retry: false,
                 })?;
-                email::send(mailer, message, self.backoff.timeout)
-                    .await
-                    .map_err(|refusal| Failure {
-                        error: refusal.error,
-                        retry: !refusal.permanent,
-                    })
+                email::send(mailer, message, self.backoff.timeout).await
             }
         }
     }

@@ -11,7 +11,10 @@ use lettre::{
     },
 };
 
-use super::content::{Audience, Notice};
+use super::{
+    content::{Audience, Notice},
+    deliver::Failure,
+};
 use crate::{
     crd::SmtpTls,
     error::{Error, Result},
@@ -67,23 +70,16 @@ pub fn message(mailer: &Mailer, notice: &Notice) -> Result<Message> {
     builder.body(notice.text()).map_err(failed)
 }
 
-/// Why a submission failed, and whether another attempt could pass.
-#[derive(Debug)]
-pub struct Refusal {
-    pub error: Error,
-    /// A 5xx reply or a failed TLS verification: waiting will not help.
-    pub permanent: bool,
-}
-
-/// One attempt to submit `email` (see [`message`]).
-pub async fn send(
+/// One attempt to submit `email` (see [`message`]). A 5xx reply or a failed
+/// TLS verification is not worth another attempt.
+pub(super) async fn send(
     mailer: &Mailer,
     email: Message,
     timeout: Duration,
-) -> std::result::Result<(), Refusal> {
-    let refused = |error: Error| Refusal {
+) -> std::result::Result<(), Failure> {
+    let refused = |error: Error| Failure {
         error,
-        permanent: true,
+        retry: false,
     };
     let tls = match mailer.tls {
         SmtpTls::StartTls => Tls::Required(tls_parameters(mailer).map_err(refused)?),
@@ -97,8 +93,8 @@ pub async fn send(
         builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
     }
     let transport = builder.build();
-    transport.send(email).await.map_err(|e| Refusal {
-        permanent: e.is_permanent() || e.is_tls(),
+    transport.send(email).await.map_err(|e| Failure {
+        retry: !(e.is_permanent() || e.is_tls()),
         error: failed(e),
     })?;
     Ok(())
