@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the local control plane (etcd, kube-apiserver) and helm from their Go
-# modules under hack/tools/, into a cache outside the repository. A binary that
-# is already built is skipped, so later runs take seconds.
+# Builds the local control plane (etcd, kube-apiserver, kube-controller-manager)
+# and helm from their Go modules under hack/tools/, into a cache outside the
+# repository. A binary that is already built is skipped, so later runs take
+# seconds.
 #
 #   hack/build-tools.sh            build whatever is missing, then print the bin dir
 #   hack/build-tools.sh --dir      print the bin dir only (no build)
@@ -59,7 +60,10 @@ build() {
 mkdir -p "$bindir"
 kv=(${KUBE_VERSION//./ })
 build etcd etcd go.etcd.io/etcd/server/v3 ""
-build kube-apiserver kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver \
-  "-X k8s.io/component-base/version.gitVersion=${KUBE_VERSION} -X k8s.io/component-base/version.gitMajor=${kv[0]#v} -X k8s.io/component-base/version.gitMinor=${kv[1]} -X k8s.io/component-base/version.gitTreeState=clean"
+kube_ldflags="-X k8s.io/component-base/version.gitVersion=${KUBE_VERSION} -X k8s.io/component-base/version.gitMajor=${kv[0]#v} -X k8s.io/component-base/version.gitMinor=${kv[1]} -X k8s.io/component-base/version.gitTreeState=clean"
+build kube-apiserver kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
+# Same module (hack/tools/kube-apiserver pins k8s.io/kubernetes): tests that
+# need garbage collection run its garbagecollector controller.
+build kube-controller-manager kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
 build helm helm helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}"
 echo "$bindir"

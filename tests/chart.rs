@@ -7,7 +7,6 @@ mod support;
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
-    process::{Command, Output},
 };
 
 use approval_gate::crd::{ApprovalPolicy, Mode};
@@ -20,7 +19,7 @@ use k8s_openapi::api::{
 use kube::Api;
 use serde::Deserialize as _;
 use serde_yaml_ng::Value;
-use support::*;
+use support::{helm::*, *};
 
 /// The Kubernetes version charts are rendered for: the local apiserver's. helm
 /// built from source otherwise assumes v1.20, below the chart's kubeVersion.
@@ -34,57 +33,8 @@ const ABSENT_GROUPS: [&str; 2] = ["monitoring.coreos.com", "cert-manager.io"];
 /// 52 characters: within helm's 53, so `<release>-approval-gate` must be truncated to 63.
 const LONG_RELEASE: &str = "a-release-name-that-is-long-enough-to-truncate-xyz12";
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn chart() -> PathBuf {
-    repo().join("charts/approval-gate")
-}
-
 fn edge_values() -> PathBuf {
     repo().join("tests/fixtures/chart/edge-values.yaml")
-}
-
-/// The pinned helm, with its cache and configuration kept in the control plane's folder.
-fn helm<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let bin = plane().bin_dir().join("helm");
-    assert!(
-        bin.exists(),
-        "helm is built by hack/build-tools.sh (make tools)"
-    );
-    Command::new(bin)
-        .args(args)
-        .env_remove("KUBECONFIG")
-        .env("HELM_CACHE_HOME", plane().dir().join("helm-cache"))
-        .env("HELM_CONFIG_HOME", plane().dir().join("helm-config"))
-        .env("HELM_DATA_HOME", plane().dir().join("helm-data"))
-        .output()
-        .expect("running helm")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Asserts helm succeeded and returns its stdout.
-fn helm_ok<I, S>(args: I) -> String
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let out = helm(args);
-    assert!(
-        out.status.success(),
-        "helm failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 /// `helm template` of the chart as `release` into `ns`, one value per document.

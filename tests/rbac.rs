@@ -24,7 +24,7 @@ use kube::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::json;
-use support::*;
+use support::{helm::*, *};
 
 const RELEASE: &str = "rbac";
 const FULLNAME: &str = "rbac-approval-gate";
@@ -32,20 +32,19 @@ const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef012
 
 /// Installs the chart into `ns` as release `rbac`.
 fn helm_install(ns: &str) {
-    let out = std::process::Command::new(plane().bin_dir().join("helm"))
-        .args(["install", RELEASE])
-        .arg(approval_gate::testenv::rbac::chart_dir())
-        .args(["--namespace", ns, "--skip-crds"])
-        .args(["--set", "examplePolicy.enabled=false"])
-        .arg("--kubeconfig")
-        .arg(plane().kubeconfig(&ADMIN))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "helm install failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let kubeconfig = plane().kubeconfig(&ADMIN);
+    helm_ok([
+        "install",
+        RELEASE,
+        chart().to_str().unwrap(),
+        "--namespace",
+        ns,
+        "--skip-crds",
+        "--set",
+        "examplePolicy.enabled=false",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]);
 }
 
 /// A client acting as the chart's ServiceAccount in `ns`.

@@ -50,6 +50,11 @@ async fn main() -> anyhow::Result<()> {
     let plane = ControlPlane::start(opts)
         .await
         .context("starting the control plane")?;
+    // Garbage collection, so that `helm uninstall` in the dev cluster cleans up
+    // as it would in a real one.
+    let controller_manager = plane
+        .start_controller_manager()
+        .context("starting kube-controller-manager")?;
     let webhook = start_webhook(&plane).await?;
     link_kubeconfigs(&plane, &dir)?;
     print_banner(&plane, &dir);
@@ -63,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("stopping the control plane...");
     let _ = std::fs::remove_file(dir.join("ready"));
     drop(webhook);
+    drop(controller_manager);
     plane.stop();
     Ok(())
 }

@@ -66,8 +66,26 @@ pub const CONTROLLER: Identity = Identity {
     role: "approval-gate's own service account",
 };
 
+/// kube-controller-manager, bound by the apiserver's bootstrap RBAC; it
+/// requests each controller's service-account token itself.
+pub const CONTROLLER_MANAGER: Identity = Identity {
+    key: "kube-controller-manager",
+    username: "system:kube-controller-manager",
+    groups: &[],
+    role: "kube-controller-manager (garbage collection, when started)",
+};
+
 /// Every identity, admin first.
-pub const ALL: [Identity; 7] = [ADMIN, ALICE, BOB, DAVE, CAROL, GITOPS, CONTROLLER];
+pub const ALL: [Identity; 8] = [
+    ADMIN,
+    ALICE,
+    BOB,
+    DAVE,
+    CAROL,
+    GITOPS,
+    CONTROLLER,
+    CONTROLLER_MANAGER,
+];
 
 impl Identity {
     /// The kubeconfig file name for this identity.

@@ -144,6 +144,46 @@ impl ControlPlane {
         Ok(plane)
     }
 
+    /// Starts kube-controller-manager running only its garbage collector, as
+    /// its own identity with per-controller service-account credentials (as
+    /// kubeadm runs it). It stops when the returned process drops.
+    pub fn start_controller_manager(&self) -> Result<ManagedProcess> {
+        let program = self.bin_dir.join("kube-controller-manager");
+        if !program.exists() {
+            return Err(Error::MissingBinary {
+                name: "kube-controller-manager".to_owned(),
+                dir: self.bin_dir.clone(),
+            });
+        }
+        let kubeconfig = self.kubeconfig(&identities::CONTROLLER_MANAGER);
+        let args = [
+            format!("--kubeconfig={}", kubeconfig.display()),
+            "--controllers=garbagecollector".to_owned(),
+            "--use-service-account-credentials=true".to_owned(),
+            "--leader-elect=false".to_owned(),
+            "--secure-port=0".to_owned(),
+            "--v=1".to_owned(),
+        ];
+        ManagedProcess::spawn(
+            "kube-controller-manager",
+            &program,
+            &args,
+            &self.dir.join("kube-controller-manager.log"),
+        )
+    }
+
+    /// Writes a kubeconfig that authenticates with `token` (say, a
+    /// ServiceAccount's, from the TokenRequest API) as `kubeconfig-<name>`
+    /// in the control plane's folder, and returns its path.
+    pub fn token_kubeconfig(&self, name: &str, token: &str) -> Result<PathBuf> {
+        let ca_file = self.dir.join("ca.crt");
+        let ca = std::fs::read_to_string(&ca_file)
+            .map_err(|e| Error::io(format!("reading {}", ca_file.display()), e))?;
+        let path = self.dir.join(format!("kubeconfig-{name}"));
+        write(&path, &kubeconfig::render(&self.url, &ca, name, token)?)?;
+        Ok(path)
+    }
+
     /// The apiserver's URL.
     pub fn url(&self) -> &str {
         &self.url

@@ -60,7 +60,7 @@ impl LocalWebhook {
     /// issues the certificate into the chart's Secret, and registers this
     /// process by URL in the chart's ValidatingWebhookConfiguration, owned by
     /// the chart's ClusterRole. `extra` adds flags (e.g. `--rotation-step=2s`,
-    /// or another `--control-namespace`).
+    /// or another `--control-namespace` or `--owner-cluster-role`).
     /// `ca_pem` stays empty: the CA lives in the Secret and the configuration.
     pub fn spawn_registering(
         binary: &Path,
@@ -70,7 +70,10 @@ impl LocalWebhook {
     ) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let mut command = vec!["serve", "--owner-cluster-role=approval-gate"];
+        let mut command = vec!["serve"];
+        if !extra.iter().any(|a| a.starts_with("--owner-cluster-role")) {
+            command.push("--owner-cluster-role=approval-gate");
+        }
         command.extend_from_slice(extra);
         Self::start(binary, dir, kubeconfig, &command, &[], String::new())
     }

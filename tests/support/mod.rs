@@ -11,6 +11,7 @@ use std::{
 
 use approval_gate::testenv::{ControlPlane, Identity, Options};
 
+pub mod helm;
 pub mod receiver;
 pub mod webhook;
 
