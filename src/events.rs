@@ -1,8 +1,11 @@
 //! Kubernetes Events, published off the hot path.
 //!
 //! Admission hands events to a bounded queue and never waits: when the queue
-//! is full the event is dropped and counted. A worker publishes them through
-//! kube-runtime's `Recorder` (events.k8s.io/v1), which folds repeats into a series.
+//! is full the event is dropped and counted. The operator's audit trail
+//! instead waits for room ([`EventQueue::record`]), so a burst (say, 10,000
+//! requests found at start-up) slows reconciles rather than losing Events. A
+//! worker publishes them through kube-runtime's `Recorder` (events.k8s.io/v1),
+//! which folds repeats into a series.
 
 use std::sync::Arc;
 
@@ -63,9 +66,19 @@ impl EventQueue {
         Self { tx, metrics }
     }
 
-    /// Queues an event without waiting.
+    /// Queues an event without waiting (the admission hot path); drops and
+    /// counts it when the queue is full.
     pub fn send(&self, note: Note) {
         if self.tx.try_send(note).is_err() {
+            self.metrics.events_dropped.inc();
+        }
+    }
+
+    /// Queues an event, waiting for room: for the operator's audit trail,
+    /// which must not lose a transition's Event to a burst.
+    pub async fn record(&self, note: Note) {
+        if self.tx.send(note).await.is_err() {
+            // Only when the worker is gone (the runtime is shutting down).
             self.metrics.events_dropped.inc();
         }
     }

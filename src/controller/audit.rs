@@ -8,8 +8,9 @@ use crate::{
     metrics::{Metrics, TransitionLabels},
 };
 
-/// Records one transition of `req` (whose status already shows it).
-pub fn record(
+/// Records one transition of `req` (whose status already shows it); waits
+/// for room in the Event queue rather than drop the Event.
+pub async fn record(
     events: &EventQueue,
     metrics: &Metrics,
     req: &ApprovalRequest,
@@ -97,11 +98,13 @@ pub fn record(
             transition: transition.as_str().to_owned(),
         })
         .inc();
-    events.send(Note {
-        regarding: crate::events::request_reference_of(req),
-        warning,
-        reason: transition.as_str(),
-        action: "Reconcile",
-        note,
-    });
+    events
+        .record(Note {
+            regarding: crate::events::request_reference_of(req),
+            warning,
+            reason: transition.as_str(),
+            action: "Reconcile",
+            note,
+        })
+        .await;
 }

@@ -62,7 +62,7 @@ pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<A
         {
             Ok(written) => {
                 for transition in &plan.record {
-                    audit::record(&ctx.events, &ctx.metrics, &written, *transition);
+                    audit::record(&ctx.events, &ctx.metrics, &written, *transition).await;
                     observe_decision(&ctx, &written, *transition, now);
                 }
                 current = Arc::new(written);
