@@ -48,6 +48,8 @@ pub struct RegistrationConfig {
 
 const FIELD_MANAGER: &str = "approval-gate";
 const RETRY: Duration = Duration::from_secs(5);
+/// After a conflict: the watch normally wakes the loop sooner.
+const CONFLICT_RETRY: Duration = Duration::from_millis(200);
 
 /// The latest version of one named object, from a field-selected watch.
 struct Latest<K> {
@@ -160,6 +162,12 @@ pub async fn maintain(
         }
         wake = match maintainer.reconcile().await {
             Ok(next) => next,
+            // Another leader (or a person) wrote first; the watch brings its
+            // version at once, and the next pass plans from that.
+            Err(Error::Kube(kube::Error::Api(status))) if status.code == 409 => {
+                tracing::debug!(reason = %status.message, "lost a write race; re-planning from the watched version");
+                tokio::time::Instant::now() + CONFLICT_RETRY
+            }
             Err(error) => {
                 tracing::warn!(%error, "maintaining the webhook registration failed; retrying");
                 tokio::time::Instant::now() + RETRY
