@@ -77,13 +77,13 @@ completions:
 	$(CARGO) build --quiet --bin kubectl-approve
 	for s in bash zsh fish; do target/debug/kubectl-approve completion $$s > plugin/completions/kubectl-approve.$$s; done
 
-## chart-crds: copy crds/ into the Helm chart (byte-identical; checked by tests/chart.rs)
+## chart-crds: copy crds/ into the Helm chart (byte-identical; checked by tests/chart/drift.rs)
 .PHONY: chart-crds
 chart-crds:
 	rm -f $(CHART_DIR)/crds/*.yaml
 	cp crds/*.yaml $(CHART_DIR)/crds/
 
-## manifests: regenerate deploy/ from the Helm chart with default values (checked by tests/chart.rs)
+## manifests: regenerate deploy/ from the Helm chart with default values (checked by tests/chart/drift.rs)
 .PHONY: manifests
 manifests: tools chart-crds
 	{ echo '$(MANIFESTS_HEADER)'; \
