@@ -78,6 +78,11 @@ impl Kind {
     }
 }
 
+/// The allocator the `approval-gate` binary uses, so the served code runs as
+/// it does in production (the ceiling uses it too).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     install_crypto_provider();
     let cli = Cli::parse();
