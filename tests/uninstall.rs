@@ -2,8 +2,9 @@
 //! chart's own ServiceAccount (its token from the TokenRequest API) with the
 //! Deployment's own arguments, registers its ValidatingWebhookConfiguration
 //! owned by the chart's ClusterRole; `helm uninstall` removes that ClusterRole,
-//! and kube-controller-manager's garbage collector removes the configuration,
-//! which the still-running binary, its RBAC gone, cannot put back.
+//! and kube-controller-manager's garbage collector removes the configuration
+//! (which the still-running binary, its RBAC gone, cannot put back) and the
+//! certificate Secret with its CA key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -13,7 +14,7 @@ use std::{future::Future, path::Path, time::Duration};
 use approval_gate::testenv::webhook::LocalWebhook;
 use k8s_openapi::api::{
     admissionregistration::v1::ValidatingWebhookConfiguration, apps::v1::Deployment,
-    rbac::v1::ClusterRole,
+    core::v1::Secret, rbac::v1::ClusterRole,
 };
 use kube::Api;
 use support::{helm::*, *};
@@ -113,6 +114,15 @@ async fn helm_uninstall_garbage_collects_the_webhook_configuration() {
     assert_eq!(owners[0].name, FULLNAME);
     assert_eq!(Some(&owners[0].uid), owner.metadata.uid.as_ref());
 
+    let tls_secret = format!("{FULLNAME}-tls");
+    let issued = Api::<Secret>::namespaced(client(&ADMIN).await, &ns)
+        .get(&tls_secret)
+        .await
+        .unwrap();
+    let owners = issued.metadata.owner_references.unwrap_or_default();
+    assert_eq!(owners.len(), 1, "{owners:?}");
+    assert_eq!(Some(&owners[0].uid), owner.metadata.uid.as_ref());
+
     let removed = helm_ok([
         "uninstall",
         RELEASE,
@@ -133,6 +143,13 @@ async fn helm_uninstall_garbage_collects_the_webhook_configuration() {
         collected,
         "the configuration outlived its owner; kube-controller-manager:\n{controller_manager_log}"
     );
+    // The Secret with the CA key the operator issued goes the same way.
+    let secrets = Api::<Secret>::namespaced(client(&ADMIN).await, &ns);
+    let secret_collected = eventually(Duration::from_secs(60), || async {
+        secrets.get_opt(&tls_secret).await.unwrap().is_none()
+    })
+    .await;
+    assert!(secret_collected, "{tls_secret} outlived the release");
     // The binary still runs, but without its ClusterRoleBinding it may not
     // put the configuration back.
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use k8s_openapi::{ByteString, api::core::v1::Secret};
+use k8s_openapi::{
+    ByteString, api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::OwnerReference,
+};
 use kube::{
     Api, ResourceExt as _,
     api::{ObjectMeta, PostParams},
@@ -155,6 +157,18 @@ pub fn next_secret(
     Ok(Some(next))
 }
 
+/// Makes `owner` an owner of the Secret (once): the CA key then goes with
+/// the release on uninstall, by garbage collection, like the configuration.
+pub fn own(secret: &mut Secret, owner: &OwnerReference) {
+    let owners = secret
+        .metadata
+        .owner_references
+        .get_or_insert_with(Vec::new);
+    if !owners.iter().any(|o| o.uid == owner.uid) {
+        owners.push(owner.clone());
+    }
+}
+
 /// Creates the Secret, or replaces it conditioned on the version read, so
 /// that of two leaders only one rotation wins.
 pub async fn write(api: &Api<Secret>, next: &Secret) -> Result<Secret> {
@@ -270,6 +284,21 @@ mod tests {
                 .map(String::as_str),
             Some("please")
         );
+    }
+
+    #[test]
+    fn the_owner_is_added_once() {
+        let owner = OwnerReference {
+            api_version: "rbac.authorization.k8s.io/v1".into(),
+            kind: "ClusterRole".into(),
+            name: "approval-gate".into(),
+            uid: "u-1".into(),
+            ..OwnerReference::default()
+        };
+        let mut secret = Secret::default();
+        own(&mut secret, &owner);
+        own(&mut secret, &owner);
+        assert_eq!(secret.metadata.owner_references, Some(vec![owner]));
     }
 
     #[test]

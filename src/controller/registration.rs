@@ -225,12 +225,13 @@ impl Maintainer {
         let hosts = self.config.registration.endpoint.hosts();
         let api =
             Api::<Secret>::namespaced(self.client.clone(), &self.config.registration.own_namespace);
+        let owner = self.owner().await;
         loop {
             let now = Timestamp::now();
             let published = self.published();
             let observed = self.secret.value.as_ref().map(certificates::observe);
             let step = rotation::plan(observed.as_ref(), &hosts, published, now);
-            let Some(next) = certificates::next_secret(
+            let Some(mut next) = certificates::next_secret(
                 &step,
                 self.secret.value.as_ref(),
                 &self.config.secret,
@@ -245,6 +246,9 @@ impl Maintainer {
                 };
                 return Ok(at.map(|at| instant_at(at, now)));
             };
+            if let Some(owner) = &owner {
+                certificates::own(&mut next, owner);
+            }
             let written = certificates::write(&api, &next).await?;
             self.audit_step(&step, &written);
             self.secret.value = Some(written);
@@ -341,8 +345,9 @@ impl Maintainer {
         Ok(())
     }
 
-    /// The owner reference, looked up once; without it the configuration
-    /// is still written (and the runbook says how to remove it).
+    /// The owner reference (of the configuration and of a Secret the
+    /// operator issues), looked up once; without it both are still written
+    /// (and the runbook says how to remove them).
     async fn owner(&mut self) -> Option<OwnerReference> {
         if self.owner.is_some() {
             return self.owner.clone();
