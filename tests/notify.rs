@@ -248,6 +248,7 @@ async fn email_goes_over_starttls_to_a_relay_whose_ca_the_channel_names() {
             .data
             .contains("kubectl approve checkout-x7k2p -n prod")
     );
+    assert_eq!(mails[0].login, None, "no credentials were configured");
 
     // The public roots alone do not vouch for a private CA: nothing is sent.
     let once = Notifier::new(Backoff {
@@ -262,6 +263,36 @@ async fn email_goes_over_starttls_to_a_relay_whose_ca_the_channel_names() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("certificate"), "{err}");
+    assert_eq!(smtp.mails().len(), 1);
+}
+
+#[tokio::test]
+async fn email_authenticates_inside_tls_and_a_rejected_login_is_not_retried() {
+    let certs = ServingCerts::generate("smtp.test", &["127.0.0.1"]).unwrap();
+    let smtp = SmtpReceiver::start_tls(&certs.cert_pem, &certs.key_pem).await;
+    let mut mailer = mailer(&smtp, SmtpTls::StartTls);
+    mailer.ca_pem = Some(certs.ca_pem.clone().into_bytes());
+    mailer.credentials = Some(("approval-gate".into(), "s3cret".into()));
+    fast()
+        .deliver(&Destination::Email(mailer.clone()), &pending_notice())
+        .await
+        .unwrap();
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].encrypted);
+    assert_eq!(
+        mails[0].login,
+        Some(("approval-gate".to_owned(), "s3cret".to_owned()))
+    );
+
+    let sessions = smtp.sessions();
+    mailer.credentials = Some(("approval-gate".into(), "wrong".into()));
+    let err = fast()
+        .deliver(&Destination::Email(mailer), &pending_notice())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("bad credentials"), "{err}");
+    assert_eq!(smtp.sessions(), sessions + 1, "a 535 was tried again");
     assert_eq!(smtp.mails().len(), 1);
 }
 

@@ -96,13 +96,17 @@ async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
     let smtp = SmtpReceiver::start_tls(&certs.cert_pem, &certs.key_pem).await;
     let ca_key = format!("{ns}-smtp-ca");
     secret(&ca_key, certs.ca_pem.as_bytes()).await;
+    // SMTP credentials: keys `username` and `password` of the Secret.
+    secret("username", b"approval-gate").await;
+    secret("password", b"s3cret").await;
     let operator = start_leader("notify-first").await;
     let extra = format!(
         "bindToContent: false\nnotify:\n- name: hook\n  webhook: {{url: '{}', \
          secretRef: {{name: {SECRET}, key: {hmac_key}}}}}\n\
          - slack: {{webhookUrlSecretRef: {{name: {SECRET}, key: {slack_key}}}}}\n\
          - name: mail\n  email: {{from: approval-gate@example.com, to: [sre@example.com], \
-         smtp: {{host: 127.0.0.1, port: {}, caSecretRef: {{name: {SECRET}, key: {ca_key}}}}}}}\n",
+         smtp: {{host: 127.0.0.1, port: {}, caSecretRef: {{name: {SECRET}, key: {ca_key}}}}}, \
+         credentialsSecretRef: {{name: {SECRET}}}}}\n",
         receiver.url("/hook"),
         smtp.addr.port()
     );
@@ -145,6 +149,11 @@ async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
     let mails = await_mails(&smtp, 1).await;
     assert_eq!(mails.len(), 1, "the approvers' email");
     assert!(mails[0].encrypted, "the email went out before STARTTLS");
+    assert_eq!(
+        mails[0].login,
+        Some(("approval-gate".to_owned(), "s3cret".to_owned())),
+        "logged in with the Secret's credentials, inside TLS"
+    );
     assert_eq!(mails[0].to, ["sre@example.com"]);
     let subject = format!(
         "Subject: [approval-gate] alice asks for approval: UPDATE deployments.apps/checkout in {ns}"

@@ -128,6 +128,8 @@ pub struct Mail {
     pub data: String,
     /// Whether it came after a completed STARTTLS handshake.
     pub encrypted: bool,
+    /// The user and password of a successful AUTH PLAIN, if any.
+    pub login: Option<(String, String)>,
 }
 
 impl Mail {
@@ -141,7 +143,8 @@ impl Mail {
 /// MAIL, RCPT, DATA, RSET, NOOP, QUIT) and, when started with a certificate,
 /// STARTTLS (RFC 3207) through rustls.
 /// A recipient whose local part is `nobody` is refused with 550, a
-/// permanent failure.
+/// permanent failure. Inside TLS it offers AUTH PLAIN and accepts any
+/// credentials except the password `wrong` (535).
 pub struct SmtpReceiver {
     pub addr: SocketAddr,
     mails: Arc<Mutex<Vec<Mail>>>,
@@ -238,6 +241,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut mail = Mail::default();
+    let mut login = None;
     loop {
         let Some(line) = read_line(s).await else {
             return Next::Closed;
@@ -246,8 +250,19 @@ where
         let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
             if offer_tls {
                 b"250-localhost\r\n250-STARTTLS\r\n250 8BITMIME\r\n"
+            } else if encrypted {
+                b"250-localhost\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n"
             } else {
                 b"250-localhost\r\n250 8BITMIME\r\n"
+            }
+        } else if let (true, Some(response)) = (encrypted, upper.strip_prefix("AUTH PLAIN ")) {
+            match plain_credentials(&line[line.len() - response.len()..]) {
+                Some((_, password)) if password == "wrong" => b"535 5.7.8 bad credentials\r\n",
+                Some(credentials) => {
+                    login = Some(credentials);
+                    b"235 2.7.0 authenticated\r\n"
+                }
+                None => b"501 5.5.2 cannot decode\r\n",
             }
         } else if upper == "STARTTLS" && offer_tls {
             let _ = s.write_all(b"220 ready to start TLS\r\n").await;
@@ -257,6 +272,7 @@ where
             mail = Mail {
                 from: addr_of(&line[line.len() - from.len()..]),
                 encrypted,
+                login: login.clone(),
                 ..Mail::default()
             };
             b"250 OK\r\n"
@@ -300,6 +316,18 @@ async fn read_line<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>) -> O
         Ok(0) | Err(_) => None,
         Ok(_) => Some(line.trim_end_matches(['\r', '\n']).to_owned()),
     }
+}
+
+/// The user and password of an AUTH PLAIN response (`\0user\0password`, base64).
+fn plain_credentials(response: &str) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(response.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let mut parts = text.split('\0');
+    let _authzid = parts.next()?;
+    Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
 }
 
 /// `<a@b>` (maybe with parameters) to `a@b`.
