@@ -4,8 +4,8 @@
 mod support;
 
 use approval_gate::crd::{
-    ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec, Approvers, Mode,
-    Operation, Phase, PolicyRule, RuleOperation, SmtpTls, Target,
+    ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, Approvers, Mode, Phase, PolicyRule,
+    RuleOperation, SmtpTls,
 };
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use kube::{
@@ -15,25 +15,6 @@ use kube::{
 };
 use serde_json::json;
 use support::*;
-
-const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-fn request_spec(ns: &str) -> ApprovalRequestSpec {
-    ApprovalRequestSpec {
-        requester: "alice".into(),
-        operation: Operation::Update,
-        target: Target {
-            api_group: "apps".into(),
-            resource: "deployments".into(),
-            subresource: None,
-            namespace: ns.into(),
-            name: "checkout".into(),
-        },
-        digest: Some(DIGEST.into()),
-        reason: "INC-123 roll back checkout".into(),
-        policy: "prod-deployments".into(),
-    }
-}
 
 fn minimal_policy(name: &str) -> serde_json::Value {
     json!({
@@ -156,7 +137,7 @@ async fn creates_and_reads_back_both_kinds() {
 
     // alice, a requester, creates and reads a request in her namespace.
     let requests = Api::<ApprovalRequest>::namespaced(client(&ALICE).await, &ns);
-    let req = ApprovalRequest::new("checkout-update", request_spec(&ns));
+    let req = ApprovalRequest::new("checkout-update", checkout_update(&ns));
     requests.create(&PostParams::default(), &req).await.unwrap();
     let read = requests.get("checkout-update").await.unwrap();
     assert_eq!(read.spec, req.spec);
@@ -179,7 +160,7 @@ async fn kubectl_get_apr_shows_the_printer_columns() {
     requests
         .create(
             &PostParams::default(),
-            &ApprovalRequest::new("checkout-update", request_spec(&ns)),
+            &ApprovalRequest::new("checkout-update", checkout_update(&ns)),
         )
         .await
         .unwrap();
@@ -273,7 +254,7 @@ async fn changing_a_request_spec_is_rejected_by_the_apiserver() {
     Api::<ApprovalRequest>::namespaced(client(&ALICE).await, &ns)
         .create(
             &PostParams::default(),
-            &ApprovalRequest::new("checkout-update", request_spec(&ns)),
+            &ApprovalRequest::new("checkout-update", checkout_update(&ns)),
         )
         .await
         .unwrap();
@@ -480,7 +461,7 @@ async fn carol_without_rbac_is_forbidden() {
         carol
             .create(
                 &PostParams::default(),
-                &ApprovalRequest::new("sneaky", request_spec(&ns)),
+                &ApprovalRequest::new("sneaky", checkout_update(&ns)),
             )
             .await
             .map(|_| ()),

@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use approval_gate::{
-    crd::{ApprovalRequest, ApprovalRequestSpec, Operation, SmtpTls, Target, Transition},
+    crd::{ApprovalRequest, ApprovalRequestSpec, SmtpTls, Transition},
     notify::{Backoff, Destination, Mailer, Notice, Notifier, notice, webhook},
     testenv::certs::ServingCerts,
 };
@@ -34,18 +34,10 @@ fn pending_notice() -> Notice {
     let mut req = ApprovalRequest::new(
         "checkout-x7k2p",
         ApprovalRequestSpec {
-            requester: "alice".into(),
-            operation: Operation::Update,
-            target: Target {
-                api_group: "apps".into(),
-                resource: "deployments".into(),
-                subresource: None,
-                namespace: "prod".into(),
-                name: "checkout".into(),
-            },
             digest: Some(format!("sha256:{}", "b".repeat(64))),
             reason: "INC-42".into(),
             policy: "prod-deploys".into(),
+            ..support::checkout_update("prod")
         },
     );
     req.metadata.namespace = Some("prod".into());

@@ -12,7 +12,7 @@ mod support;
 mod allowed;
 mod forbidden;
 
-use approval_gate::crd::{ApprovalPolicy, ApprovalRequest, ApprovalRequestSpec, Operation, Target};
+use approval_gate::crd::{ApprovalPolicy, ApprovalRequest, ApprovalRequestSpec};
 use futures::{StreamExt as _, future::BoxFuture};
 use k8s_openapi::api::{
     admissionregistration::v1::ValidatingWebhookConfiguration, coordination::v1::Lease,
@@ -28,7 +28,6 @@ use support::{helm::*, *};
 
 const RELEASE: &str = "rbac";
 const FULLNAME: &str = "rbac-approval-gate";
-const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /// Installs the chart into `ns` as release `rbac`.
 fn helm_install(ns: &str) {
@@ -131,18 +130,9 @@ fn request(ns: &str) -> ApprovalRequest {
     let mut req = ApprovalRequest::new(
         "rbac-proof",
         ApprovalRequestSpec {
-            requester: "alice".into(),
-            operation: Operation::Update,
-            target: Target {
-                api_group: "apps".into(),
-                resource: "deployments".into(),
-                subresource: None,
-                namespace: ns.into(),
-                name: "checkout".into(),
-            },
-            digest: Some(DIGEST.into()),
             reason: "rbac proof".into(),
             policy: "rbac-proof".into(),
+            ..checkout_update(ns)
         },
     );
     req.metadata.namespace = Some(ns.to_owned());

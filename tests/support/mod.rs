@@ -154,6 +154,29 @@ impl KubectlOutput {
 }
 pub mod operator;
 
+/// A well-formed content digest for hand-made requests.
+pub const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// alice asks to UPDATE deployments.apps/checkout in `ns` (tests override
+/// the reason, policy or digest with struct update syntax).
+pub fn checkout_update(ns: &str) -> approval_gate::crd::ApprovalRequestSpec {
+    use approval_gate::crd::{ApprovalRequestSpec, Operation, Target};
+    ApprovalRequestSpec {
+        requester: "alice".into(),
+        operation: Operation::Update,
+        target: Target {
+            api_group: "apps".into(),
+            resource: "deployments".into(),
+            subresource: None,
+            namespace: ns.into(),
+            name: "checkout".into(),
+        },
+        digest: Some(DIGEST.into()),
+        reason: "INC-123 roll back checkout".into(),
+        policy: "prod-deployments".into(),
+    }
+}
+
 /// The request a denial names: "ApprovalRequest <ns>/<name> ...".
 pub fn request_name(message: &str, ns: &str) -> String {
     let marker = format!("ApprovalRequest {ns}/");
