@@ -842,6 +842,7 @@ mod fixture {
                 digest: None,
                 reason: "operator benchmark".to_owned(),
                 policy: policy.to_owned(),
+                change: None,
             },
         );
         req.metadata.namespace = Some(ns.to_owned());

@@ -468,6 +468,7 @@ mod fixture {
             digest: Some(digest),
             reason: "CHG-4711: roll out the quarterly release".to_owned(),
             policy: POLICY.to_owned(),
+            change: None,
         }
     }
 

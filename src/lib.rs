@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod change;
 pub mod cli;
 pub mod controller;
 pub mod crd;

@@ -150,6 +150,7 @@ pub(crate) mod tests {
                 digest: None,
                 reason: String::new(),
                 policy: "p".into(),
+                change: None,
             },
         );
         req.metadata.namespace = Some("prod".into());

@@ -150,6 +150,7 @@ fn hand_made(
             digest: digest.map(Into::into),
             reason: reason.into(),
             policy: scene.policy.clone(),
+            change: None,
         },
     );
     req.metadata.namespace = Some(scene.ns.clone());

@@ -85,6 +85,7 @@ fn mk_approved(name: &str, policy: &str, fixture_name: &str) -> ApprovalRequest 
             digest: attempt.digest.clone(),
             reason: String::new(),
             policy: policy.into(),
+            change: None,
         },
     );
     req.metadata.namespace = Some(attempt.target.namespace.clone());

@@ -327,6 +327,7 @@ fn new_request(attempt: &Attempt, policy: &str, namespace: &str, name: &str) -> 
             digest: attempt.digest.clone(),
             reason: attempt.reason.clone(),
             policy: policy.to_owned(),
+            change: None,
         },
     );
     req.metadata.namespace = Some(namespace.to_owned());

@@ -65,7 +65,9 @@ pub fn digest(
     Some(format!("sha256:{}", hex(&hash)))
 }
 
-fn desired_state(object: &Value) -> Value {
+/// The object without what the cluster or client tooling writes on its own:
+/// what the digest of a CREATE or UPDATE hashes, and what the change record compares.
+pub fn desired_state(object: &Value) -> Value {
     let mut doc = object.clone();
     if let Some(map) = doc.as_object_mut() {
         map.remove("status");
@@ -91,7 +93,8 @@ fn strip_annotations(meta: &mut Map<String, Value>) {
     }
 }
 
-fn connect_options(object: &Value) -> Value {
+/// The connect options without their type fields.
+pub fn connect_options(object: &Value) -> Value {
     let mut doc = object.clone();
     if let Some(map) = doc.as_object_mut() {
         map.remove("kind");

@@ -115,6 +115,9 @@ pub fn review_create(
             ),
         );
     }
+    if !controller && let Err(mismatch) = crate::change::verify::verify(&req.spec) {
+        return violation("change-matches-digest", mismatch.to_string());
+    }
     if policy.bind_to_content && req.spec.digest.is_none() && !controller {
         return violation(
             "digest-required",
@@ -400,6 +403,11 @@ pub fn review_policy(spec: &ApprovalPolicySpec) -> Vec<String> {
                 "spec.rules[{i}]: CONNECT applies to subresources such as pods/exec, not to {:?}",
                 rule.resources
             ));
+        }
+    }
+    for (i, pattern) in spec.redact.iter().enumerate() {
+        if let Err(e) = crate::change::path::parse_pattern(pattern) {
+            problems.push(format!("spec.redact[{i}]: {e}"));
         }
     }
     if spec.required_approvals < 1 {

@@ -673,3 +673,27 @@ fn an_approval_ttl_under_a_second_is_a_problem() {
         ["spec.approvalTTL: 500ms is outside the sane range 1s to 86400s"]
     );
 }
+
+#[test]
+fn a_hand_made_change_that_disagrees_with_its_digest_is_rejected() {
+    let mut req = by_hand("alice");
+    let shown = serde_json::json!({"kind": "Deployment", "metadata": {"name": "checkout"}});
+    let action = crate::change::Action {
+        operation: crate::crd::Operation::Create,
+        subresource: None,
+        object: Some(&shown),
+        old_object: None,
+        options: None,
+    };
+    let change = crate::change::record(&action, &crate::change::Redactor::new(b"k", Vec::new()));
+    req.spec.operation = crate::crd::Operation::Create;
+    req.spec.change = Some(change);
+    let v = create(&req, &alice(), Some(&policy(""))).unwrap_err();
+    assert_eq!(v.rule, "change-matches-digest");
+    assert!(v.message.contains("does not agree with spec.digest"), "{}", v.message);
+    req.spec.digest = crate::admission::digest::digest(req.spec.operation, Some(&shown), None);
+    assert_eq!(create(&req, &alice(), Some(&policy(""))), Ok(()));
+    // approval-gate itself records changes it cannot be asked to prove (cut, redacted, UPDATE).
+    req.spec.digest = Some(SHA.into());
+    assert_eq!(create(&req, &controller(), Some(&policy(""))), Ok(()));
+}

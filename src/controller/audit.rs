@@ -35,6 +35,11 @@ pub async fn record(
             } else {
                 format!(": {}", spec.reason)
             };
+            // The summary is bounded and holds Secret values only as hashes.
+            let reason = match spec.change.as_ref().filter(|c| !c.summary.is_empty()) {
+                Some(c) => format!("{reason} (change: {})", c.summary),
+                None => reason,
+            };
             (
                 false,
                 format!(

@@ -1,5 +1,6 @@
 //! The approvalgate.dev/v1alpha1 API: CRD types and their generated schemas.
 
+mod change;
 mod common;
 mod duration;
 mod notify;
@@ -9,6 +10,7 @@ mod request;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
+pub use change::{Change, ConnectChange, DeleteChange, FieldChange, MAX_CHANGE_BYTES, Truncation};
 pub use common::{Operation, Subjects};
 pub use duration::{DURATION_PATTERN, Duration, ParseDurationError};
 pub use notify::{

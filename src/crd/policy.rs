@@ -78,6 +78,14 @@ pub struct ApprovalPolicySpec {
     /// Whether requests must state a reason.
     #[serde(default)]
     pub require_reason: bool,
+    /// Further fields whose values never appear in a request's recorded change,
+    /// as with a Secret's `data`: each is shown only as a short keyed hash, which
+    /// tells that it changed and nothing of what it is. Written as field paths,
+    /// with `*` for any key and `[*]` for any list item, for example
+    /// `spec.template.spec.containers[*].env[*].value`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub redact: Vec<String>,
     /// Enforce holds actions; Warn lets them through with a warning; Audit lets
     /// them through and only records an Event and a metric.
     #[serde(default)]

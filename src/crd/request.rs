@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::common::Operation;
+use super::{change::Change, common::Operation};
 
 /// The pattern for a content digest: `sha256:` and 64 lowercase hex digits.
 pub const DIGEST_PATTERN: &str = "^sha256:[0-9a-f]{64}$";
@@ -77,6 +77,12 @@ pub struct ApprovalRequestSpec {
     /// The name of the cluster-scoped ApprovalPolicy that requires this approval.
     #[schemars(length(min = 1, max = 253))]
     pub policy: String,
+    /// What the action would do, as the approver sees it: the fields an UPDATE
+    /// changes, the object a CREATE makes, what a DELETE removes, the command
+    /// an exec runs. Recorded by approval-gate with the digest; a request
+    /// written by anyone else must carry a change the digest can be recomputed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
 }
 
 /// The object an action applies to, named the way admission requests name it.

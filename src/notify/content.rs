@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use crate::{
     admission::message::approve_command,
-    crd::{ApprovalPolicySpec, ApprovalRequest, ApprovalRequestStatus, Target, Transition},
+    crd::{
+        ApprovalPolicySpec, ApprovalRequest, ApprovalRequestStatus, Change, Target, Transition,
+    },
 };
 
 /// Who a notification is for.
@@ -54,6 +56,42 @@ pub struct Notice {
     pub approve_command: String,
     /// Approvers (users and groups) of the policy, for Pending.
     pub approvers: Vec<String>,
+    /// The change in one line (`image app: nginx:1.27 → evil/backdoor:1`).
+    pub summary: String,
+    /// The first lines of the change as a unified diff, for Slack and email.
+    pub diff: Vec<String>,
+    /// The change as recorded in the request (Secret values only as hashes).
+    pub change: Option<Change>,
+}
+
+/// How many diff lines a notification carries, and how long each may be:
+/// within Slack's 3,000 characters per text block.
+const DIFF_LINES: usize = 20;
+const DIFF_LINE_CHARS: usize = 120;
+
+/// The first lines of the change, each cut to fit, and a line saying how many more there are.
+pub fn diff_excerpt(spec: &crate::crd::ApprovalRequestSpec) -> Vec<String> {
+    let Some(change) = &spec.change else {
+        return Vec::new();
+    };
+    let lines = crate::change::render::lines(spec.operation, change);
+    let mut out: Vec<String> = lines
+        .iter()
+        .take(DIFF_LINES)
+        .map(|l| {
+            let text = l.text();
+            if text.chars().count() > DIFF_LINE_CHARS {
+                let cut: String = text.chars().take(DIFF_LINE_CHARS - 1).collect();
+                format!("{cut}…")
+            } else {
+                text
+            }
+        })
+        .collect();
+    if lines.len() > DIFF_LINES {
+        out.push(format!("… {} more lines: kubectl approve diff", lines.len() - DIFF_LINES));
+    }
+    out
 }
 
 impl Notice {
@@ -84,6 +122,12 @@ impl Notice {
         for (label, value) in self.facts() {
             let _ = writeln!(out, "{label}: {value}");
         }
+        if !self.diff.is_empty() {
+            let _ = write!(out, "\nThe change:\n\n");
+            for line in &self.diff {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
         if self.audience == Audience::Approvers {
             let _ = write!(out, "\nTo approve, run:\n\n    {}\n", self.approve_command);
         }
@@ -100,6 +144,7 @@ impl Notice {
             ),
             ("Namespace", or_dash(&self.namespace)),
             ("Reason", or_dash(&self.reason)),
+            ("Change", or_dash(&self.summary)),
             ("Policy", self.policy.clone()),
             ("Digest", self.digest.clone().unwrap_or_else(|| "-".into())),
             ("Age", self.age()),
@@ -172,6 +217,9 @@ pub fn notice(
         age_seconds,
         expires_in_seconds,
         approvers,
+        summary: spec.change.as_ref().map(|c| c.summary.clone()).unwrap_or_default(),
+        diff: diff_excerpt(spec),
+        change: spec.change.clone(),
     })
 }
 

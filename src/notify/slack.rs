@@ -17,6 +17,12 @@ pub fn payload(notice: &Notice) -> Value {
         // Slack shows at most 10 fields per section.
         json!({"type": "section", "fields": fields.into_iter().take(10).collect::<Vec<_>>()}),
     ];
+    if !notice.diff.is_empty() {
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": format!("The change:\n```{}```", escape(&notice.diff.join("\n")))},
+        }));
+    }
     if notice.audience == Audience::Approvers {
         blocks.push(json!({
             "type": "section",

@@ -90,6 +90,7 @@ pub async fn request(conn: &Conn, args: &RequestArgs) -> Result<u8> {
             digest: None,
             reason: args.reason.clone(),
             policy,
+            change: None,
         },
     );
     let prefix: String = format!("{}-{}-", target.name, operation.as_str().to_lowercase())

@@ -17,6 +17,7 @@ use super::{
     effects::{Created, Use, create_request, record_use},
 };
 use crate::{
+    change::{self, Action, Redactor},
     admission::{
         Attempt, Decision, decide,
         decision::VerdictKind,
@@ -125,9 +126,12 @@ async fn hold_effects(
             .iter()
             .find(|p| p.name_any() == policy)
             .map(|p| p.spec.clone());
+        let mut new = (**new).clone();
+        let redact = spec.as_ref().map(|p| p.redact.as_slice()).unwrap_or_default();
+        new.spec.change = Some(record_change(webhook, req, attempt, redact));
         let result = create_request(
             &webhook.client,
-            (**new).clone(),
+            new,
             spec,
             webhook.config.auto_request_bound,
         )
@@ -164,6 +168,32 @@ async fn hold_effects(
     });
     tracing::info!(user = %attempt.user, uid = %attempt.uid, policy, request = %hold.name, "held");
     created
+}
+
+/// What the held action would do, for the approver: computed only here, on
+/// the way to creating a request, so allowing costs nothing more.
+fn record_change(
+    webhook: &Webhook,
+    req: &AdmissionRequest<DynamicObject>,
+    attempt: &Attempt,
+    redact: &[String],
+) -> crate::crd::Change {
+    let to_value = |o: Option<&DynamicObject>| o.and_then(|o| serde_json::to_value(o).ok());
+    let object = to_value(req.object.as_ref());
+    let old_object = to_value(req.old_object.as_ref());
+    let options = req.options.as_ref().and_then(|o| serde_json::to_value(o).ok());
+    let t = &attempt.target;
+    let redactor = Redactor::for_target(&webhook.redaction_key, &t.api_group, &t.resource, redact);
+    change::record(
+        &Action {
+            operation: attempt.operation,
+            subresource: t.subresource.as_deref(),
+            object: object.as_ref(),
+            old_object: old_object.as_ref(),
+            options: options.as_ref(),
+        },
+        &redactor,
+    )
 }
 
 /// Records every single-use approval the decision relies on.

@@ -45,6 +45,9 @@ pub struct Webhook {
     pub config: WebhookConfig,
     pub events: EventQueue,
     pub metrics: Arc<Metrics>,
+    /// The key of the hashes that stand for redacted values in recorded
+    /// changes, drawn at random per process so that no hash can be looked up.
+    pub redaction_key: [u8; 32],
 }
 
 /// Where to listen and which certificate to serve.
@@ -112,6 +115,7 @@ impl Webhook {
             ready,
             config,
             metrics,
+            redaction_key: rand::random(),
         })
     }
 }

@@ -174,6 +174,7 @@ pub fn checkout_update(ns: &str) -> approval_gate::crd::ApprovalRequestSpec {
         digest: Some(DIGEST.into()),
         reason: "INC-123 roll back checkout".into(),
         policy: "prod-deployments".into(),
+        change: None,
     }
 }
 
