@@ -10,7 +10,10 @@ use std::{
     time::Duration,
 };
 
-use approval_gate::{crd::ApprovalRequest, testenv::Identity};
+use approval_gate::{
+    crd::{ApprovalRequest, Phase},
+    testenv::Identity,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use support::*;
@@ -249,6 +252,37 @@ async fn outsider_and_requester_get_plain_refusals() {
         )),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn mistyped_commands_before_a_name_approve_nothing() {
+    let ns = namespace("plugin-typo").await;
+    policy(&ns, "").await;
+    let name = held_change(&ns, "app:v2").await;
+
+    let (status, err) = code(&BOB, &["nosuchword", &name, "-n", &ns]);
+    assert_eq!(status, 2, "{err}");
+    assert!(
+        err.contains("approvalrequest nosuchword not found")
+            && err.contains("nothing was approved"),
+        "{err}"
+    );
+    let (status, err) = code(&BOB, &["descibe", &name, "-n", &ns]);
+    assert_eq!(status, 1, "{err}");
+    assert!(
+        err.contains("error: unknown command \"descibe\" for \"kubectl approve\"")
+            && err.contains("Did you mean this?\n\tdescribe"),
+        "{err}"
+    );
+    // Whatever `diff` does, it is a command, never an approval.
+    code(&BOB, &["diff", &name, "-n", &ns]);
+
+    let req = Api::<ApprovalRequest>::namespaced(client(&ADMIN).await, &ns)
+        .get(&name)
+        .await
+        .unwrap();
+    assert_eq!(req.phase(), Phase::Pending);
+    assert_eq!(req.status.unwrap_or_default().approvals, []);
 }
 
 #[tokio::test]

@@ -690,7 +690,11 @@ fn a_hand_made_change_that_disagrees_with_its_digest_is_rejected() {
     req.spec.change = Some(change);
     let v = create(&req, &alice(), Some(&policy(""))).unwrap_err();
     assert_eq!(v.rule, "change-matches-digest");
-    assert!(v.message.contains("does not agree with spec.digest"), "{}", v.message);
+    assert!(
+        v.message.contains("does not agree with spec.digest"),
+        "{}",
+        v.message
+    );
     req.spec.digest = crate::admission::digest::digest(req.spec.operation, Some(&shown), None);
     assert_eq!(create(&req, &alice(), Some(&policy(""))), Ok(()));
     // approval-gate itself records changes it cannot be asked to prove (cut, redacted, UPDATE).

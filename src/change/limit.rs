@@ -201,9 +201,16 @@ mod tests {
         fit(&mut change);
         assert!(size(&change) < MAX_CHANGE_BYTES);
         let cut = change.truncated.unwrap();
-        let whole = change.fields.iter().filter(|f| f.omitted_lines == 0).count();
+        let whole = change
+            .fields
+            .iter()
+            .filter(|f| f.omitted_lines == 0)
+            .count();
         let shortened = change.fields.len() - whole;
-        assert!(whole < 10 && shortened as u64 + cut.omitted_fields > 0, "{cut:?}");
+        assert!(
+            whole < 10 && shortened as u64 + cut.omitted_fields > 0,
+            "{cut:?}"
+        );
         assert_eq!(
             change.fields.len() as u64 + cut.omitted_fields,
             10,

@@ -134,8 +134,11 @@ fn a_huge_configmap_change_stays_under_the_cap_and_says_so() {
     assert!(cut.omitted_lines > 10_000, "{cut:?}");
     let text = render::unified(Operation::Update, &change, "configmaps/big");
     assert!(
-        text.lines().any(|l| l.starts_with('-') && l.ends_with("key_09000 = old"))
-            && text.lines().any(|l| l.starts_with('+') && l.ends_with("key_09000 = new")),
+        text.lines()
+            .any(|l| l.starts_with('-') && l.ends_with("key_09000 = old"))
+            && text
+                .lines()
+                .any(|l| l.starts_with('+') && l.ends_with("key_09000 = new")),
         "{}",
         &text[..text.len().min(2000)]
     );

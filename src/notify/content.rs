@@ -9,9 +9,7 @@ use serde::Serialize;
 
 use crate::{
     admission::message::approve_command,
-    crd::{
-        ApprovalPolicySpec, ApprovalRequest, ApprovalRequestStatus, Change, Target, Transition,
-    },
+    crd::{ApprovalPolicySpec, ApprovalRequest, ApprovalRequestStatus, Change, Target, Transition},
 };
 
 /// Who a notification is for.
@@ -89,7 +87,10 @@ pub fn diff_excerpt(spec: &crate::crd::ApprovalRequestSpec) -> Vec<String> {
         })
         .collect();
     if lines.len() > DIFF_LINES {
-        out.push(format!("… {} more lines: kubectl approve diff", lines.len() - DIFF_LINES));
+        out.push(format!(
+            "… {} more lines: kubectl approve diff",
+            lines.len() - DIFF_LINES
+        ));
     }
     out
 }
@@ -217,7 +218,11 @@ pub fn notice(
         age_seconds,
         expires_in_seconds,
         approvers,
-        summary: spec.change.as_ref().map(|c| c.summary.clone()).unwrap_or_default(),
+        summary: spec
+            .change
+            .as_ref()
+            .map(|c| c.summary.clone())
+            .unwrap_or_default(),
         diff: diff_excerpt(spec),
         change: spec.change.clone(),
     })

@@ -188,6 +188,10 @@ pub struct ApproveArgs {
     /// With --all: do not ask for confirmation.
     #[arg(short = 'y', long)]
     pub yes: bool,
+    /// Whether `approve` was implied (`kubectl approve NAME...`): then a
+    /// missing first name may be a mistyped command.
+    #[arg(skip)]
+    pub implied: bool,
 }
 
 #[derive(Debug, Args)]
@@ -240,10 +244,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| e.to_string())
 }
 
-const SUBCOMMANDS: [&str; 11] = [
+const SUBCOMMANDS: [&str; 12] = [
     "list",
     "ls",
     "describe",
+    "diff",
     "approve",
     "deny",
     "revoke",
@@ -275,6 +280,15 @@ const VALUE_FLAGS: [&str; 14] = [
 /// `kubectl approve NAME...` means `kubectl approve approve NAME...`: inserts
 /// the `approve` subcommand when the first positional word is not a command.
 pub fn normalize(args: Vec<OsString>) -> Vec<OsString> {
+    let mut args = args;
+    if implies_approve(&args) {
+        args.insert(1.min(args.len()), "approve".into());
+    }
+    args
+}
+
+/// Whether the first positional word is not a command (or there is none, but `--all`).
+fn implies_approve(args: &[OsString]) -> bool {
     let mut first = None;
     let mut all = false;
     let mut skip = false;
@@ -292,78 +306,68 @@ pub fn normalize(args: Vec<OsString>) -> Vec<OsString> {
             break;
         }
     }
-    let insert = match first {
+    match first {
         Some(word) => !SUBCOMMANDS.contains(&word.as_str()),
         None => all,
-    };
-    let mut args = args;
-    if insert {
-        args.insert(1.min(args.len()), "approve".into());
     }
-    args
 }
 
 /// Parses argv (with the implicit `approve`).
 pub fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
-    Cli::try_parse_from(normalize(args))
+    let implied = implies_approve(&args);
+    let mut cli = Cli::try_parse_from(normalize(args))?;
+    if let Command::Approve(a) = &mut cli.command {
+        a.implied = implied;
+    }
+    Ok(cli)
+}
+
+/// The commands `word` may be a typo of, closest first: within one edit per
+/// three letters (at most two; swapping neighbours is one edit), a prefix of
+/// a command (`dif`), or a command followed by a separator (`deny-it`).
+/// Aliases are not offered.
+pub fn suggestions(word: &str) -> Vec<&'static str> {
+    let word = word.to_lowercase();
+    let len = word.chars().count();
+    let max_edits = (len / 3).min(2);
+    let mut close: Vec<(usize, &'static str)> = SUBCOMMANDS
+        .iter()
+        .copied()
+        .filter(|cmd| *cmd != "ls")
+        .filter_map(|cmd| {
+            let edits = edit_distance(&word, cmd);
+            let prefix = len >= 2 && cmd.starts_with(&word);
+            let extended = word
+                .strip_prefix(cmd)
+                .and_then(|rest| rest.chars().next())
+                .is_some_and(|c| !c.is_alphanumeric());
+            (edits <= max_edits || prefix || extended).then_some((edits, cmd))
+        })
+        .collect();
+    close.sort();
+    close.into_iter().map(|(_, cmd)| cmd).collect()
+}
+
+/// Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`,
+/// in characters: the optimal string alignment distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut last: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut row = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            row[j] = (last[j - 1] + cost).min(last[j] + 1).min(row[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                row[j] = row[j].min(before[j - 2] + 1);
+            }
+        }
+        before = std::mem::replace(&mut last, row);
+    }
+    last[b.len()]
 }
 
 #[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    use super::*;
-
-    fn argv(s: &str) -> Vec<OsString> {
-        std::iter::once("kubectl-approve")
-            .chain(s.split_whitespace())
-            .map(OsString::from)
-            .collect()
-    }
-
-    #[test]
-    fn the_cli_is_well_formed() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn bare_names_mean_approve() {
-        let cli = parse(argv("r1 r2 -n prod --comment ok")).unwrap();
-        let Command::Approve(a) = cli.command else {
-            panic!("not approve: {cli:?}");
-        };
-        assert_eq!(a.names, ["r1", "r2"]);
-        assert_eq!(cli.global.namespace.as_deref(), Some("prod"));
-        let cli = parse(argv("-n prod r1")).unwrap();
-        assert!(matches!(cli.command, Command::Approve(_)));
-        assert!(matches!(
-            parse(argv("--all --yes")).unwrap().command,
-            Command::Approve(_)
-        ));
-    }
-
-    #[test]
-    fn subcommands_are_not_names() {
-        assert!(matches!(
-            parse(argv("list -A")).unwrap().command,
-            Command::List(_)
-        ));
-        assert!(matches!(
-            parse(argv("-n x wait r1")).unwrap().command,
-            Command::Wait(_)
-        ));
-        let run = parse(argv("run -- kubectl apply -f x.yaml")).unwrap();
-        let Command::Run(r) = run.command else {
-            panic!("not run");
-        };
-        assert_eq!(r.command.len(), 4);
-    }
-
-    #[test]
-    fn wait_takes_kubernetes_durations() {
-        let Command::Wait(w) = parse(argv("wait r1 --timeout 90s")).unwrap().command else {
-            panic!("not wait");
-        };
-        assert_eq!(w.timeout, Duration::from_secs(90));
-    }
-}
+#[path = "cli_tests.rs"]
+mod tests;

@@ -15,6 +15,7 @@ use super::{
     cli::Global,
     error::{PluginError, Result, from_kube},
     format::EventLine,
+    sanitize::inert,
 };
 use crate::crd::{ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestStatus};
 
@@ -190,7 +191,10 @@ impl Conn {
     }
 }
 
-fn event_line(e: Event) -> EventLine {
+/// An Event for display. Its strings are made [`inert`]: anyone who may
+/// create Events in the namespace, and the requester through the reasons the
+/// Events quote, wrote them.
+pub(super) fn event_line(e: Event) -> EventLine {
     let time: Option<Timestamp> = e
         .series
         .as_ref()
@@ -206,9 +210,9 @@ fn event_line(e: Event) -> EventLine {
         .unwrap_or_default();
     EventLine {
         time,
-        kind: e.type_.unwrap_or_default(),
-        reason: e.reason.unwrap_or_default(),
-        from,
-        message: e.message.unwrap_or_default(),
+        kind: inert(e.type_.as_deref().unwrap_or_default()),
+        reason: inert(e.reason.as_deref().unwrap_or_default()),
+        from: inert(&from),
+        message: inert(e.message.as_deref().unwrap_or_default()),
     }
 }

@@ -6,10 +6,11 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::{
-    cli::{ApproveArgs, DecideArgs, DescribeArgs, ListArgs, Output},
+    cli::{self, ApproveArgs, DecideArgs, DescribeArgs, ListArgs, Output},
     client::{Conn, Me},
     error::{PluginError, Result, exit, guard_rule},
     format::{self, Columns, Style},
+    sanitize::inert,
     view::{RequestView, approval_groups, judge, may_approve},
 };
 use crate::crd::{Approval, ApprovalRequest, Phase, Verdict};
@@ -180,7 +181,7 @@ async fn explain(conn: &Conn, name: &str, decision: &Decision, message: String) 
     let policy = conn.policy(&req.spec.policy).await;
     match guard_rule(&message) {
         Some("eligible-approver") => PluginError::NotApprover {
-            policy: req.spec.policy.clone(),
+            policy: inert(&req.spec.policy),
             approvers: policy.as_ref().map_or_else(
                 || "unknown".to_owned(),
                 |p| format::approvers(&p.approvers.users, &p.approvers.groups),
@@ -207,7 +208,8 @@ fn report(name: &str, decision: &Decision, view: &RequestView, style: Style) {
     let now = Timestamp::now();
     let phase = style.phase(view.phase, view.phase.as_str());
     let mut line = format!(
-        "approvalrequest.approvalgate.dev/{name} {}: {} ({}/{} approvals",
+        "approvalrequest.approvalgate.dev/{} {}: {} ({}/{} approvals",
+        inert(name),
         decision.past(),
         phase,
         view.approved,
@@ -242,6 +244,7 @@ pub async fn approve(conn: &Conn, args: &ApproveArgs, style: Style) -> Result<u8
         }
         chosen.into_iter().map(|v| v.name).collect()
     } else {
+        all_exist(conn, &args.names, args.implied).await?;
         args.names.clone()
     };
     if let [name] = names.as_slice() {
@@ -254,12 +257,49 @@ pub async fn approve(conn: &Conn, args: &ApproveArgs, style: Style) -> Result<u8
         match decide(conn, &me, name, &decision).await {
             Ok(view) => report(name, &decision, &view, style),
             Err(e) => {
-                eprintln!("error: {name}: {e}");
+                eprintln!("error: {}: {e}", inert(name));
                 code = exit::ERROR;
             }
         }
     }
     Ok(code)
+}
+
+/// Checks that every named request exists before any is approved, so that a
+/// mistyped command or name approves nothing. When `approve` was implied and
+/// the missing first word looks like a command (`descibe`), says so instead.
+async fn all_exist(conn: &Conn, names: &[String], implied: bool) -> Result<()> {
+    let mut missing = Vec::new();
+    for name in names {
+        match conn.request(name).await {
+            Ok(_) => {}
+            Err(PluginError::NotFound { .. }) => missing.push(name.clone()),
+            Err(e) => return Err(e),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if let Some(word) = names.first().filter(|w| implied && missing.contains(w)) {
+        let suggestions = cli::suggestions(word);
+        if !suggestions.is_empty() {
+            return Err(PluginError::UnknownCommand {
+                word: word.clone(),
+                suggestions,
+            });
+        }
+    }
+    let namespace = conn.namespace.clone();
+    if let ([_], [name]) = (names, missing.as_slice()) {
+        return Err(PluginError::NotFound {
+            name: name.clone(),
+            namespace,
+        });
+    }
+    Err(PluginError::Missing {
+        names: missing,
+        namespace,
+    })
 }
 
 /// Pending requests in the namespace the caller may approve, by `requester` if given.

@@ -1,7 +1,7 @@
 //! The plugin's errors, each one a sentence a person can act on, with the exit
 //! code it ends the command with.
 
-use super::format::duration;
+use super::{format::duration, sanitize::inert};
 
 /// Exit codes. `wait` (and `run`) document the decision codes in their help.
 pub mod exit {
@@ -17,8 +17,35 @@ pub mod exit {
 /// Everything that can go wrong in `kubectl approve`.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
-    #[error("approvalrequest {name} not found in namespace {namespace}")]
+    #[error(
+        "approvalrequest {} not found in namespace {}",
+        inert(name),
+        inert(namespace)
+    )]
     NotFound { name: String, namespace: String },
+
+    /// Some of several names to approve do not exist, so none was approved.
+    #[error(
+        "approvalrequest {} not found in namespace {}; nothing was approved",
+        inert(&names.join(", ")),
+        inert(namespace)
+    )]
+    Missing {
+        names: Vec<String>,
+        namespace: String,
+    },
+
+    /// A first word that is no request but looks like a mistyped command.
+    #[error(
+        "unknown command \"{}\" for \"kubectl approve\"\n\nDid you mean this?\n\t{}\n\n\
+         Run 'kubectl approve --help' for usage.",
+        inert(word),
+        suggestions.join("\n\t")
+    )]
+    UnknownCommand {
+        word: String,
+        suggestions: Vec<&'static str>,
+    },
 
     #[error("no cluster reachable at {url}: {why}")]
     Unreachable { url: String, why: String },
@@ -65,7 +92,7 @@ pub enum PluginError {
 impl PluginError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::NotFound { .. } => exit::NOT_FOUND,
+            Self::NotFound { .. } | Self::Missing { .. } => exit::NOT_FOUND,
             Self::Expired { .. } => exit::EXPIRED,
             _ => exit::ERROR,
         }
@@ -82,30 +109,35 @@ impl PluginError {
 pub type Result<T, E = PluginError> = std::result::Result<T, E>;
 
 /// A kube error in plain words; `url` names the cluster for connection errors.
+/// The apiserver's message is made inert: a webhook's denial quotes what the
+/// requester wrote.
 pub fn from_kube(err: kube::Error, url: &str) -> PluginError {
     match err {
-        kube::Error::Api(status) => match status.code {
-            403 if status.message.contains("admission webhook") => {
-                PluginError::Rejected(webhook_message(&status.message))
+        kube::Error::Api(status) => {
+            let message = inert(&status.message);
+            match status.code {
+                403 if message.contains("admission webhook") => {
+                    PluginError::Rejected(webhook_message(&message))
+                }
+                403 => PluginError::Forbidden(message),
+                409 => PluginError::Conflict,
+                _ if message.contains("admission webhook") => {
+                    PluginError::Rejected(webhook_message(&message))
+                }
+                _ => PluginError::Api(message),
             }
-            403 => PluginError::Forbidden(status.message),
-            409 => PluginError::Conflict,
-            _ if status.message.contains("admission webhook") => {
-                PluginError::Rejected(webhook_message(&status.message))
-            }
-            _ => PluginError::Api(status.message),
-        },
+        }
         kube::Error::HyperError(e) => PluginError::Unreachable {
-            url: url.to_owned(),
-            why: root_cause(&e),
+            url: inert(url),
+            why: inert(&root_cause(&e)),
         },
         kube::Error::Service(e) => PluginError::Unreachable {
-            url: url.to_owned(),
-            why: root_cause(e.as_ref()),
+            url: inert(url),
+            why: inert(&root_cause(e.as_ref())),
         },
-        kube::Error::Auth(e) => PluginError::Kubeconfig(e.to_string()),
-        kube::Error::InferKubeconfig(e) => PluginError::Kubeconfig(e.to_string()),
-        other => PluginError::Api(other.to_string()),
+        kube::Error::Auth(e) => PluginError::Kubeconfig(inert(&e.to_string())),
+        kube::Error::InferKubeconfig(e) => PluginError::Kubeconfig(inert(&e.to_string())),
+        other => PluginError::Api(inert(&other.to_string())),
     }
 }
 
@@ -151,6 +183,46 @@ mod tests {
         assert!(plain.starts_with("you cannot decide"), "{plain}");
         assert_eq!(guard_rule(&plain), Some("no-self-approval"));
         assert_eq!(guard_rule("no rule here"), None);
+    }
+
+    #[test]
+    fn apiserver_messages_print_inert() {
+        let status = kube::core::Status::failure(
+            "admission webhook \"guard.approvalgate.dev\" denied the request: approval-gate: \
+             reason \x1b[2Jcleared\r [rule: x]",
+            "Forbidden",
+        )
+        .with_code(403);
+        let e = from_kube(kube::Error::Api(status.boxed()), "https://k");
+        let shown = e.to_string();
+        assert!(
+            !shown.contains('\x1b') && !shown.contains('\r'),
+            "{shown:?}"
+        );
+        assert!(shown.contains("\\u{1b}[2Jcleared\\u{d}"), "{shown}");
+    }
+
+    #[test]
+    fn unknown_commands_read_like_kubectl() {
+        let e = PluginError::UnknownCommand {
+            word: "descibe".into(),
+            suggestions: vec!["describe"],
+        };
+        assert_eq!(
+            e.to_string(),
+            "unknown command \"descibe\" for \"kubectl approve\"\n\nDid you mean this?\n\tdescribe\n\n\
+             Run 'kubectl approve --help' for usage."
+        );
+        assert_eq!(e.exit_code(), exit::ERROR);
+        let e = PluginError::Missing {
+            names: vec!["a".into(), "b\x1b[2J".into()],
+            namespace: "prod".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "approvalrequest a, b\\u{1b}[2J not found in namespace prod; nothing was approved"
+        );
+        assert_eq!(e.exit_code(), exit::NOT_FOUND);
     }
 
     #[test]

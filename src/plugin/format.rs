@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::view::{RequestView, VerdictLine};
+use super::{
+    sanitize::inert,
+    view::{RequestView, VerdictLine},
+};
 use crate::crd::Phase;
 
 /// Whether to colour the output (a terminal, and `NO_COLOR` unset).
@@ -204,10 +207,13 @@ pub struct EventLine {
     pub message: String,
 }
 
-/// Who may approve under a policy, in words: `group sre, user root`.
+/// Who may approve under a policy, in words: `group sre, user root` (made inert).
 pub fn approvers(users: &[String], groups: &[String]) -> String {
-    let mut parts: Vec<String> = groups.iter().map(|g| format!("group {g}")).collect();
-    parts.extend(users.iter().map(|u| format!("user {u}")));
+    let mut parts: Vec<String> = groups
+        .iter()
+        .map(|g| format!("group {}", inert(g)))
+        .collect();
+    parts.extend(users.iter().map(|u| format!("user {}", inert(u))));
     if parts.is_empty() {
         "nobody".to_owned()
     } else {

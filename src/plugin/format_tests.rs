@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::{api::core::v1::Event, apimachinery::pkg::apis::meta::v1::Time};
 use pretty_assertions::assert_eq;
 
 use super::*;
@@ -13,7 +13,7 @@ use crate::{
         Approval, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus,
         Operation, Target, UsedBy, Verdict,
     },
-    plugin::view::RequestView,
+    plugin::{client::event_line, view::RequestView},
 };
 
 fn now() -> Timestamp {
@@ -46,6 +46,7 @@ fn request(ns: &str, name: &str, requester: &str, created_ago: i64) -> ApprovalR
             digest: Some(format!("sha256:{}", "ab12".repeat(16))),
             reason: "INC-1234 roll back the bad release".into(),
             policy: "prod-deploys".into(),
+            change: None,
         },
     );
     req.metadata.namespace = Some(ns.into());
@@ -241,4 +242,34 @@ fn names_are_kubectl_resource_names() {
         approvers(&["root".into()], &["sre".into()]),
         "group sre, user root"
     );
+}
+
+/// What a requester could write to redraw the approver's screen: clear it,
+/// move the cursor home, retitle the window (OSC), return the carriage.
+const CRAFTED: &str = "\x1b[2J\x1b[1;1HApproved by security\x1b]0;pwned\x07\rok";
+
+#[test]
+fn golden_describe_prints_escape_sequences_inert() {
+    let p = policy("requiredApprovals: 2\nrequestTTL: 1h\n");
+    let mut req = request("prod", "checkout-update-x7k2p", "alice", 5 * 60);
+    req.spec.reason = format!("INC-1234 {CRAFTED}");
+    approve(&mut req, "bob", 60, &format!("looks right {CRAFTED}"));
+    let event = Event {
+        type_: Some("Normal".into()),
+        reason: Some("Requested".into()),
+        reporting_component: Some("approval-gate".into()),
+        message: Some(format!("alice asks: {CRAFTED}")),
+        last_timestamp: Some(ago(300)),
+        ..Event::default()
+    };
+    let view = RequestView::new(&req, Some(&p), now());
+    let events = [event_line(event)];
+    let text = describe(&view, Some("group sre"), &events, now(), Style::default());
+    assert!(
+        !text.bytes().any(|b| b == 0x1b),
+        "an escape survived: {text:?}"
+    );
+    assert!(!text.contains(['\r', '\x07']), "{text:?}");
+    assert_eq!(text.matches("\\u{1b}[2J").count(), 3, "{text}");
+    golden("describe-ansi-reason.txt", &text);
 }

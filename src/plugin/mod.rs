@@ -11,6 +11,7 @@ pub mod commands;
 pub mod error;
 pub mod format;
 pub mod request;
+pub mod sanitize;
 pub mod view;
 pub mod wait;
 

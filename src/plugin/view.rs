@@ -3,6 +3,7 @@
 
 use jiff::Timestamp;
 
+use super::sanitize::inert;
 use crate::{
     crd::{ApprovalPolicySpec, ApprovalRequest, Phase},
     lifecycle::{Terms, eligible_approvals, evaluate},
@@ -56,7 +57,8 @@ pub struct RequestView {
 
 impl RequestView {
     /// Builds the view. Without the policy (deleted, or not readable) the
-    /// phase and deadline recorded in the status are used instead.
+    /// phase and deadline recorded in the status are used instead. Every
+    /// string from the request is made [`inert`]: the requester wrote it.
     pub fn new(req: &ApprovalRequest, policy: Option<&ApprovalPolicySpec>, now: Timestamp) -> Self {
         let status = req.status.clone().unwrap_or_default();
         let (phase, expires_at) = judge(req, policy, now);
@@ -69,37 +71,37 @@ impl RequestView {
             .approvals
             .iter()
             .map(|a| ApprovalLine {
-                user: a.user.clone(),
+                user: inert(&a.user),
                 time: a.time.0,
-                comment: a.comment.clone(),
+                comment: inert(&a.comment),
                 counts: counts(&a.user),
             })
             .collect();
         let verdict = |v: &crate::crd::Verdict| VerdictLine {
-            user: v.user.clone(),
+            user: inert(&v.user),
             time: v.time.0,
-            reason: v.reason.clone(),
+            reason: inert(&v.reason),
         };
         let used = status.used_at.as_ref().map(|at| VerdictLine {
             user: status
                 .used_by
                 .as_ref()
-                .map(|u| u.user.clone())
+                .map(|u| inert(&u.user))
                 .unwrap_or_default(),
             time: at.0,
             reason: String::new(),
         });
         Self {
-            namespace: req.metadata.namespace.clone().unwrap_or_default(),
-            name: req.metadata.name.clone().unwrap_or_default(),
+            namespace: inert(req.metadata.namespace.as_deref().unwrap_or_default()),
+            name: inert(req.metadata.name.as_deref().unwrap_or_default()),
             phase,
-            requester: req.spec.requester.clone(),
+            requester: inert(&req.spec.requester),
             operation: req.spec.operation.to_string(),
-            target: req.spec.target.to_string(),
-            target_namespace: req.spec.target.namespace.clone(),
-            digest: req.spec.digest.clone(),
-            reason: req.spec.reason.clone(),
-            policy: req.spec.policy.clone(),
+            target: inert(&req.spec.target.to_string()),
+            target_namespace: inert(&req.spec.target.namespace),
+            digest: req.spec.digest.as_deref().map(inert),
+            reason: inert(&req.spec.reason),
+            policy: inert(&req.spec.policy),
             approved: approvals.iter().filter(|a| a.counts).count(),
             required: policy
                 .map(|p| p.required_approvals)

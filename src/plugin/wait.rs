@@ -16,6 +16,7 @@ use super::{
     client::Conn,
     error::{PluginError, Result, exit},
     format::{self, Style},
+    sanitize::inert,
     view::{RequestView, judge},
 };
 use crate::crd::{ApprovalPolicySpec, ApprovalRequest, Phase};
@@ -38,14 +39,14 @@ pub async fn wait(conn: &Conn, args: &WaitArgs, style: Style) -> Result<u8> {
         let policy = conn.policy(&req.spec.policy).await;
         let view = RequestView::new(&req, policy.as_ref(), Timestamp::now());
         let phase = style.phase(view.phase, view.phase.as_str());
-        eprintln!("approvalrequest.approvalgate.dev/{} is {phase}", args.name);
+        eprintln!("approvalrequest.approvalgate.dev/{} is {phase}", view.name);
     }
     if code == exit::TIMEOUT {
         eprintln!(
             "timed out after {} waiting for approvalrequest {} in namespace {}",
             format::duration(jiff::SignedDuration::try_from(args.timeout).unwrap_or_default()),
-            args.name,
-            conn.namespace
+            inert(&args.name),
+            inert(&conn.namespace)
         );
     }
     Ok(code)
@@ -100,7 +101,8 @@ fn next_check(
     give_up.min(tokio::time::Instant::now() + left)
 }
 
-/// `ApprovalRequest <ns>/<name>` in an approval-gate denial, if there is one.
+/// `ApprovalRequest <ns>/<name>` in an approval-gate denial, if there is one
+/// (made inert: no real name has a control character, and it gets printed).
 pub fn held_request(stderr: &str) -> Option<(String, String)> {
     if !stderr.contains("approval-gate:") {
         return None;
@@ -110,7 +112,7 @@ pub fn held_request(stderr: &str) -> Option<(String, String)> {
     let word = stderr[start..].split_whitespace().next()?;
     let (ns, name) = word.split_once('/')?;
     let name = name.trim_end_matches(['.', ',', ';', ':', '"', '\'']);
-    (!ns.is_empty() && !name.is_empty()).then(|| (ns.to_owned(), name.to_owned()))
+    (!ns.is_empty() && !name.is_empty()).then(|| (inert(ns), inert(name)))
 }
 
 /// Runs the command, passing its output through; returns its exit code and stderr.

@@ -17,13 +17,13 @@ use super::{
     effects::{Created, Use, create_request, record_use},
 };
 use crate::{
-    change::{self, Action, Redactor},
     admission::{
         Attempt, Decision, decide,
         decision::VerdictKind,
         matching::policy_matches,
         message::{self, RequestState},
     },
+    change::{self, Action, Redactor},
     crd::ApprovalPolicy,
     events::Note,
     metrics::Metrics,
@@ -127,7 +127,10 @@ async fn hold_effects(
             .find(|p| p.name_any() == policy)
             .map(|p| p.spec.clone());
         let mut new = (**new).clone();
-        let redact = spec.as_ref().map(|p| p.redact.as_slice()).unwrap_or_default();
+        let redact = spec
+            .as_ref()
+            .map(|p| p.redact.as_slice())
+            .unwrap_or_default();
         new.spec.change = Some(record_change(webhook, req, attempt, redact));
         let result = create_request(
             &webhook.client,
@@ -181,7 +184,10 @@ fn record_change(
     let to_value = |o: Option<&DynamicObject>| o.and_then(|o| serde_json::to_value(o).ok());
     let object = to_value(req.object.as_ref());
     let old_object = to_value(req.old_object.as_ref());
-    let options = req.options.as_ref().and_then(|o| serde_json::to_value(o).ok());
+    let options = req
+        .options
+        .as_ref()
+        .and_then(|o| serde_json::to_value(o).ok());
     let t = &attempt.target;
     let redactor = Redactor::for_target(&webhook.redaction_key, &t.api_group, &t.resource, redact);
     change::record(
