@@ -28,6 +28,9 @@ _kubectl__approve() {
             kubectl__approve,describe)
                 cmd="kubectl__approve__subcmd__describe"
                 ;;
+            kubectl__approve,diff)
+                cmd="kubectl__approve__subcmd__diff"
+                ;;
             kubectl__approve,help)
                 cmd="kubectl__approve__subcmd__help"
                 ;;
@@ -61,6 +64,9 @@ _kubectl__approve() {
             kubectl__approve__subcmd__help,describe)
                 cmd="kubectl__approve__subcmd__help__subcmd__describe"
                 ;;
+            kubectl__approve__subcmd__help,diff)
+                cmd="kubectl__approve__subcmd__help__subcmd__diff"
+                ;;
             kubectl__approve__subcmd__help,help)
                 cmd="kubectl__approve__subcmd__help__subcmd__help"
                 ;;
@@ -86,7 +92,7 @@ _kubectl__approve() {
 
     case "${cmd}" in
         kubectl__approve)
-            opts="-n -h -V --kubeconfig --context --namespace --as --as-group --help --version list ls describe approve deny revoke wait run request completion help"
+            opts="-n -h -V --kubeconfig --context --namespace --as --as-group --help --version list ls describe diff approve deny revoke wait run request completion help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -295,8 +301,54 @@ _kubectl__approve() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        kubectl__subcmd__approve__subcmd__diff)
+            opts="-o -n -h --output --kubeconfig --context --namespace --as --as-group --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json yaml name" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json yaml name" -- "${cur}"))
+                    return 0
+                    ;;
+                --kubeconfig)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --as)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --as-group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         kubectl__subcmd__approve__subcmd__help)
-            opts="list describe approve deny revoke wait run request completion help"
+            opts="list describe diff approve deny revoke wait run request completion help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -352,6 +404,20 @@ _kubectl__approve() {
             return 0
             ;;
         kubectl__subcmd__approve__subcmd__help__subcmd__describe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kubectl__subcmd__approve__subcmd__help__subcmd__diff)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -34,6 +34,7 @@ complete -c kubectl-approve -n "__fish_kubectl_approve_needs_command" -s V -l ve
 complete -c kubectl-approve -n "__fish_kubectl_approve_needs_command" -f -a "list" -d 'List approval requests (Pending ones, unless --all-phases)'
 complete -c kubectl-approve -n "__fish_kubectl_approve_needs_command" -f -a "ls" -d 'List approval requests (Pending ones, unless --all-phases)'
 complete -c kubectl-approve -n "__fish_kubectl_approve_needs_command" -f -a "describe" -d 'Show one request: the action, who asked and why, approvals, time left and Events'
+complete -c kubectl-approve -n "__fish_kubectl_approve_needs_command" -f -a "diff" -d 'Show only the change a request would make, as `kubectl diff` prints it (-o json: the structured change)'
 complete -c kubectl-approve -n "__fish_kubectl_approve_needs_command" -f -a "approve" -d 'Approve one or more requests (also the default: `kubectl approve NAME...`)'
 complete -c kubectl-approve -n "__fish_kubectl_approve_needs_command" -f -a "deny" -d 'Deny a request, with a reason'
 complete -c kubectl-approve -n "__fish_kubectl_approve_needs_command" -f -a "revoke" -d 'Withdraw an approval before it is used, with a reason'
@@ -83,6 +84,17 @@ complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand describe
 complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand describe" -l as -d 'Act as this user (impersonation)' -r
 complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand describe" -l as-group -d 'Act with this group (impersonation; repeatable)' -r
 complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand describe" -s h -l help -d 'Print help'
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand diff" -s o -l output -d 'Output format: table is the readable layout' -r -f -a "table\t''
+wide\t''
+json\t''
+yaml\t''
+name\t''"
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand diff" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand diff" -l context -d 'The kubeconfig context to use' -r
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand diff" -s n -l namespace -d 'The namespace (default: the context\'s namespace)' -r
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand diff" -l as -d 'Act as this user (impersonation)' -r
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand diff" -l as-group -d 'Act with this group (impersonation; repeatable)' -r
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand diff" -s h -l help -d 'Print help'
 complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand approve" -l comment -d 'A note for the record' -r
 complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand approve" -l requester -d 'With --all: only requests by this user' -r
 complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand approve" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
@@ -144,13 +156,14 @@ complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand completi
 complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand completion" -l as -d 'Act as this user (impersonation)' -r
 complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand completion" -l as-group -d 'Act with this group (impersonation; repeatable)' -r
 complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand completion" -s h -l help -d 'Print help'
-complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe approve deny revoke wait run request completion help" -f -a "list" -d 'List approval requests (Pending ones, unless --all-phases)'
-complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe approve deny revoke wait run request completion help" -f -a "describe" -d 'Show one request: the action, who asked and why, approvals, time left and Events'
-complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe approve deny revoke wait run request completion help" -f -a "approve" -d 'Approve one or more requests (also the default: `kubectl approve NAME...`)'
-complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe approve deny revoke wait run request completion help" -f -a "deny" -d 'Deny a request, with a reason'
-complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe approve deny revoke wait run request completion help" -f -a "revoke" -d 'Withdraw an approval before it is used, with a reason'
-complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe approve deny revoke wait run request completion help" -f -a "wait" -d 'Wait until a request is decided; the exit code tells the outcome'
-complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe approve deny revoke wait run request completion help" -f -a "run" -d 'Run a command; if approval-gate holds it, wait for approval and run it again'
-complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe approve deny revoke wait run request completion help" -f -a "request" -d 'Ask for approval by hand (for policies that do not bind approvals to content)'
-complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe approve deny revoke wait run request completion help" -f -a "completion" -d 'Print a shell completion script (bash, zsh or fish)'
-complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe approve deny revoke wait run request completion help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe diff approve deny revoke wait run request completion help" -f -a "list" -d 'List approval requests (Pending ones, unless --all-phases)'
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe diff approve deny revoke wait run request completion help" -f -a "describe" -d 'Show one request: the action, who asked and why, approvals, time left and Events'
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe diff approve deny revoke wait run request completion help" -f -a "diff" -d 'Show only the change a request would make, as `kubectl diff` prints it (-o json: the structured change)'
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe diff approve deny revoke wait run request completion help" -f -a "approve" -d 'Approve one or more requests (also the default: `kubectl approve NAME...`)'
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe diff approve deny revoke wait run request completion help" -f -a "deny" -d 'Deny a request, with a reason'
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe diff approve deny revoke wait run request completion help" -f -a "revoke" -d 'Withdraw an approval before it is used, with a reason'
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe diff approve deny revoke wait run request completion help" -f -a "wait" -d 'Wait until a request is decided; the exit code tells the outcome'
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe diff approve deny revoke wait run request completion help" -f -a "run" -d 'Run a command; if approval-gate holds it, wait for approval and run it again'
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe diff approve deny revoke wait run request completion help" -f -a "request" -d 'Ask for approval by hand (for policies that do not bind approvals to content)'
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe diff approve deny revoke wait run request completion help" -f -a "completion" -d 'Print a shell completion script (bash, zsh or fish)'
+complete -c kubectl-approve -n "__fish_kubectl_approve_using_subcommand help; and not __fish_seen_subcommand_from list describe diff approve deny revoke wait run request completion help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -87,6 +87,21 @@ _arguments "${_arguments_options[@]}" : \
 ':name:_default' \
 && ret=0
 ;;
+(diff)
+_arguments "${_arguments_options[@]}" : \
+'-o+[Output format\: table is the readable layout]:OUTPUT:(table wide json yaml name)' \
+'--output=[Output format\: table is the readable layout]:OUTPUT:(table wide json yaml name)' \
+'--kubeconfig=[Path to the kubeconfig file (default\: \$KUBECONFIG, then ~/.kube/config)]:PATH:_files' \
+'--context=[The kubeconfig context to use]:CONTEXT:_default' \
+'-n+[The namespace (default\: the context'\''s namespace)]:NAMESPACE:_default' \
+'--namespace=[The namespace (default\: the context'\''s namespace)]:NAMESPACE:_default' \
+'--as=[Act as this user (impersonation)]:USER:_default' \
+'*--as-group=[Act with this group (impersonation; repeatable)]:GROUP:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+':name:_default' \
+&& ret=0
+;;
 (approve)
 _arguments "${_arguments_options[@]}" : \
 '--comment=[A note for the record]:COMMENT:_default' \
@@ -212,6 +227,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(diff)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (approve)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -259,6 +278,7 @@ _kubectl-approve_commands() {
 'list:List approval requests (Pending ones, unless --all-phases)' \
 'ls:List approval requests (Pending ones, unless --all-phases)' \
 'describe:Show one request\: the action, who asked and why, approvals, time left and Events' \
+'diff:Show only the change a request would make, as \`kubectl diff\` prints it (-o json\: the structured change)' \
 'approve:Approve one or more requests (also the default\: \`kubectl approve NAME...\`)' \
 'deny:Deny a request, with a reason' \
 'revoke:Withdraw an approval before it is used, with a reason' \
@@ -290,11 +310,17 @@ _kubectl-approve__subcmd__describe_commands() {
     local commands; commands=()
     _describe -t commands 'kubectl-approve describe commands' commands "$@"
 }
+(( $+functions[_kubectl-approve__subcmd__diff_commands] )) ||
+_kubectl-approve__subcmd__diff_commands() {
+    local commands; commands=()
+    _describe -t commands 'kubectl-approve diff commands' commands "$@"
+}
 (( $+functions[_kubectl-approve__subcmd__help_commands] )) ||
 _kubectl-approve__subcmd__help_commands() {
     local commands; commands=(
 'list:List approval requests (Pending ones, unless --all-phases)' \
 'describe:Show one request\: the action, who asked and why, approvals, time left and Events' \
+'diff:Show only the change a request would make, as \`kubectl diff\` prints it (-o json\: the structured change)' \
 'approve:Approve one or more requests (also the default\: \`kubectl approve NAME...\`)' \
 'deny:Deny a request, with a reason' \
 'revoke:Withdraw an approval before it is used, with a reason' \
@@ -325,6 +351,11 @@ _kubectl-approve__subcmd__help__subcmd__deny_commands() {
 _kubectl-approve__subcmd__help__subcmd__describe_commands() {
     local commands; commands=()
     _describe -t commands 'kubectl-approve help describe commands' commands "$@"
+}
+(( $+functions[_kubectl-approve__subcmd__help__subcmd__diff_commands] )) ||
+_kubectl-approve__subcmd__help__subcmd__diff_commands() {
+    local commands; commands=()
+    _describe -t commands 'kubectl-approve help diff commands' commands "$@"
 }
 (( $+functions[_kubectl-approve__subcmd__help__subcmd__help_commands] )) ||
 _kubectl-approve__subcmd__help__subcmd__help_commands() {

@@ -51,10 +51,25 @@ pub fn lines(operation: Operation, change: &Change) -> Vec<Line> {
 
 /// The whole diff as text, with `---`/`+++` headers naming the two sides.
 pub fn unified(operation: Operation, change: &Change, target: &str) -> String {
-    let (old, new) = match operation {
+    let (old, new) = sides(operation, change, target);
+    let mut text = format!("--- {old}\n+++ {new}\n");
+    for line in lines(operation, change) {
+        text.push_str(&line.text());
+        text.push('\n');
+    }
+    text
+}
+
+/// What the `---` and `+++` headers name: the live object and the requested one.
+pub fn sides(operation: Operation, change: &Change, target: &str) -> (String, String) {
+    match operation {
         Operation::Create => ("/dev/null".to_owned(), format!("{target} (to be created)")),
         Operation::Delete => (format!("{target} (live)"), "/dev/null".to_owned()),
-        _ => {
+        Operation::Connect => (
+            format!("{target} (no object changes)"),
+            format!("{target} (connect)"),
+        ),
+        Operation::Update => {
             let rv = change
                 .base_resource_version
                 .as_deref()
@@ -65,13 +80,7 @@ pub fn unified(operation: Operation, change: &Change, target: &str) -> String {
                 format!("{target} (requested)"),
             )
         }
-    };
-    let mut text = format!("--- {old}\n+++ {new}\n");
-    for line in lines(operation, change) {
-        text.push_str(&line.text());
-        text.push('\n');
     }
-    text
 }
 
 fn fields(fields: &[FieldChange]) -> Vec<Line> {

@@ -101,6 +101,12 @@ pub enum Command {
     /// Show one request: the action, who asked and why, approvals, time left and Events.
     #[command(after_help = "Examples:\n  kubectl approve describe checkout-update-x7k2p -n prod")]
     Describe(DescribeArgs),
+    /// Show only the change a request would make, as `kubectl diff` prints it (-o json: the structured change).
+    #[command(
+        after_help = "Examples:\n  kubectl approve diff checkout-update-x7k2p -n prod\n  \
+                      kubectl approve diff checkout-update-x7k2p -n prod -o json"
+    )]
+    Diff(DescribeArgs),
     /// Approve one or more requests (also the default: `kubectl approve NAME...`).
     #[command(
         after_help = "Examples:\n  kubectl approve checkout-update-x7k2p -n prod\n  \

@@ -99,7 +99,8 @@ pub async fn describe(conn: &Conn, args: &DescribeArgs, style: Style) -> Result<
     let policy = conn.policy(&req.spec.policy).await;
     let events = conn.events(&args.name).await;
     let now = Timestamp::now();
-    let view = RequestView::new(&req, policy.as_ref(), now);
+    let mut view = RequestView::new(&req, policy.as_ref(), now);
+    view.stale = super::diff::stale(conn, &req).await;
     if args.output == Output::Name {
         print!("{}", format::names(&[view]));
         return Ok(exit::OK);

@@ -5,11 +5,12 @@ use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::change_view::ChangeView;
 use super::{
     sanitize::inert,
     view::{RequestView, VerdictLine},
 };
-use crate::crd::Phase;
+use crate::{change::render::Line, crd::Phase};
 
 /// Whether to colour the output (a terminal, and `NO_COLOR` unset).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,6 +38,20 @@ impl Style {
             Phase::Denied | Phase::Expired | Phase::Revoked => "31",
         };
         format!("\x1b[{code}m{text}\x1b[0m")
+    }
+
+    /// `text` in the SGR colour `code`, on a terminal only.
+    pub fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// A warning, in yellow on a terminal.
+    pub fn warn(&self, text: &str) -> String {
+        self.paint("33", text)
     }
 
     /// A bold label, for the describe layout.
@@ -131,7 +146,7 @@ pub fn table(rows: &[RequestView], cols: Columns, now: Timestamp, style: Style) 
         header.insert(0, "NAMESPACE");
     }
     if cols.wide {
-        header.extend(["REASON", "DIGEST"]);
+        header.extend(["REASON", "CHANGE", "DIGEST"]);
     }
     let phase_col = usize::from(cols.namespace) + 1;
     let cells: Vec<Vec<String>> = rows
@@ -153,6 +168,7 @@ pub fn table(rows: &[RequestView], cols: Columns, now: Timestamp, style: Style) 
             }
             if cols.wide {
                 row.push(or_none(&r.reason));
+                row.push(change_cell(r));
                 row.push(short_digest(r.digest.as_deref()));
             }
             row
@@ -188,6 +204,19 @@ pub fn table(rows: &[RequestView], cols: Columns, now: Timestamp, style: Style) 
         out.push_str(&line(row, Some(r.phase)));
     }
     out
+}
+
+/// The CHANGE cell: the summary, cut to a table's width.
+fn change_cell(r: &RequestView) -> String {
+    const MAX: usize = 72;
+    match &r.change {
+        Some(c) if c.summary.chars().count() > MAX => {
+            let cut: String = c.summary.chars().take(MAX - 1).collect();
+            format!("{cut}…")
+        }
+        Some(c) if !c.summary.is_empty() => c.summary.clone(),
+        _ => "<not recorded>".to_owned(),
+    }
 }
 
 /// `approvalrequest.approvalgate.dev/NAME`, one a line (`-o name`).
@@ -263,6 +292,23 @@ pub fn describe(
     );
     field(&mut out, "Requester", &r.requester);
     field(&mut out, "Reason", &or_none(&r.reason));
+    match &r.change {
+        Some(c) => {
+            field(&mut out, "Change", &or_none(&c.summary));
+            if let Some(command) = &c.command {
+                field(&mut out, "Command", command);
+            }
+        }
+        None if r.digest.is_some() => field(
+            &mut out,
+            "Change",
+            "<not recorded: written by hand, nothing shows what the digest binds>",
+        ),
+        None => field(&mut out, "Change", "<not recorded>"),
+    }
+    if let Some(warning) = &r.stale {
+        field(&mut out, "Warning", &style.warn(warning));
+    }
     let created = r.created.map_or_else(
         || "<unknown>".to_owned(),
         |t| format!("{} ago ({t})", age(Some(t), now)),
@@ -309,7 +355,41 @@ pub fn describe(
             out.push_str(&verdict(&format!("{label}:"), v, now));
         }
     }
+    if let Some(c) = &r.change {
+        let _ = writeln!(out, "{}", style.bold("Diff:"));
+        for line in diff_lines(c, style) {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     out.push_str(&events_block(events, now));
+    out
+}
+
+/// `kubectl approve diff`: the change alone, as `kubectl diff` prints it.
+pub fn diff(r: &RequestView, style: Style) -> String {
+    let Some(c) = &r.change else {
+        return String::new();
+    };
+    diff_lines(c, style)
+        .into_iter()
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn diff_lines(c: &ChangeView, style: Style) -> Vec<String> {
+    let mut out = vec![
+        style.paint("1", &format!("--- {}", c.sides.0)),
+        style.paint("1", &format!("+++ {}", c.sides.1)),
+    ];
+    out.extend(c.lines.iter().map(|l| {
+        let text = l.text();
+        match l {
+            Line::Removed(_) => style.paint("31", &text),
+            Line::Added(_) => style.paint("32", &text),
+            Line::Note(_) => style.paint("36", &text),
+            Line::Same(_) => text,
+        }
+    }));
     out
 }
 

@@ -1,13 +1,12 @@
 //! Unit tests for the pure formatting, and the golden files for the table
 //! and describe layouts (`UPDATE_GOLDEN=1 cargo test --lib plugin` rewrites them).
 
-use std::path::PathBuf;
-
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::{api::core::v1::Event, apimachinery::pkg::apis::meta::v1::Time};
 use pretty_assertions::assert_eq;
 
 use super::*;
+use crate::plugin::golden::golden;
 use crate::{
     crd::{
         Approval, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus,
@@ -90,19 +89,6 @@ fn views() -> Vec<RequestView> {
     reqs.iter()
         .map(|r| RequestView::new(r, Some(&p), now()))
         .collect()
-}
-
-fn golden(name: &str, actual: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_GOLDEN=1", path.display()));
-    assert_eq!(expected, actual, "golden file {name} differs");
 }
 
 #[test]

@@ -5,11 +5,17 @@
 //! place that talks to the apiserver, and [`commands`], [`wait`] and
 //! [`request`] tie them together.
 
+#[cfg(test)]
+mod change_golden_tests;
+pub mod change_view;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod diff;
 pub mod error;
 pub mod format;
+#[cfg(test)]
+mod golden;
 pub mod request;
 pub mod sanitize;
 pub mod view;
@@ -64,6 +70,7 @@ async fn run(cli: cli::Cli, style: Style) -> Result<u8> {
     match &cli.command {
         Command::List(a) => commands::list(&conn, a, style).await,
         Command::Describe(a) => commands::describe(&conn, a, style).await,
+        Command::Diff(a) => diff::diff(&conn, a, style).await,
         Command::Approve(a) => commands::approve(&conn, a, style).await,
         Command::Deny(a) => commands::deny_or_revoke(&conn, a, false, style).await,
         Command::Revoke(a) => commands::deny_or_revoke(&conn, a, true, style).await,

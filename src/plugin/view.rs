@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 
-use super::sanitize::inert;
+use super::{change_view::ChangeView, sanitize::inert};
 use crate::{
     crd::{ApprovalPolicySpec, ApprovalRequest, Phase},
     lifecycle::{Terms, eligible_approvals, evaluate},
@@ -53,6 +53,10 @@ pub struct RequestView {
     /// When the request (Pending) or its approval (Approved) ends, or ended (Expired).
     pub expires_at: Option<Timestamp>,
     pub created: Option<Timestamp>,
+    /// What the action would do, when the request records it.
+    pub change: Option<ChangeView>,
+    /// Set by describe and diff when the live object moved on since the request was made.
+    pub stale: Option<String>,
 }
 
 impl RequestView {
@@ -114,6 +118,8 @@ impl RequestView {
             used,
             expires_at,
             created: req.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            change: ChangeView::of(req),
+            stale: None,
         }
     }
 }
