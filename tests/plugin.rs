@@ -5,8 +5,7 @@
 mod support;
 
 use std::{
-    path::Path,
-    process::{Command, Output, Stdio},
+    process::{Output, Stdio},
     time::Duration,
 };
 
@@ -17,23 +16,6 @@ use approval_gate::{
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use support::*;
-
-/// The real kubectl as `id`, with the freshly built plugin first on PATH.
-fn plugin(id: &Identity) -> Command {
-    let bin = Path::new(env!("CARGO_BIN_EXE_kubectl-approve"));
-    let dir = bin.parent().unwrap();
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut paths = vec![dir.to_path_buf()];
-    paths.extend(std::env::split_paths(&path));
-    let mut cmd = Command::new("kubectl");
-    cmd.env("KUBECONFIG", plane().kubeconfig(id))
-        .env("PATH", std::env::join_paths(paths).unwrap())
-        .env("NO_COLOR", "1")
-        .env_remove("KUBECTL_EXTERNAL_DIFF")
-        .stdin(Stdio::null())
-        .arg("approve");
-    cmd
-}
 
 /// `kubectl approve ARGS` as `id`, finished.
 fn approve_cmd(id: &Identity, args: &[&str]) -> Output {

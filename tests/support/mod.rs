@@ -220,3 +220,36 @@ pub fn deployment(ns: &str, name: &str, image: &str) -> String {
 pub fn apply(id: &Identity, manifest: &str) -> KubectlOutput {
     kubectl(id).args(["apply", "-f", "-"]).stdin(manifest).run()
 }
+
+/// `kubectl approve` as `id`: the real kubectl, with the freshly built plugin
+/// first on PATH, without colour.
+pub fn plugin(id: &Identity) -> Command {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_kubectl-approve"));
+    let dir = bin.parent().expect("the plugin's folder");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![dir.to_path_buf()];
+    paths.extend(std::env::split_paths(&path));
+    let mut cmd = Command::new("kubectl");
+    cmd.env("KUBECONFIG", plane().kubeconfig(id))
+        .env("PATH", std::env::join_paths(paths).expect("a PATH"))
+        .env("NO_COLOR", "1")
+        .env_remove("KUBECTL_EXTERNAL_DIFF")
+        .stdin(Stdio::null())
+        .arg("approve");
+    cmd
+}
+
+/// `kubectl approve ARGS` as `id`: asserts success and returns stdout.
+pub fn plugin_ok(id: &Identity, args: &[&str]) -> String {
+    let out = plugin(id).args(args).output().expect("kubectl runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert!(
+        out.status.success(),
+        "kubectl approve {args:?} as {} failed ({:?}):\n{}{}",
+        id.username,
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
