@@ -79,29 +79,22 @@ async fn notified(ns: &str, name: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
-    // One operator leads at a time: the tests here take turns.
-    let _only_us = exclusive().await;
-    let receiver = HttpReceiver::start(0).await;
-    let ns = namespace("notify").await;
+/// A signed webhook, Slack and STARTTLS email (to a relay with a private CA,
+/// logging in with the Secret's credentials), as a policy's `notify` lines.
+async fn channels(ns: &str, receiver: &HttpReceiver) -> (SmtpReceiver, String) {
     let hmac_key = format!("{ns}-hmac");
     secret(&hmac_key, KEY).await;
     let slack_key = format!("{ns}-slack");
     let slack_url = receiver.url("/services/T0/B0/x");
     secret(&slack_key, slack_url.as_bytes()).await;
-    // A mail relay offering STARTTLS with a certificate from a private CA,
-    // which the channel names in the Secret.
     let certs = ServingCerts::generate("smtp.test", &["127.0.0.1"]).unwrap();
     let smtp = SmtpReceiver::start_tls(&certs.cert_pem, &certs.key_pem).await;
     let ca_key = format!("{ns}-smtp-ca");
     secret(&ca_key, certs.ca_pem.as_bytes()).await;
-    // SMTP credentials: keys `username` and `password` of the Secret.
     secret("username", b"approval-gate").await;
     secret("password", b"s3cret").await;
-    let operator = start_leader("notify-first").await;
-    let extra = format!(
-        "bindToContent: false\nnotify:\n- name: hook\n  webhook: {{url: '{}', \
+    let lines = format!(
+        "notify:\n- name: hook\n  webhook: {{url: '{}', \
          secretRef: {{name: {SECRET}, key: {hmac_key}}}}}\n\
          - slack: {{webhookUrlSecretRef: {{name: {SECRET}, key: {slack_key}}}}}\n\
          - name: mail\n  email: {{from: approval-gate@example.com, to: [sre@example.com], \
@@ -110,6 +103,18 @@ async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
         receiver.url("/hook"),
         smtp.addr.port()
     );
+    (smtp, lines)
+}
+
+#[tokio::test]
+async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
+    // One operator leads at a time: the tests here take turns.
+    let _only_us = exclusive().await;
+    let receiver = HttpReceiver::start(0).await;
+    let ns = namespace("notify").await;
+    let (smtp, channels) = channels(&ns, &receiver).await;
+    let operator = start_leader("notify-first").await;
+    let extra = format!("bindToContent: false\n{channels}");
     let policy = policy(&operator, &ns, &extra).await;
     ask(&ns, "req", &policy);
     await_phase(&ns, "req", Phase::Pending, SLACK).await;
@@ -343,4 +348,165 @@ async fn await_event(ns: &str, name: &str, reason: &str, containing: &str) -> St
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("no {reason} Event about {ns}/{name} mentioning {containing:?}");
+}
+
+/// A mail's body as written: quoted-printable or base64 undone.
+fn mail_body(mail: &Mail) -> String {
+    use base64::Engine as _;
+    let data = mail.data.replace("\r\n", "\n");
+    let (head, body) = data.split_once("\n\n").unwrap_or(("", &data));
+    if head.contains("Content-Transfer-Encoding: base64") {
+        let compact: String = body.split_whitespace().collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(compact.trim_end_matches('.'))
+            .unwrap_or_default();
+        return String::from_utf8_lossy(&bytes).into_owned();
+    }
+    if head.contains("Content-Transfer-Encoding: quoted-printable") {
+        let joined = body.replace("=\n", "");
+        let mut out = Vec::new();
+        let bytes = joined.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match (bytes[i], bytes.get(i + 1..i + 3)) {
+                (b'=', Some(hex)) => {
+                    let hex = std::str::from_utf8(hex).unwrap_or("");
+                    out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                    i += 3;
+                }
+                (b, _) => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        return String::from_utf8_lossy(&out).into_owned();
+    }
+    body.to_owned()
+}
+
+/// Removes the webhook registration when dropped, so that the other tests
+/// here (which run the operator unregistered) are not sent to a stopped process.
+struct Unregister;
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        let name = approval_gate::webhook::registration::CONFIGURATION_NAME;
+        kubectl(&ADMIN)
+            .args([
+                "delete",
+                "validatingwebhookconfiguration",
+                name,
+                "--ignore-not-found",
+            ])
+            .run();
+    }
+}
+
+#[tokio::test]
+async fn a_secret_change_shows_keys_and_hashes_and_its_values_appear_nowhere() {
+    use base64::Engine as _;
+    const OLD: &str = "hunter2-old-plaintext";
+    const NEW: &str = "correct-horse-new-plaintext";
+    let forms = |v: &str| {
+        [
+            v.to_owned(),
+            base64::engine::general_purpose::STANDARD.encode(v),
+        ]
+    };
+    let _only_us = exclusive().await;
+    let receiver = HttpReceiver::start(0).await;
+    let ns = namespace("secret-change").await;
+    let (smtp, channels) = channels(&ns, &receiver).await;
+    let operator = start_leader("secret-change").await;
+    let rules = vec![
+        k8s_openapi::api::admissionregistration::v1::RuleWithOperations {
+            api_groups: Some(vec![String::new()]),
+            api_versions: Some(vec!["*".into()]),
+            operations: Some(vec!["*".into()]),
+            resources: Some(vec!["secrets".into()]),
+            scope: Some("*".into()),
+        },
+    ];
+    operator
+        .register(&client(&ADMIN).await, rules)
+        .await
+        .unwrap();
+    let _unregister = Unregister;
+    policy_on(&operator, &ns, "", "secrets", &channels).await;
+    let manifest = |password: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: db, namespace: {ns}}}\n\
+             stringData: {{password: {password}, user: admin}}\n"
+        )
+    };
+    kubectl(&ADMIN)
+        .args(["create", "-f", "-"])
+        .stdin(manifest(OLD))
+        .run()
+        .ok();
+    let msg = kubectl(&ALICE)
+        .args(["replace", "-f", "-"])
+        .stdin(manifest(NEW))
+        .run()
+        .fails();
+    let name = request_name(&msg, &ns);
+
+    // The request lists the changed key, with a hash on each side.
+    let req = get_request(&ns, &name).await.unwrap();
+    let change = req.spec.change.clone().unwrap();
+    assert_eq!(change.fields.len(), 1, "{change:?}");
+    let field = &change.fields[0];
+    assert_eq!(
+        (field.path.as_str(), field.redacted),
+        ("data.password", true)
+    );
+    assert_ne!(
+        field.before, field.after,
+        "a changed value shows as changed"
+    );
+    assert_eq!(change.summary, "data.password changed (value redacted)");
+
+    // Everywhere it could travel, no value does.
+    let hooks = receiver.await_on("/hook", 1, SLACK).await;
+    let slack = receiver.await_on("/services/T0/B0/x", 1, SLACK).await;
+    let mails = await_mails(&smtp, 1).await;
+    await_event(&ns, &name, "Requested", "data.password").await;
+    let hook = verified(&hooks[0]);
+    assert_eq!(hook["change"]["fields"][0]["path"], "data.password");
+    let mut places = vec![
+        (
+            "request",
+            kubectl(&ADMIN)
+                .args(["get", "apr", &name, "-n", &ns, "-o", "json"])
+                .run()
+                .ok(),
+        ),
+        (
+            "events",
+            kubectl(&ADMIN)
+                .args(["get", "events", "-n", &ns, "-o", "json"])
+                .run()
+                .ok(),
+        ),
+        (
+            "log",
+            std::fs::read_to_string(operator.dir.join("webhook.log")).unwrap(),
+        ),
+        ("webhook", hook.to_string()),
+        ("slack", slack[0].json().to_string()),
+    ];
+    places.extend(mails.iter().map(|m| ("email", mail_body(m))));
+    for (place, text) in &places {
+        assert!(
+            text.contains("data.password"),
+            "{place} names the changed key: {text}"
+        );
+        for secret in forms(OLD).iter().chain(&forms(NEW)) {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{place} leaks {secret}: {text}"
+            );
+        }
+    }
 }

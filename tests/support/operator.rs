@@ -218,9 +218,21 @@ pub async fn await_no_operator() {
 /// A policy holding updates of deployments in `ns`, approved by group sre,
 /// with `extra` spec lines; `admission` knows it when this returns.
 pub async fn policy(admission: &LocalWebhook, ns: &str, extra: &str) -> String {
+    policy_on(admission, ns, "apps", "deployments", extra).await
+}
+
+/// A policy holding updates of `resources` of `group` in `ns`, approved by
+/// group sre, with `extra` spec lines; `admission` knows it when this returns.
+pub async fn policy_on(
+    admission: &LocalWebhook,
+    ns: &str,
+    group: &str,
+    resources: &str,
+    extra: &str,
+) -> String {
     let name = format!("{ns}-policy");
     let yaml = format!(
-        "rules: [{{apiGroups: [apps], resources: [deployments], namespaces: [{ns}], \
+        "rules: [{{apiGroups: ['{group}'], resources: [{resources}], namespaces: [{ns}], \
          operations: [UPDATE]}}]\napprovers: {{groups: [sre]}}\n{extra}"
     );
     let policy = ApprovalPolicy::new(&name, serde_yaml_ng::from_str(&yaml).unwrap());
