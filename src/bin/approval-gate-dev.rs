@@ -200,7 +200,9 @@ fn print_banner(plane: &ControlPlane, dir: &std::path::Path) {
         "  export PATH=\"$PWD/target/debug:$PATH\"                     # puts `kubectl approve` on PATH"
     );
     println!("  kubectl approve list -n prod --kubeconfig {alice}");
-    println!("  kubectl approve describe NAME -n prod --kubeconfig {bob}     # bob sees the change as a diff");
+    println!(
+        "  kubectl approve describe NAME -n prod --kubeconfig {bob}     # bob sees the change as a diff"
+    );
     println!("  kubectl approve NAME -n prod --kubeconfig {bob}              # bob approves");
     println!(
         "  kubectl --kubeconfig {alice} -n prod set image deployment/checkout nginx=nginx:1.28"

@@ -13,20 +13,25 @@ use crate::crd::{Change, FieldChange, MAX_CHANGE_BYTES, Truncation};
 const RESERVED_BYTES: usize = 8 * 1024;
 /// A field is cut rather than dropped only when at least this much room is left.
 const MIN_ROOM: usize = 512;
+/// The most fields a record lists (the CRD's bound).
+const MAX_FIELDS: usize = 4096;
 /// Lines of context kept before the first line that differs.
 const CONTEXT_LINES: usize = 3;
 
 /// Cuts `change` to fit, and records what was cut in `change.truncated`.
 pub fn fit(change: &mut Change) {
     let budget = MAX_CHANGE_BYTES - RESERVED_BYTES;
-    if size(&change.fields) <= budget {
+    if size(&change.fields) <= budget && change.fields.len() <= MAX_FIELDS {
         return;
     }
     let mut used = 2;
     let mut cut = Truncation::default();
     let mut kept = Vec::new();
     for mut field in std::mem::take(&mut change.fields) {
-        let room = budget.saturating_sub(used);
+        let room = match kept.len() {
+            n if n >= MAX_FIELDS => 0,
+            _ => budget.saturating_sub(used),
+        };
         let mut need = size(&field) + 1;
         // JSON escapes make text longer than it is: aim lower until it fits.
         let mut aim = room;
@@ -154,6 +159,19 @@ mod tests {
             .map(|i| line(i, if i == changed_at { "NEW" } else { "old" }))
             .collect();
         (before, after)
+    }
+
+    #[test]
+    fn at_most_the_crd_bound_of_fields_is_listed() {
+        let mut change = Change {
+            fields: (0..5000)
+                .map(|i| field(&format!("data.k{i}"), None, Some(json!(1))))
+                .collect(),
+            ..Change::default()
+        };
+        fit(&mut change);
+        assert_eq!(change.fields.len(), MAX_FIELDS);
+        assert_eq!(change.truncated.unwrap().omitted_fields, 5000 - 4096);
     }
 
     #[test]
