@@ -142,15 +142,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    fn field(path: &str, before: Option<Value>, after: Option<Value>) -> FieldChange {
-        FieldChange {
-            path: path.into(),
-            before,
-            after,
-            ..FieldChange::default()
-        }
-    }
+    use crate::change::field;
 
     fn big_text(lines: usize, changed_at: usize) -> (String, String) {
         let line = |i: usize, v: &str| format!("setting_{i:06} = {v} # padding padding padding\n");

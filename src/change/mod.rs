@@ -163,3 +163,18 @@ fn connect(options: &Value) -> ConnectChange {
 
 #[cfg(test)]
 mod tests;
+
+/// A field change for tests: `path` from `before` to `after`.
+#[cfg(test)]
+pub(crate) fn field(
+    path: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+) -> crate::crd::FieldChange {
+    crate::crd::FieldChange {
+        path: path.into(),
+        before,
+        after,
+        ..crate::crd::FieldChange::default()
+    }
+}

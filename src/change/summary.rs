@@ -164,15 +164,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    fn field(path: &str, before: Option<Value>, after: Option<Value>) -> FieldChange {
-        FieldChange {
-            path: path.into(),
-            before,
-            after,
-            ..FieldChange::default()
-        }
-    }
+    use crate::change::field;
 
     fn update(fields: Vec<FieldChange>) -> String {
         summarize(

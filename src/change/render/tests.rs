@@ -1,20 +1,8 @@
 use serde_json::json;
 
 use super::*;
+use crate::change::field;
 use crate::crd::{DeleteChange, Truncation};
-
-fn field(
-    path: &str,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-) -> FieldChange {
-    FieldChange {
-        path: path.into(),
-        before,
-        after,
-        ..FieldChange::default()
-    }
-}
 
 fn texts(op: Operation, change: &Change) -> Vec<String> {
     lines(op, change).iter().map(Line::text).collect()
