@@ -71,6 +71,46 @@ mod tests {
     }
 
     #[test]
+    fn the_change_travels_within_slacks_block_limit() {
+        use serde_json::json;
+
+        use crate::{change::field, crd::Change, notify::content::diff_excerpt};
+        let mut req = crate::lifecycle::tests::request("alice", 0);
+        let fields = (0..60)
+            .map(|i| {
+                field(
+                    &format!("data.k{i:02}"),
+                    Some(json!("x".repeat(300))),
+                    Some(json!("y")),
+                )
+            })
+            .collect();
+        req.spec.change = Some(Change {
+            summary: "60 fields changed: data.k00, data.k01, data.k02, …".into(),
+            fields,
+            ..Change::default()
+        });
+        let mut notice = sample();
+        notice.diff = diff_excerpt(&req.spec);
+        assert_eq!(notice.diff.len(), 21, "{:#?}", notice.diff);
+        assert!(notice.diff[20].contains("more lines: kubectl approve diff"));
+        assert!(notice.diff.iter().all(|l| l.chars().count() <= 120));
+        let body = payload(&notice);
+        let block = body["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|b| {
+                b["text"]["text"]
+                    .as_str()
+                    .filter(|t| t.starts_with("The change:"))
+            })
+            .expect("a block with the change");
+        assert!(block.chars().count() <= 3000, "{}", block.chars().count());
+        assert!(block.contains("-  k00: xxxx"), "{block}");
+    }
+
+    #[test]
     fn control_characters_are_escaped() {
         assert_eq!(escape("a<b>&c"), "a&lt;b&gt;&amp;c");
     }
