@@ -687,7 +687,7 @@ fn a_hand_made_change_that_disagrees_with_its_digest_is_rejected() {
     };
     let change = crate::change::record(&action, &crate::change::Redactor::new(b"k", Vec::new()));
     req.spec.operation = crate::crd::Operation::Create;
-    req.spec.change = Some(change);
+    req.spec.change = Some(Box::new(change));
     let v = create(&req, &alice(), Some(&policy(""))).unwrap_err();
     assert_eq!(v.rule, "change-matches-digest");
     assert!(

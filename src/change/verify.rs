@@ -167,7 +167,7 @@ mod tests {
             digest,
             reason: String::new(),
             policy: "p".into(),
-            change: Some(change),
+            change: Some(Box::new(change)),
         }
     }
 
@@ -230,7 +230,7 @@ mod tests {
         let mut other = change;
         other.connect.as_mut().unwrap().command = vec!["ls".into()];
         other.summary = summarize(Operation::Connect, Some("exec"), &other);
-        s.change = Some(other);
+        s.change = Some(Box::new(other));
         assert!(matches!(verify(&s), Err(Mismatch::Digest { .. })));
     }
 

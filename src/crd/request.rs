@@ -82,7 +82,7 @@ pub struct ApprovalRequestSpec {
     /// an exec runs. Recorded by approval-gate with the digest; a request
     /// written by anyone else must carry a change the digest can be recomputed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub change: Option<Change>,
+    pub change: Option<Box<Change>>,
 }
 
 /// The object an action applies to, named the way admission requests name it.

@@ -45,7 +45,10 @@ pub struct RequestIndex {
 }
 
 impl RequestIndex {
-    pub fn apply(&mut self, req: ApprovalRequest) {
+    pub fn apply(&mut self, mut req: ApprovalRequest) {
+        // The change record is for people, up to 64 KiB each, and no
+        // decision reads it: every replica would hold it for nothing.
+        req.spec.change = None;
         let obj = object_key(&req);
         let key = GrantKey::of(&req);
         // The spec is immutable, but a delete and re-create may reuse a name.
@@ -163,5 +166,18 @@ mod tests {
         index.delete(&named("a", "alice", "payments"));
         assert!(index.is_empty());
         assert_eq!(index.lookup(&key("alice", "payments")).count(), 0);
+    }
+
+    #[test]
+    fn the_index_keeps_no_change_record() {
+        let mut index = RequestIndex::default();
+        let mut req = named("a", "alice", "checkout");
+        req.spec.change = Some(Box::new(crate::crd::Change {
+            summary: "image app: a → b".into(),
+            ..crate::crd::Change::default()
+        }));
+        index.apply(req);
+        let kept = index.lookup(&key("alice", "checkout")).next().unwrap();
+        assert_eq!(kept.spec.change, None);
     }
 }

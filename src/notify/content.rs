@@ -224,7 +224,7 @@ pub fn notice(
             .map(|c| c.summary.clone())
             .unwrap_or_default(),
         diff: diff_excerpt(spec),
-        change: spec.change.clone(),
+        change: spec.change.as_deref().cloned(),
     })
 }
 

@@ -85,11 +85,11 @@ mod tests {
                 )
             })
             .collect();
-        req.spec.change = Some(Change {
+        req.spec.change = Some(Box::new(Change {
             summary: "60 fields changed: data.k00, data.k01, data.k02, …".into(),
             fields,
             ..Change::default()
-        });
+        }));
         let mut notice = sample();
         notice.diff = diff_excerpt(&req.spec);
         assert_eq!(notice.diff.len(), 21, "{:#?}", notice.diff);

@@ -44,7 +44,7 @@ fn held(name: &str, target: Target, action: &Action<'_>) -> ApprovalRequest {
             digest: digest(action.operation, obj, action.old_object),
             reason: "INC-77".into(),
             policy: "prod".into(),
-            change: Some(change),
+            change: Some(Box::new(change)),
         },
     );
     req.metadata.namespace = Some("prod".into());

@@ -131,7 +131,7 @@ async fn hold_effects(
             .as_ref()
             .map(|p| p.redact.as_slice())
             .unwrap_or_default();
-        new.spec.change = Some(record_change(webhook, req, attempt, redact));
+        new.spec.change = Some(Box::new(record_change(webhook, req, attempt, redact)));
         let result = create_request(
             &webhook.client,
             new,
