@@ -25,7 +25,8 @@ use approval_gate::{
     testenv::{CONTROL_NAMESPACE, webhook::LocalWebhook},
 };
 use k8s_openapi::api::{
-    admissionregistration::v1::ValidatingWebhookConfiguration, core::v1::Secret,
+    admissionregistration::v1::{ValidatingWebhook, ValidatingWebhookConfiguration},
+    core::v1::Secret,
 };
 use kube::{
     Api,
@@ -162,14 +163,22 @@ async fn operator_issues_its_certificate_and_registers_with_safe_defaults() {
         assert_eq!(webhook.failure_policy.as_deref(), Some("Fail"));
         assert_eq!(webhook.timeout_seconds, Some(5));
         assert_eq!(webhook.side_effects, "NoneOnDryRun");
-        let conditions: Vec<_> = webhook
-            .match_conditions
+    }
+    let conditions = |w: &ValidatingWebhook| -> Vec<String> {
+        w.match_conditions
             .iter()
             .flatten()
-            .map(|c| c.name.as_str())
-            .collect();
-        assert_eq!(conditions, ["not-a-node", "not-recovery-objects"]);
-    }
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    assert_eq!(
+        conditions(&webhooks[0]),
+        ["not-a-node", "not-recovery-objects"]
+    );
+    assert!(
+        conditions(&webhooks[1]).is_empty(),
+        "the guard exempts nobody, nodes included"
+    );
     let excluded = webhooks[0].namespace_selector.as_ref().unwrap();
     let excluded = excluded.match_expressions.as_ref().unwrap()[0]
         .values

@@ -201,6 +201,10 @@ pub fn configuration(
         // approval-gate's own namespace holds requests about cluster-scoped
         // objects; they are guarded like every other request.
         namespace_selector: Some(LabelSelector::default()),
+        // No exemptions: the guard covers only approvalgate.dev's objects, which
+        // no recovery needs, and a node's credentials must not write
+        // approvals or requests unguarded.
+        match_conditions: None,
         ..webhook.clone()
     };
     ValidatingWebhookConfiguration {
@@ -276,6 +280,26 @@ mod tests {
         assert_eq!(webhooks[1].name, GUARD_NAME);
         assert_eq!(webhooks[1].failure_policy.as_deref(), Some("Fail"));
         assert_eq!(webhooks[1].timeout_seconds, Some(3));
+    }
+
+    #[test]
+    fn the_guard_exempts_no_node_while_the_gate_lets_nodes_recover() {
+        let config = configuration(
+            &Registration::new(Endpoint::Url("https://x".to_owned()), "ag"),
+            b"ca",
+            Vec::new(),
+        );
+        let webhooks = config.webhooks.unwrap();
+        let exempts_nodes = |w: &ValidatingWebhook| {
+            w.match_conditions
+                .iter()
+                .flatten()
+                .any(|c| c.expression.contains("system:node:"))
+        };
+        assert!(exempts_nodes(&webhooks[0]));
+        assert_eq!(webhooks[1].name, GUARD_NAME);
+        assert!(!exempts_nodes(&webhooks[1]));
+        assert_eq!(webhooks[1].match_conditions, None);
     }
 
     #[test]
