@@ -12,7 +12,9 @@ use kube::{
 
 use crate::{
     admission::{Attempt, decision::Grant},
-    crd::{ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, Phase, UsedBy},
+    crd::{
+        ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec, Phase, UsedBy,
+    },
     lifecycle::{Terms, evaluate},
 };
 
@@ -52,7 +54,19 @@ pub async fn create_request(
                 initial_status(&api, &created, policy.as_ref()).await;
                 Created::New
             }
-            Err(kube::Error::Api(s)) if s.code == 409 => Created::AlreadyExists,
+            // Another replica made it, or someone took the name first: trust
+            // it only if it asks for the very same action.
+            Err(kube::Error::Api(s)) if s.code == 409 => match api.get(&request.name_any()).await {
+                Ok(existing) if same_action(&existing.spec, &request.spec) => {
+                    Created::AlreadyExists
+                }
+                Ok(_) => Created::Failed(format!(
+                    "ApprovalRequest {}/{} already exists and asks for a different action",
+                    ns,
+                    request.name_any()
+                )),
+                Err(e) => Created::Failed(e.to_string()),
+            },
             Err(e) => Created::Failed(e.to_string()),
         }
     });
@@ -61,6 +75,16 @@ pub async fn create_request(
         Ok(Err(join)) => Created::Failed(join.to_string()),
         Err(_) => Created::TimedOut,
     }
+}
+
+/// Whether two requests ask for the same action: what an approval binds
+/// (requester, operation, target, digest and policy) is equal.
+pub fn same_action(a: &ApprovalRequestSpec, b: &ApprovalRequestSpec) -> bool {
+    a.requester == b.requester
+        && a.operation == b.operation
+        && a.target == b.target
+        && a.digest == b.digest
+        && a.policy == b.policy
 }
 
 /// Fills in what `kubectl get apr` shows (phase, target, expiry), so a new
@@ -150,4 +174,28 @@ pub async fn record_use(
         }
     }
     Use::Lost("too many concurrent uses".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::tests::request;
+
+    #[test]
+    fn an_existing_request_counts_only_if_it_asks_for_the_same_action() {
+        let ours = request("alice", 0).spec;
+        let mut theirs = ours.clone();
+        theirs.reason = "another reason".into();
+        assert!(same_action(&ours, &theirs), "the reason binds nothing");
+        for change in [
+            |s: &mut ApprovalRequestSpec| s.requester = "mallory".into(),
+            |s: &mut ApprovalRequestSpec| s.digest = Some(format!("sha256:{}", "f".repeat(64))),
+            |s: &mut ApprovalRequestSpec| s.target.name = "payments".into(),
+            |s: &mut ApprovalRequestSpec| s.policy = "other".into(),
+        ] {
+            let mut other = ours.clone();
+            change(&mut other);
+            assert!(!same_action(&ours, &other), "{other:?}");
+        }
+    }
 }
