@@ -129,7 +129,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let partial = args.port_file.with_extension("partial");
     std::fs::write(&partial, port.to_string())?;
     std::fs::rename(&partial, &args.port_file)?;
-    serve_tls(listener, app, server_config(reloader), stdin_closed()).await?;
+    serve_tls(
+        listener,
+        app,
+        server_config(reloader, None),
+        Default::default(),
+        stdin_closed(),
+    )
+    .await?;
     Ok(())
 }
 

@@ -23,6 +23,11 @@ pub struct ResultLabels {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
 /// Every metric approval-gate exports.
 pub struct Metrics {
     registry: Registry,
@@ -31,6 +36,8 @@ pub struct Metrics {
     pub auto_requests: Family<ResultLabels, Counter>,
     pub single_use: Family<ResultLabels, Counter>,
     pub events_dropped: Counter,
+    /// Handshakes refused for want of a valid client certificate.
+    pub tls_refusals: Family<ReasonLabels, Counter>,
     pub reconciles: Family<ControllerLabels, Counter>,
     pub reconcile_errors: Family<ErrorLabels, Counter>,
     pub reconcile_seconds: Histogram,
@@ -147,6 +154,13 @@ impl Default for Metrics {
             "Kubernetes Events dropped because the queue was full or the API failed",
             events_dropped.clone(),
         );
+        let tls_refusals = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "webhook_tls_refusals",
+            "Callers refused during the TLS handshake for want of a valid client certificate \
+             (no_certificate, bad_certificate)",
+            tls_refusals.clone(),
+        );
         let reconciles = Family::<ControllerLabels, Counter>::default();
         registry.register("reconciles", "Reconciles by controller", reconciles.clone());
         let reconcile_errors = Family::<ErrorLabels, Counter>::default();
@@ -213,6 +227,7 @@ impl Default for Metrics {
             auto_requests,
             single_use,
             events_dropped,
+            tls_refusals,
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::{
     crd,
     metrics::Metrics,
     server::tls,
-    webhook::{self, ServeOptions, TlsSource, WebhookConfig},
+    webhook::{self, ClientAuth, ServeOptions, TlsSource, WebhookConfig},
 };
 pub use registration::RegistrationArgs;
 
@@ -84,6 +84,16 @@ pub struct WebhookArgs {
     /// PEM private key for `--tls-cert-file`.
     #[arg(long, requires = "tls_cert_file")]
     pub tls_key_file: Option<PathBuf>,
+    /// Require callers of `/validate` to present a client certificate signed by
+    /// one of these PEM CAs: the apiserver's, configured through its
+    /// AdmissionConfiguration `kubeConfigFile`. Others are refused during the
+    /// TLS handshake.
+    #[arg(long, value_name = "PATH", env = "APPROVAL_GATE_CLIENT_CA_FILE")]
+    pub client_ca_file: Option<PathBuf>,
+    /// With `--client-ca-file`: the client certificate must name one of these
+    /// (common name or DNS subject alternative name). Repeatable; none = any name.
+    #[arg(long = "client-name", value_name = "NAME", requires = "client_ca_file")]
+    pub client_names: Vec<String>,
     /// Longest time a denial waits for its pending request to be created, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub auto_request_timeout_ms: u64,
@@ -196,6 +206,10 @@ async fn run(args: WebhookArgs, operator: Option<OperatorFlags>) -> anyhow::Resu
             },
         },
         instance: instance(&args.common),
+        client_auth: args.client_ca_file.clone().map(|ca_file| ClientAuth {
+            ca_file,
+            names: args.client_names.clone(),
+        }),
     };
     let serving = webhook::serve(
         client.clone(),

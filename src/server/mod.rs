@@ -1,1 +1,2 @@
+pub mod client_auth;
 pub mod tls;

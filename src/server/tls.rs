@@ -40,7 +40,12 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 use tower::Layer;
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    metrics::ReasonLabels,
+};
+use prometheus_client::metrics::{counter::Counter, family::Family};
+use rustls::server::danger::ClientCertVerifier;
 
 /// How often callers should poll the certificate files. Secret volume updates
 /// already lag the API by up to a minute, so one second adds nothing visible.
@@ -79,7 +84,7 @@ pub fn install_crypto_provider() {
     });
 }
 
-fn crypto_provider() -> Arc<CryptoProvider> {
+pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
     install_crypto_provider();
     CryptoProvider::get_default()
         .cloned()
@@ -383,12 +388,21 @@ fn parse_key(path: &str, pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
 ///
 /// Only `http/1.1` is offered: the apiserver calls webhooks over HTTP/1.1
 /// keep-alive, and the accept loop below speaks nothing else.
-pub fn server_config(resolver: Arc<CertReloader>) -> Arc<ServerConfig> {
+///
+/// With `clients`, a client certificate that verifier accepts is required
+/// (see [`super::client_auth`]); without, any client may connect.
+pub fn server_config(
+    resolver: Arc<CertReloader>,
+    clients: Option<Arc<dyn ClientCertVerifier>>,
+) -> Arc<ServerConfig> {
     // `ServerConfig::builder` needs a process default provider.
     install_crypto_provider();
-    let mut config = ServerConfig::builder()
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
+    let builder = ServerConfig::builder();
+    let builder = match clients {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(config)
 }
@@ -402,6 +416,7 @@ pub async fn serve_tls(
     listener: TcpListener,
     app: Router,
     config: Arc<ServerConfig>,
+    refusals: Family<ReasonLabels, Counter>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let acceptor = TlsAcceptor::from(config);
@@ -421,7 +436,7 @@ pub async fn serve_tls(
                     }
                     // The watcher is taken before the handshake so the drain
                     // also waits for connections that are still handshaking.
-                    let conn = serve_connection(stream, peer, acceptor.clone(), app.clone(), graceful.watcher());
+                    let conn = serve_connection(stream, peer, acceptor.clone(), app.clone(), graceful.watcher(), refusals.clone());
                     connections.spawn(conn);
                 }
                 Err(err) => {
@@ -465,13 +480,25 @@ async fn serve_connection(
     acceptor: TlsAcceptor,
     app: Router,
     watcher: Watcher,
+    refusals: Family<ReasonLabels, Counter>,
 ) {
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(err)) => {
-            tracing::debug!(%peer, error = %err, "TLS handshake failed");
-            return;
-        }
+        Ok(Err(err)) => match super::client_auth::refusal(&err) {
+            Some(reason) => {
+                refusals
+                    .get_or_create(&ReasonLabels {
+                        reason: reason.to_owned(),
+                    })
+                    .inc();
+                tracing::warn!(%peer, reason, error = %err, "refused a caller without a valid client certificate");
+                return;
+            }
+            None => {
+                tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                return;
+            }
+        },
         Err(_) => {
             tracing::debug!(%peer, "TLS handshake timed out");
             return;

@@ -117,8 +117,14 @@ impl TestServer {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let config = server_config(reloader);
-        let handle = tokio::spawn(serve_tls(listener, app, config, shutdown));
+        let config = server_config(reloader, None);
+        let handle = tokio::spawn(serve_tls(
+            listener,
+            app,
+            config,
+            Default::default(),
+            shutdown,
+        ));
         Self {
             addr,
             stop: Some(stop),

@@ -1,6 +1,9 @@
 //! Certificates and keys for the local apiserver and webhook.
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
 
 use crate::error::Result;
 
@@ -14,6 +17,16 @@ pub struct ServingCerts {
 impl ServingCerts {
     /// A fresh CA and a serving certificate for `hosts` (DNS names or IPs).
     pub fn generate(common_name: &str, hosts: &[&str]) -> Result<Self> {
+        Self::leaf(common_name, hosts, ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
+    /// A fresh CA and a client certificate for `common_name`, as the
+    /// apiserver presents to webhooks.
+    pub fn client(common_name: &str) -> Result<Self> {
+        Self::leaf(common_name, &[], ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    fn leaf(common_name: &str, hosts: &[&str], usage: ExtendedKeyUsagePurpose) -> Result<Self> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params
@@ -22,7 +35,7 @@ impl ServingCerts {
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca = ca_params.self_signed(&ca_key)?;
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let issuer = Issuer::new(ca_params, ca_key);
 
         let key = KeyPair::generate()?;
         let mut params =
@@ -30,6 +43,7 @@ impl ServingCerts {
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![usage];
         let cert = params.signed_by(&key, &issuer)?;
         Ok(Self {
             ca_pem: ca.pem(),

@@ -23,7 +23,7 @@ use crate::{
     events::EventQueue,
     index::Index,
     metrics::Metrics,
-    server::tls,
+    server::{client_auth, tls},
 };
 pub use certificate::TlsSource;
 pub use watch::Readiness;
@@ -57,6 +57,17 @@ pub struct ServeOptions {
     pub metrics_listen: SocketAddr,
     pub tls: TlsSource,
     pub instance: String,
+    /// Require the caller's client certificate (the apiserver's), if set.
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// Which client certificates `/validate` accepts.
+#[derive(Clone, Debug)]
+pub struct ClientAuth {
+    /// PEM CA certificates the client certificate must chain to.
+    pub ca_file: std::path::PathBuf,
+    /// Names (common name or DNS SAN) of which the certificate must carry one; empty: any.
+    pub names: Vec<String>,
 }
 
 impl Webhook {
@@ -144,13 +155,24 @@ pub async fn serve(
     let webhook = Webhook::start(client.clone(), config, opts.instance.clone(), metrics);
     // Certificate files are validated before anything is bound.
     let certs = certificate::start(&client, &opts.tls, &webhook.ready, shutdown.clone())?;
+    let clients = match &opts.client_auth {
+        Some(auth) => {
+            let source = auth.ca_file.display().to_string();
+            let pem = std::fs::read(&auth.ca_file)
+                .map_err(|e| Error::io(format!("reading the client CA {source}"), e))?;
+            tracing::info!(ca = %source, names = ?auth.names, "callers must present a client certificate");
+            Some(client_auth::verifier(&source, &pem, &auth.names)?)
+        }
+        None => None,
+    };
     let listener = bind(opts.listen).await?;
     let metrics_listener = bind(opts.metrics_listen).await?;
     tracing::info!(listen = %opts.listen, metrics = %opts.metrics_listen, "webhook serving");
     let https = tls::serve_tls(
         listener,
         handler::router(Arc::clone(&webhook)),
-        tls::server_config(certs),
+        tls::server_config(certs, clients),
+        webhook.metrics.tls_refusals.clone(),
         fired(shutdown.clone()),
     );
     let plain = tls::serve_plain(
