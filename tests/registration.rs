@@ -496,9 +496,11 @@ async fn certificates_from_cert_manager_are_served_and_trusted_as_given() {
     let after = secrets.get("issued-tls").await.unwrap();
     assert!(!after.data.as_ref().unwrap().contains_key(CA_KEY));
     assert_eq!(data(&after, TLS_CERT), serving.cert_pem.as_bytes());
-    // The webhook serves exactly that pair: a client trusting only this CA connects.
+    // The webhook serves exactly that pair: a client trusting only this CA
+    // connects (as the apiserver, whose client certificate the webhook requires).
     let http = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem.as_bytes()).unwrap())
+        .identity(apiserver_identity())
         .build()
         .unwrap();
     let health = http

@@ -40,6 +40,12 @@ const DIR_PREFIX: &str = "approval-gate-env-";
 /// approval-gate's own namespace: requests about cluster-scoped objects live here.
 pub const CONTROL_NAMESPACE: &str = "approval-gate";
 
+/// The CA of the client certificate the local apiserver presents to every
+/// webhook, written beside the kubeconfigs; webhooks started here require it.
+pub const WEBHOOK_CLIENT_CA: &str = "webhook-client-ca.crt";
+/// The common name of that client certificate.
+pub const WEBHOOK_CLIENT_NAME: &str = "kube-apiserver-webhook-client";
+
 /// Where the binaries are and where the control plane keeps its files.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -110,6 +116,7 @@ impl ControlPlane {
         write(&dir.join("sa.pub"), &certs.sa_pub_pem)?;
         write(&dir.join("tokens.csv"), &identities::token_file(&tokens))?;
         write(&dir.join("audit-policy.yaml"), AUDIT_POLICY)?;
+        write_webhook_client(&dir)?;
 
         let [etcd_port, peer_port, api_port] = free_ports()?;
         let etcd = ManagedProcess::spawn(
@@ -420,6 +427,10 @@ fn apiserver_args(dir: &Path, etcd_port: u16, port: u16) -> Vec<String> {
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local".to_owned(),
         format!("--service-account-key-file={}", file("sa.pub")),
         format!("--service-account-signing-key-file={}", file("sa.key")),
+        format!(
+            "--admission-control-config-file={}",
+            file("admission-config.yaml")
+        ),
         format!("--audit-policy-file={}", file("audit-policy.yaml")),
         format!("--audit-log-path={}", file("audit.log")),
         "--audit-log-mode=blocking".to_owned(),
@@ -428,6 +439,45 @@ fn apiserver_args(dir: &Path, etcd_port: u16, port: u16) -> Vec<String> {
         "--profiling=false".to_owned(),
         "--v=1".to_owned(),
     ]
+}
+
+/// The apiserver authenticates itself to webhooks with a client certificate,
+/// as the documented AdmissionConfiguration `kubeConfigFile` lets it, so every
+/// admission call in tests and `make dev` is an authenticated one.
+fn write_webhook_client(dir: &Path) -> Result<()> {
+    let client = certs::ServingCerts::client(WEBHOOK_CLIENT_NAME)?;
+    let (cert, key) = (
+        dir.join("webhook-client.crt"),
+        dir.join("webhook-client.key"),
+    );
+    write(&dir.join(WEBHOOK_CLIENT_CA), &client.ca_pem)?;
+    write(&cert, &client.cert_pem)?;
+    write(&key, &client.key_pem)?;
+    let kubeconfig = dir.join("admission-kubeconfig.yaml");
+    write(
+        &kubeconfig,
+        &format!(
+            "apiVersion: v1\nkind: Config\nusers:\n- name: '*'\n  user:\n    \
+             client-certificate: {}\n    client-key: {}\n",
+            cert.display(),
+            key.display()
+        ),
+    )?;
+    let plugin = |name: &str| {
+        format!(
+            "- name: {name}\n  configuration:\n    apiVersion: apiserver.config.k8s.io/v1\n    \
+             kind: WebhookAdmissionConfiguration\n    kubeConfigFile: {}\n",
+            kubeconfig.display()
+        )
+    };
+    write(
+        &dir.join("admission-config.yaml"),
+        &format!(
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n{}{}",
+            plugin("ValidatingAdmissionWebhook"),
+            plugin("MutatingAdmissionWebhook")
+        ),
+    )
 }
 
 /// Metadata-level audit for everything: enough to see users, impersonators

@@ -14,7 +14,10 @@ use kube::{
     api::{Patch, PatchParams},
 };
 
-use super::{CONTROL_NAMESPACE, certs::ServingCerts, free_ports, process::ManagedProcess, write};
+use super::{
+    CONTROL_NAMESPACE, WEBHOOK_CLIENT_CA, WEBHOOK_CLIENT_NAME, certs::ServingCerts, free_ports,
+    process::ManagedProcess, write,
+};
 use crate::{
     error::{Error, Result},
     webhook::registration::{CONFIGURATION_NAME, Endpoint, Registration, configuration},
@@ -96,6 +99,16 @@ impl LocalWebhook {
             args.push(format!("--control-namespace={CONTROL_NAMESPACE}"));
         }
         args.extend_from_slice(tls_files);
+        // Beside a local control plane's kubeconfigs lies the CA of the client
+        // certificate its apiserver presents: require it, as a cluster should.
+        let client_ca = kubeconfig
+            .parent()
+            .map(|d| d.join(WEBHOOK_CLIENT_CA))
+            .filter(|p| p.exists());
+        if let Some(ca) = client_ca {
+            args.push(format!("--client-ca-file={}", ca.display()));
+            args.push(format!("--client-name={WEBHOOK_CLIENT_NAME}"));
+        }
         args.extend([
             format!("--listen=127.0.0.1:{port}"),
             format!("--metrics-listen=127.0.0.1:{metrics_port}"),

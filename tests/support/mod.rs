@@ -253,3 +253,15 @@ pub fn plugin_ok(id: &Identity, args: &[&str]) -> String {
     );
     text(&out.stdout)
 }
+
+/// The client certificate the local apiserver presents to webhooks, for a
+/// test that calls a webhook directly as the apiserver would.
+pub fn apiserver_identity() -> reqwest::Identity {
+    let read = |name: &str| std::fs::read_to_string(plane().dir().join(name)).expect(name);
+    let pem = format!(
+        "{}{}",
+        read("webhook-client.crt"),
+        read("webhook-client.key")
+    );
+    reqwest::Identity::from_pem(pem.as_bytes()).expect("the apiserver's client identity")
+}
