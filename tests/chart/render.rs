@@ -175,13 +175,32 @@ async fn edge_values_render_optional_objects_and_the_apiserver_accepts_them() {
     assert!(args.contains(&"--retention=24h".to_owned()), "{args:?}");
     assert!(args.contains(&"--lease-seconds=30".to_owned()), "{args:?}");
     assert!(args.contains(&"--external-certs".to_owned()), "{args:?}");
+    // Only the apiserver's client certificate gets a review read.
+    for flag in [
+        "--client-ca-file=/etc/approval-gate/client-ca/ca.crt",
+        "--client-name=kube-apiserver-webhook-client",
+    ] {
+        assert!(
+            args.contains(&flag.to_owned()),
+            "missing {flag} in {args:?}"
+        );
+    }
+    assert_eq!(
+        pod["volumes"][0]["configMap"]["name"].as_str(),
+        Some("apiserver-webhook-client-ca")
+    );
+    assert_eq!(
+        c["volumeMounts"][0]["mountPath"].as_str(),
+        Some("/etc/approval-gate/client-ca")
+    );
 
     let policy = one(&docs, "NetworkPolicy", fullname);
     let ingress = policy["spec"]["ingress"].as_sequence().unwrap();
     assert_eq!(ingress[0]["ports"][0]["port"].as_u64(), Some(8443));
-    assert!(
-        ingress[0]["from"].is_null(),
-        "the webhook port is open to the apiserver wherever it is"
+    assert_eq!(
+        ingress[0]["from"][0]["ipBlock"]["cidr"].as_str(),
+        Some("10.0.0.1/32"),
+        "the webhook port is open to the apiserver only"
     );
     assert_eq!(ingress[1]["ports"][0]["port"].as_u64(), Some(8080));
     assert_eq!(
