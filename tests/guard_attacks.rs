@@ -801,6 +801,44 @@ async fn requester_withdraws_own_request_but_an_approver_may_not() {
 }
 
 #[tokio::test]
+async fn requester_cannot_erase_a_used_or_denied_request() {
+    let used = held("erase-used", "").await;
+    acting_as(&BOB)
+        .await
+        .approve(&used.ns, &used.request)
+        .await
+        .unwrap();
+    await_verdict(&used.ns, true).await;
+    alice_changes(&used.ns, &[]).ok();
+    let denied = held("erase-denied", "").await;
+    let bob = acting_as(&BOB).await;
+    let denial = bob.verdict();
+    bob.write_status(&denied.ns, &denied.request, |s| s.denial = Some(denial))
+        .await
+        .unwrap();
+    let alice = acting_as(&ALICE).await;
+    for (scene, what) in [(&used, "used"), (&denied, "denied")] {
+        let msg = refused(
+            alice.delete(&scene.ns, &scene.request).await,
+            "decided-requests-stay",
+        );
+        assert!(msg.contains(&format!("this request was {what}")), "{msg}");
+        assert!(
+            get_request(&scene.ns, &scene.request)
+                .await
+                .status
+                .is_some()
+        );
+    }
+    // A cluster admin still may.
+    acting_as(&ADMIN)
+        .await
+        .delete(&used.ns, &used.request)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn deleting_an_approved_request_grants_nothing() {
     let scene = held("deleted", "").await;
     acting_as(&BOB)

@@ -143,18 +143,50 @@ pub fn review_update(old: &ApprovalRequest, new: &ApprovalRequest) -> Review {
     Ok(())
 }
 
-/// A deletion: only the requester (withdrawing), an admin, or approval-gate (retention).
+/// A deletion: an admin, or approval-gate (retention); the requester only
+/// to withdraw a request nobody has decided anything on yet, so that no
+/// requester can erase the record of an approval, a denial, a revocation or
+/// a use.
 pub fn review_delete(old: &ApprovalRequest, actor: &Actor<'_>, config: &GuardConfig) -> Review {
-    if old.spec.requester == actor.user || config.is_admin(actor) || config.is_controller(actor) {
+    if config.is_admin(actor) || config.is_controller(actor) {
         return Ok(());
     }
-    violation(
-        "withdraw-own-only",
-        format!(
-            "only the requester ({}) or an admin may withdraw this request",
-            old.spec.requester
+    if old.spec.requester != actor.user {
+        return violation(
+            "withdraw-own-only",
+            format!(
+                "only the requester ({}) or an admin may withdraw this request",
+                old.spec.requester
+            ),
+        );
+    }
+    match decided(old) {
+        None => Ok(()),
+        Some(what) => violation(
+            "decided-requests-stay",
+            format!(
+                "this request was {what}: its record stays until approval-gate's retention \
+                 removes it, or a cluster admin does"
+            ),
         ),
-    )
+    }
+}
+
+/// What was decided on a request, if anything: approved (even partly),
+/// denied, revoked or used.
+fn decided(req: &ApprovalRequest) -> Option<&'static str> {
+    let status = req.status.as_ref()?;
+    if status.used_at.is_some() || status.used_by.is_some() {
+        Some("used")
+    } else if status.revocation.is_some() {
+        Some("revoked")
+    } else if status.denial.is_some() {
+        Some("denied")
+    } else if !status.approvals.is_empty() {
+        Some("approved")
+    } else {
+        None
+    }
 }
 
 /// What a person's status write did.

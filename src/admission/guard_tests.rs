@@ -574,9 +574,32 @@ fn metadata_of_a_request_may_change() {
 }
 
 #[test]
-fn requester_admin_and_controller_may_delete_a_request() {
+fn requester_admin_and_controller_may_delete_an_undecided_request() {
     for who in [alice(), admin(), controller()] {
-        assert_eq!(delete(&approved(), &who), Ok(()), "{}", who.user);
+        assert_eq!(delete(&pending(), &who), Ok(()), "{}", who.user);
+    }
+}
+
+#[test]
+fn requester_cannot_erase_a_decided_request_but_admin_and_retention_can() {
+    let denied = written(&pending(), |s| {
+        s.denial = Some(Verdict {
+            user: "bob".into(),
+            time: Time(ts(60)),
+            reason: "no".into(),
+        });
+    });
+    let used = written(&approved(), |s| {
+        s.used_at = Some(Time(ts(70)));
+        s.used_by = Some(crate::crd::UsedBy {
+            uid: "u".into(),
+            user: "alice".into(),
+        });
+    });
+    for req in [approved(), denied, used] {
+        assert_eq!(delete(&req, &alice()), Err("decided-requests-stay"));
+        assert_eq!(delete(&req, &admin()), Ok(()));
+        assert_eq!(delete(&req, &controller()), Ok(()));
     }
 }
 
