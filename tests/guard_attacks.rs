@@ -838,6 +838,54 @@ async fn requester_cannot_erase_a_used_or_denied_request() {
         .unwrap();
 }
 
+/// The reasons of the Events about request `name` in `ns`.
+async fn event_reasons(ns: &str, name: &str) -> Vec<String> {
+    let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(client(&ADMIN).await, ns)
+        .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+        .await
+        .unwrap();
+    events.items.into_iter().filter_map(|e| e.reason).collect()
+}
+
+#[tokio::test]
+async fn a_use_is_recorded_even_when_an_admin_deletes_the_request_at_once() {
+    let scene = held("erase-at-once", "").await;
+    acting_as(&BOB)
+        .await
+        .approve(&scene.ns, &scene.request)
+        .await
+        .unwrap();
+    await_verdict(&scene.ns, true).await;
+    alice_changes(&scene.ns, &[]).ok();
+    acting_as(&ADMIN)
+        .await
+        .delete(&scene.ns, &scene.request)
+        .await
+        .unwrap();
+    // No operator runs here: the webhook that recorded the use wrote the trail.
+    let mut reasons = Vec::new();
+    for _ in 0..100 {
+        reasons = event_reasons(&scene.ns, &scene.request).await;
+        if reasons.iter().any(|r| r == "Used") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for reason in ["Requested", "Approved", "Used"] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "no {reason} Event: {reasons:?}"
+        );
+    }
+    let log = support::webhook::webhook().log();
+    assert!(
+        log.lines().any(|l| l.contains("approval_gate::audit")
+            && l.contains(&scene.request)
+            && l.contains("\"Used\"")),
+        "no audit line for the use"
+    );
+}
+
 #[tokio::test]
 async fn deleting_an_approved_request_grants_nothing() {
     let scene = held("deleted", "").await;

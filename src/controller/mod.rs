@@ -2,13 +2,13 @@
 //! the dot, retention) and leaves the audit trail. Only the elected leader
 //! reconciles; every replica serves admission.
 
-mod audit;
+pub mod audit;
 mod certificates;
 pub mod notifications;
 pub mod plan;
 mod policy;
 pub mod registration;
-mod request;
+pub mod request;
 
 use std::{sync::Arc, time::Duration};
 

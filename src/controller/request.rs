@@ -63,7 +63,7 @@ pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<A
             Ok(written) => {
                 for transition in &plan.record {
                     audit::record(&ctx.events, &ctx.metrics, &written, *transition).await;
-                    observe_decision(&ctx, &written, *transition, now);
+                    observe_decision(&ctx.metrics, &written, *transition, now);
                 }
                 current = Arc::new(written);
             }
@@ -88,14 +88,21 @@ pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<A
     Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
 
-fn observe_decision(ctx: &Context, req: &ApprovalRequest, transition: Transition, now: Timestamp) {
+/// Counts a recorded transition in the decision metrics (approval rate,
+/// time to decision, expiries): by whoever records it, operator or webhook.
+pub fn observe_decision(
+    metrics: &crate::metrics::Metrics,
+    req: &ApprovalRequest,
+    transition: Transition,
+    now: Timestamp,
+) {
     if transition == Transition::Expired {
-        ctx.metrics.request_expiries.inc();
+        metrics.request_expiries.inc();
     }
     if !matches!(transition, Transition::Approved | Transition::Denied) {
         return;
     }
-    ctx.metrics
+    metrics
         .request_decisions
         .get_or_create(&OutcomeLabels {
             outcome: transition.as_str().to_owned(),
@@ -103,6 +110,6 @@ fn observe_decision(ctx: &Context, req: &ApprovalRequest, transition: Transition
         .inc();
     if let Some(created) = req.metadata.creation_timestamp.as_ref() {
         let secs = now.duration_since(created.0).as_secs_f64().max(0.0);
-        ctx.metrics.time_to_decision.observe(secs);
+        metrics.time_to_decision.observe(secs);
     }
 }

@@ -217,7 +217,24 @@ async fn consume(
             continue;
         };
         match record_use(&webhook.client, grant, policy, attempt).await {
-            Use::Recorded => Metrics::count(&webhook.metrics.single_use, "recorded"),
+            Use::Recorded { written, due } => {
+                Metrics::count(&webhook.metrics.single_use, "recorded");
+                for transition in due {
+                    crate::controller::audit::record(
+                        &webhook.events,
+                        &webhook.metrics,
+                        &written,
+                        transition,
+                    )
+                    .await;
+                    crate::controller::request::observe_decision(
+                        &webhook.metrics,
+                        &written,
+                        transition,
+                        jiff::Timestamp::now(),
+                    );
+                }
+            }
             Use::Lost(why) => {
                 Metrics::count(&webhook.metrics.single_use, "lost");
                 return Err(format!(
@@ -246,19 +263,9 @@ fn allow_events(
 ) {
     for v in &decision.verdicts {
         let (regarding, warning, reason, note) = match &v.kind {
-            // A reusable approval is not noted on every use; its approval is.
-            VerdictKind::Granted(g) if !g.single_use => continue,
-            VerdictKind::Granted(g) => (
-                crate::events::request_reference_of(&g.request),
-                false,
-                "Admitted",
-                format!(
-                    "{} admitted for {} (admission {})",
-                    attempt.describe(),
-                    attempt.user,
-                    attempt.uid
-                ),
-            ),
+            // A single use is recorded with the use (the `Used` Event); a
+            // reusable approval is not noted on every use; its approval is.
+            VerdictKind::Granted(_) => continue,
             VerdictKind::BreakGlass => (
                 target_ref(req, attempt),
                 true,

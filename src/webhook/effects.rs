@@ -12,8 +12,10 @@ use kube::{
 
 use crate::{
     admission::{Attempt, decision::Grant},
+    controller::plan::transitions,
     crd::{
-        ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec, Phase, UsedBy,
+        ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec, Phase,
+        Transition, UsedBy,
     },
     lifecycle::{Terms, evaluate},
 };
@@ -114,9 +116,13 @@ async fn initial_status(
 }
 
 /// How recording a use turned out.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Use {
-    Recorded,
+    /// Recorded: the request as written, and the transitions to record for it.
+    Recorded {
+        written: Box<ApprovalRequest>,
+        due: Vec<Transition>,
+    },
     /// Another admission used it first, or it stopped being valid.
     Lost(String),
     Failed(String),
@@ -161,11 +167,27 @@ pub async fn record_use(
             user: attempt.user.clone(),
         });
         status.phase = Some(Phase::Used);
+        // The writer that wins records: every transition up to this use that
+        // is not recorded yet, so the trail is complete even if the request
+        // is deleted at once and the operator never sees it.
+        let due: Vec<Transition> = transitions(&next, Phase::Used, true)
+            .into_iter()
+            .filter(|t| !next.status.as_ref().is_some_and(|s| s.recorded.contains(t)))
+            .collect();
+        next.status
+            .get_or_insert_with(Default::default)
+            .recorded
+            .extend(due.iter().copied());
         match api
             .replace_status(&next.name_any(), &PostParams::default(), &next)
             .await
         {
-            Ok(_) => return Use::Recorded,
+            Ok(written) => {
+                return Use::Recorded {
+                    written: Box::new(written),
+                    due,
+                };
+            }
             Err(kube::Error::Api(s)) if s.code == 409 => match api.get(&current.name_any()).await {
                 Ok(fresh) => current = fresh,
                 Err(e) => return Use::Failed(e.to_string()),
