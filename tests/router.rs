@@ -16,7 +16,7 @@ use approval_gate::{
     index::Index,
     webhook::{
         Readiness, Webhook, WebhookConfig,
-        handler::{MAX_BODY, parse, router},
+        handler::{MAX_BODY, metrics_router, parse, router},
     },
 };
 use axum::{
@@ -425,4 +425,18 @@ async fn healthz_is_ok_and_readyz_follows_readiness() {
     assert!(body.contains("not synced"), "{body}");
     webhook.ready.mark_all_ready();
     assert_eq!(get(app, "/readyz").await, (StatusCode::OK, "ok".to_owned()));
+}
+
+#[tokio::test]
+async fn the_index_is_not_served_unless_asked_for() {
+    let webhook = mk_webhook(Vec::new(), Vec::new());
+    webhook.ready.mark_all_ready();
+    let (status, _) = get(metrics_router(Arc::clone(&webhook), false), "/debug/index").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "request data on an open port"
+    );
+    let (status, body) = get(metrics_router(webhook, true), "/debug/index").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

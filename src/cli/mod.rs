@@ -94,6 +94,10 @@ pub struct WebhookArgs {
     /// (common name or DNS subject alternative name). Repeatable; none = any name.
     #[arg(long = "client-name", value_name = "NAME", requires = "client_ca_file")]
     pub client_names: Vec<String>,
+    /// Serve `/debug/index` (what the webhook's index holds, request data
+    /// included) on the unauthenticated metrics port. Off by default.
+    #[arg(long)]
+    pub debug_index: bool,
     /// Longest time a denial waits for its pending request to be created, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub auto_request_timeout_ms: u64,
@@ -210,6 +214,7 @@ async fn run(args: WebhookArgs, operator: Option<OperatorFlags>) -> anyhow::Resu
             ca_file,
             names: args.client_names.clone(),
         }),
+        debug_index: args.debug_index,
     };
     let serving = webhook::serve(
         client.clone(),

@@ -110,6 +110,8 @@ impl LocalWebhook {
             args.push(format!("--client-name={WEBHOOK_CLIENT_NAME}"));
         }
         args.extend([
+            // Tests wait on the index to know the webhook saw a policy.
+            "--debug-index".to_owned(),
             format!("--listen=127.0.0.1:{port}"),
             format!("--metrics-listen=127.0.0.1:{metrics_port}"),
             format!(

@@ -32,14 +32,20 @@ pub fn router(webhook: Arc<Webhook>) -> Router {
         .with_state(webhook)
 }
 
-/// The plain-HTTP router for Prometheus and probes.
-pub fn metrics_router(webhook: Arc<Webhook>) -> Router {
-    Router::new()
+/// The plain-HTTP router for Prometheus and probes; with `debug_index`, also
+/// `/debug/index`, which shows what the index holds to anyone who can reach
+/// the port, so it is off unless asked for (tests and local debugging).
+pub fn metrics_router(webhook: Arc<Webhook>, debug_index: bool) -> Router {
+    let router = Router::new()
         .route("/metrics", get(metrics))
-        .route("/debug/index", get(debug_index))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(webhook)
+        .route("/readyz", get(readyz));
+    let router = if debug_index {
+        router.route("/debug/index", get(debug_index_handler))
+    } else {
+        router
+    };
+    router.with_state(webhook)
 }
 
 /// The plain-HTTP router of an operator-only process.
@@ -87,7 +93,7 @@ async fn metrics(State(webhook): State<Arc<Webhook>>) -> Response {
 }
 
 /// What the index holds: counts and policy names, for troubleshooting.
-async fn debug_index(State(webhook): State<Arc<Webhook>>) -> Response {
+async fn debug_index_handler(State(webhook): State<Arc<Webhook>>) -> Response {
     let Ok(index) = webhook.index.read() else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "index unavailable").into_response();
     };

@@ -59,6 +59,8 @@ pub struct ServeOptions {
     pub instance: String,
     /// Require the caller's client certificate (the apiserver's), if set.
     pub client_auth: Option<ClientAuth>,
+    /// Serve `/debug/index` on the metrics port.
+    pub debug_index: bool,
 }
 
 /// Which client certificates `/validate` accepts.
@@ -177,7 +179,7 @@ pub async fn serve(
     );
     let plain = tls::serve_plain(
         metrics_listener,
-        handler::metrics_router(webhook),
+        handler::metrics_router(webhook, opts.debug_index),
         fired(shutdown),
     );
     let (a, b) = tokio::join!(https, plain);
