@@ -843,6 +843,7 @@ mod fixture {
                 reason: "operator benchmark".to_owned(),
                 policy: policy.to_owned(),
                 change: None,
+                previous: None,
             },
         );
         req.metadata.namespace = Some(ns.to_owned());

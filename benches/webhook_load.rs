@@ -476,6 +476,7 @@ mod fixture {
             reason: "CHG-4711: roll out the quarterly release".to_owned(),
             policy: POLICY.to_owned(),
             change: None,
+            previous: None,
         }
     }
 

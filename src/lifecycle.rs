@@ -151,6 +151,7 @@ pub(crate) mod tests {
                 reason: String::new(),
                 policy: "p".into(),
                 change: None,
+                previous: None,
             },
         );
         req.metadata.namespace = Some("prod".into());

@@ -151,6 +151,7 @@ fn hand_made(
             reason: reason.into(),
             policy: scene.policy.clone(),
             change: None,
+            previous: None,
         },
     );
     req.metadata.namespace = Some(scene.ns.clone());
@@ -583,6 +584,62 @@ async fn a_denied_request_cannot_be_approved() {
         msg.contains("cannot be approved: it is Denied (final)"),
         "{msg}"
     );
+}
+
+#[tokio::test]
+async fn the_next_approver_sees_the_earlier_denial() {
+    let scene = held("denied-again", "").await;
+    let bob = acting_as(&BOB).await;
+    let denial = bob.verdict();
+    bob.write_status(&scene.ns, &scene.request, |s| s.denial = Some(denial))
+        .await
+        .unwrap();
+    // The webhook's cache must see the denial before the retry is judged.
+    let mut again = String::new();
+    for _ in 0..100 {
+        again = request_name(&alice_changes(&scene.ns, &[]).fails(), &scene.ns);
+        if again != scene.request {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let fresh = get_request(&scene.ns, &again).await;
+    let previous = fresh
+        .spec
+        .previous
+        .clone()
+        .expect("the new request names the denied one");
+    assert_eq!(
+        (
+            previous.name.as_str(),
+            previous.by.as_str(),
+            previous.reason.as_str()
+        ),
+        (scene.request.as_str(), "bob", "not like this")
+    );
+    let described = plugin_ok(&DAVE, &["describe", &again, "-n", &scene.ns]);
+    assert!(
+        described.contains(&format!(
+            "Previously:   {} Denied by bob: not like this",
+            scene.request
+        )),
+        "{described}"
+    );
+    // Nobody else may write such a pointer.
+    let mut forged = fresh.clone();
+    forged.metadata = kube::api::ObjectMeta {
+        name: Some("forged-previous".into()),
+        namespace: Some(scene.ns.clone()),
+        ..Default::default()
+    };
+    forged.status = None;
+    forged.spec.change = None;
+    let result = acting_as(&ALICE)
+        .await
+        .requests(&scene.ns)
+        .create(&PostParams::default(), &forged)
+        .await;
+    refused(result, "previous-by-approval-gate");
 }
 
 #[tokio::test]

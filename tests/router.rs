@@ -86,6 +86,7 @@ fn mk_approved(name: &str, policy: &str, fixture_name: &str) -> ApprovalRequest 
             reason: String::new(),
             policy: policy.into(),
             change: None,
+            previous: None,
         },
     );
     req.metadata.namespace = Some(attempt.target.namespace.clone());

@@ -8,7 +8,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::{attempt::Attempt, matching::policy_matches};
 use crate::{
-    crd::{ApprovalPolicy, ApprovalRequest, ApprovalRequestSpec, Mode, Phase},
+    crd::{ApprovalPolicy, ApprovalRequest, ApprovalRequestSpec, Mode, Phase, Previous},
     index::{GrantKey, Index},
     lifecycle::{Terms, evaluate},
 };
@@ -241,19 +241,46 @@ fn verdict(
     }
     let name_taken = |n: &str| index.requests.contains(&home, n);
     let new_name = request_name(attempt, &name, name_taken);
+    let mut new = new_request(attempt, &policy.name_any(), &home, &new_name);
+    new.spec.previous = previous_decision(index, &key, &name, &home, &terms, now);
     VerdictKind::Held(Hold {
-        create: Some(Box::new(new_request(
-            attempt,
-            &policy.name_any(),
-            &home,
-            &new_name,
-        ))),
+        create: Some(Box::new(new)),
         namespace: home,
         name: new_name,
         approvers: approvers_text(policy),
         note,
         missing: None,
     })
+}
+
+/// The last finished request for the same action under `policy`, whatever
+/// content it bound: a denial or a revocation before any other ending, so
+/// that the next approver sees an earlier "no". Computed only when a new
+/// request is made.
+fn previous_decision(
+    index: &Index,
+    key: &GrantKey,
+    policy: &str,
+    home: &str,
+    terms: &Terms<'_>,
+    now: Timestamp,
+) -> Option<Previous> {
+    let finished: Vec<(&Arc<ApprovalRequest>, Phase)> = index
+        .requests
+        .lookup(key)
+        .filter(|r| r.spec.policy == policy && r.namespace().as_deref() == Some(home))
+        .map(|r| (r, evaluate(r, terms, now).phase))
+        .filter(|(_, phase)| phase.is_final())
+        .collect();
+    let latest = |wanted: fn(Phase) -> bool| {
+        finished
+            .iter()
+            .filter(|(_, phase)| wanted(*phase))
+            .max_by_key(|(r, _)| r.metadata.creation_timestamp.as_ref().map(|t| t.0))
+    };
+    latest(|p| matches!(p, Phase::Denied | Phase::Revoked))
+        .or_else(|| latest(|_| true))
+        .map(|(r, phase)| Previous::of(r, *phase))
 }
 
 /// Requests for namespaced targets live beside them; those for cluster-scoped
@@ -328,6 +355,7 @@ fn new_request(attempt: &Attempt, policy: &str, namespace: &str, name: &str) -> 
             reason: attempt.reason.clone(),
             policy: policy.to_owned(),
             change: None,
+            previous: None,
         },
     );
     req.metadata.namespace = Some(namespace.to_owned());

@@ -314,6 +314,38 @@ fn used_approval_is_not_reused_and_the_new_request_gets_a_new_name() {
 }
 
 #[test]
+fn a_new_request_after_a_denial_points_to_it_even_for_other_content() {
+    let mut denied = mk_request(
+        "checkout-first",
+        "prod-deploys",
+        &alice_updates_checkout(),
+        300,
+    );
+    denied.spec.digest = Some(sha('e'));
+    denied.status.get_or_insert_with(Default::default).denial = Some(crate::crd::Verdict {
+        user: "bob".into(),
+        time: Time(ts(NOW - 200)),
+        reason: "not during the freeze".into(),
+    });
+    let mut used = mk_approved("checkout-later", "prod-deploys", &alice_updates_checkout());
+    used.status.as_mut().unwrap().used_at = Some(Time(ts(NOW - 30)));
+    let decision = decide_checkout("", [denied, used]);
+    let new = held(&decision).1.create.clone().expect("a new request");
+    let previous = new.spec.previous.expect("points to the earlier decision");
+    assert_eq!(
+        previous.name, "checkout-first",
+        "a denial comes before a use"
+    );
+    assert_eq!(previous.phase, Phase::Denied);
+    assert_eq!(
+        (previous.by.as_str(), previous.reason.as_str()),
+        ("bob", "not during the freeze")
+    );
+    let first = decide_checkout("", []);
+    assert_eq!(held(&first).1.create.as_ref().unwrap().spec.previous, None);
+}
+
+#[test]
 fn requester_cannot_approve_own_request() {
     let attempt = update_deployment("alice", &["sre"], "prod", "checkout");
     let mut own = mk_request("checkout-rollout", "prod-deploys", &attempt, 120);

@@ -115,6 +115,12 @@ pub fn review_create(
             ),
         );
     }
+    if !controller && req.spec.previous.is_some() {
+        return violation(
+            "previous-by-approval-gate",
+            "spec.previous is recorded by approval-gate only, from the requests it knows",
+        );
+    }
     if !controller && let Err(mismatch) = crate::change::verify::verify(&req.spec) {
         return violation("change-matches-digest", mismatch.to_string());
     }

@@ -168,6 +168,7 @@ mod tests {
             reason: String::new(),
             policy: "p".into(),
             change: Some(Box::new(change)),
+            previous: None,
         }
     }
 

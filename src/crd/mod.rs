@@ -23,7 +23,7 @@ pub use policy::{
 };
 pub use request::{
     Approval, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus, DIGEST_PATTERN,
-    Notified, Phase, Target, Transition, UsedBy, Verdict,
+    Notified, Phase, Previous, Target, Transition, UsedBy, Verdict,
 };
 
 pub const GROUP: &str = "approvalgate.dev";

@@ -83,6 +83,49 @@ pub struct ApprovalRequestSpec {
     /// written by anyone else must carry a change the digest can be recomputed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<Box<Change>>,
+    /// The last finished request for the same requester, operation and target
+    /// under the same policy, when there is one: so that the next approver sees
+    /// an earlier denial or revocation. Recorded by approval-gate only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Previous>,
+}
+
+/// An earlier request for the same action, and how it ended.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Previous {
+    /// Its name, in the same namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// How it ended: Denied, Revoked, Expired or Used.
+    pub phase: Phase,
+    /// Who denied or revoked it, if someone did.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 512))]
+    pub by: String,
+    /// Why, as they wrote it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 1024))]
+    pub reason: String,
+}
+
+impl Previous {
+    /// What `req`, a finished request, says to the next approver.
+    pub fn of(req: &ApprovalRequest, phase: Phase) -> Self {
+        let status = req.status.clone().unwrap_or_default();
+        let verdict = match phase {
+            Phase::Denied => status.denial,
+            Phase::Revoked => status.revocation,
+            _ => None,
+        };
+        let (by, reason) = verdict.map(|v| (v.user, v.reason)).unwrap_or_default();
+        Self {
+            name: req.metadata.name.clone().unwrap_or_default(),
+            phase,
+            by,
+            reason,
+        }
+    }
 }
 
 /// The object an action applies to, named the way admission requests name it.

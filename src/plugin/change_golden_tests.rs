@@ -45,6 +45,7 @@ fn held(name: &str, target: Target, action: &Action<'_>) -> ApprovalRequest {
             reason: "INC-77".into(),
             policy: "prod".into(),
             change: Some(Box::new(change)),
+            previous: None,
         },
     );
     req.metadata.namespace = Some("prod".into());

@@ -306,6 +306,9 @@ pub fn describe(
         ),
         None => field(&mut out, "Change", "<not recorded>"),
     }
+    if let Some(previous) = &r.previous {
+        field(&mut out, "Previously", &style.warn(previous));
+    }
     if let Some(warning) = &r.stale {
         field(&mut out, "Warning", &style.warn(warning));
     }

@@ -46,6 +46,7 @@ fn request(ns: &str, name: &str, requester: &str, created_ago: i64) -> ApprovalR
             reason: "INC-1234 roll back the bad release".into(),
             policy: "prod-deploys".into(),
             change: None,
+            previous: None,
         },
     );
     req.metadata.namespace = Some(ns.into());

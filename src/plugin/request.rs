@@ -91,6 +91,7 @@ pub async fn request(conn: &Conn, args: &RequestArgs) -> Result<u8> {
             reason: args.reason.clone(),
             policy,
             change: None,
+            previous: None,
         },
     );
     let prefix: String = format!("{}-{}-", target.name, operation.as_str().to_lowercase())

@@ -57,6 +57,8 @@ pub struct RequestView {
     pub change: Option<ChangeView>,
     /// Set by describe and diff when the live object moved on since the request was made.
     pub stale: Option<String>,
+    /// The earlier request for the same action and how it ended: `NAME Denied by bob: why`.
+    pub previous: Option<String>,
 }
 
 impl RequestView {
@@ -120,6 +122,16 @@ impl RequestView {
             created: req.metadata.creation_timestamp.as_ref().map(|t| t.0),
             change: ChangeView::of(req),
             stale: None,
+            previous: req.spec.previous.as_ref().map(|p| {
+                let mut text = format!("{} {}", p.name, p.phase);
+                if !p.by.is_empty() {
+                    text.push_str(&format!(" by {}", p.by));
+                }
+                if !p.reason.is_empty() {
+                    text.push_str(&format!(": {}", p.reason));
+                }
+                inert(&text)
+            }),
         }
     }
 }

@@ -175,6 +175,7 @@ pub fn checkout_update(ns: &str) -> approval_gate::crd::ApprovalRequestSpec {
         reason: "INC-123 roll back checkout".into(),
         policy: "prod-deployments".into(),
         change: None,
+        previous: None,
     }
 }
 
