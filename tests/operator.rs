@@ -310,13 +310,18 @@ async fn retention_removes_finished_requests() {
 
 /// The READY column `kubectl get apol` shows for a policy.
 fn ready_column(policy: &str) -> String {
+    apol_column(policy, "READY")
+}
+
+/// One column of `kubectl get apol` for a policy.
+fn apol_column(policy: &str, column: &str) -> String {
     let out = kubectl(&ALICE).args(["get", "apol", policy]).run().ok();
     let mut rows = out
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>());
     let header = rows.next().unwrap();
-    let ready = header.iter().position(|h| *h == "READY").unwrap();
-    rows.next().unwrap()[ready].to_owned()
+    let at = header.iter().position(|h| *h == column).unwrap();
+    rows.next().unwrap()[at].to_owned()
 }
 
 /// Waits until the policy's status says Ready for its current generation; returns it.
@@ -352,6 +357,44 @@ async fn policy_status_reports_ready_and_observed_generation() {
         .unwrap();
     assert_eq!(await_ready_generation(&name).await, 2);
     assert_eq!(ready_column(&name), "True");
+}
+
+#[tokio::test]
+async fn a_policy_on_exec_alone_shows_its_coverage_gap() {
+    let _gate = shared().await;
+    let ns = namespace("gap").await;
+    let name = format!("{ns}-exec-only");
+    let spec = serde_yaml_ng::from_str(&format!(
+        "rules: [{{apiGroups: [''], resources: [pods/exec], namespaces: [{ns}], \
+         operations: [CONNECT]}}]\napprovers: {{groups: [sre]}}\n"
+    ))
+    .unwrap();
+    Api::<ApprovalPolicy>::all(client(&ADMIN).await)
+        .create(&PostParams::default(), &ApprovalPolicy::new(&name, spec))
+        .await
+        .unwrap();
+    await_ready_generation(&name).await;
+    let policy = Api::<ApprovalPolicy>::all(client(&ADMIN).await)
+        .get(&name)
+        .await
+        .unwrap();
+    let gap = policy
+        .status
+        .unwrap_or_default()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "CoverageGap")
+        .expect("a CoverageGap condition");
+    assert_eq!(
+        (gap.status.as_str(), gap.reason.as_str()),
+        ("True", "SiblingsNotGated")
+    );
+    assert!(
+        gap.message.contains("pods/attach, pods/portforward"),
+        "{}",
+        gap.message
+    );
+    assert_eq!(apol_column(&name, "COVERAGE-GAP"), "True");
 }
 
 /// One request waiting, one approved and one denied, under a fresh policy.

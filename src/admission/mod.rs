@@ -1,6 +1,7 @@
 //! Admission: turning an AdmissionRequest into a decision.
 
 pub mod attempt;
+pub mod coverage;
 pub mod decision;
 pub mod digest;
 pub mod guard;

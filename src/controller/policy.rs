@@ -1,4 +1,4 @@
-//! The ApprovalPolicy reconciler: a Ready condition and observedGeneration.
+//! The ApprovalPolicy reconciler: the Ready and CoverageGap conditions and observedGeneration.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use kube::{
 
 use super::Context;
 use crate::{
-    admission::guard::review_policy,
+    admission::{coverage, guard::review_policy},
     crd::ApprovalPolicy,
     error::{Error, Result},
     metrics::ControllerLabels,
@@ -31,28 +31,57 @@ pub async fn reconcile(policy: Arc<ApprovalPolicy>, ctx: Arc<Context>) -> Result
     } else {
         ("False", "Invalid", problems.join("; "))
     };
+    let gap = coverage::describe(&policy.spec);
+    let (gap_status, gap_reason, gap_message) = match &gap {
+        Some(text) => ("True", "SiblingsNotGated", text.clone()),
+        None => (
+            "False",
+            "Covered",
+            "no path to the same access is left ungated".to_owned(),
+        ),
+    };
     let current = policy.status.clone().unwrap_or_default();
-    let previous = current.conditions.iter().find(|c| c.type_ == "Ready");
-    let unchanged = previous
-        .is_some_and(|c| c.status == status && c.reason == reason && c.message == message)
+    let wanted = [
+        ("Ready", status, reason, message),
+        ("CoverageGap", gap_status, gap_reason, gap_message),
+    ];
+    let same = |type_: &str, status: &str, reason: &str, message: &str| {
+        current.conditions.iter().any(|c| {
+            c.type_ == type_ && c.status == status && c.reason == reason && c.message == message
+        })
+    };
+    let unchanged = wanted.iter().all(|(t, s, r, m)| same(t, s, r, m))
         && current.observed_generation == policy.metadata.generation;
     if unchanged {
         return Ok(Action::await_change());
     }
-    let since = previous
-        .filter(|c| c.status == status)
-        .map_or(Time(Timestamp::now()), |c| c.last_transition_time.clone());
-    let condition = Condition {
-        type_: "Ready".to_owned(),
-        status: status.to_owned(),
-        reason: reason.to_owned(),
-        message,
-        last_transition_time: since,
-        observed_generation: policy.metadata.generation,
-    };
+    if let Some(text) = &gap
+        && !same("CoverageGap", "True", "SiblingsNotGated", text)
+    {
+        tracing::warn!(policy = %policy.name_any(), gap = %text, "the policy leaves a path to the same access ungated");
+    }
+    let now = Time(Timestamp::now());
+    let conditions: Vec<Condition> = wanted
+        .into_iter()
+        .map(|(type_, status, reason, message)| {
+            let since = current
+                .conditions
+                .iter()
+                .find(|c| c.type_ == type_ && c.status == status)
+                .map_or(now.clone(), |c| c.last_transition_time.clone());
+            Condition {
+                type_: type_.to_owned(),
+                status: status.to_owned(),
+                reason: reason.to_owned(),
+                message,
+                last_transition_time: since,
+                observed_generation: policy.metadata.generation,
+            }
+        })
+        .collect();
     let patch = serde_json::json!({"status": {
         "observedGeneration": policy.metadata.generation,
-        "conditions": [condition],
+        "conditions": conditions,
     }});
     Api::<ApprovalPolicy>::all(ctx.client.clone())
         .patch_status(

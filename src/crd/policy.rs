@@ -39,6 +39,11 @@ use super::{common::Subjects, duration::Duration, notify::NotifyChannel};
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
     printcolumn(
+        name = "Coverage-Gap",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"CoverageGap\")].status"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"

@@ -105,6 +105,9 @@ pub async fn describe(conn: &Conn, args: &DescribeArgs, style: Style) -> Result<
         print!("{}", format::names(&[view]));
         return Ok(exit::OK);
     }
+    view.policy_gap = policy
+        .as_ref()
+        .and_then(crate::admission::coverage::describe);
     let approvers = policy
         .as_ref()
         .map(|p| format::approvers(&p.approvers.users, &p.approvers.groups));

@@ -323,6 +323,9 @@ pub fn describe(
         "Approvers",
         approvers.unwrap_or("<unknown: the policy could not be read>"),
     );
+    if let Some(gap) = &r.policy_gap {
+        field(&mut out, "Policy gap", &style.warn(gap));
+    }
     field(
         &mut out,
         "Approvals",

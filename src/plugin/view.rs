@@ -59,6 +59,8 @@ pub struct RequestView {
     pub stale: Option<String>,
     /// The earlier request for the same action and how it ended: `NAME Denied by bob: why`.
     pub previous: Option<String>,
+    /// Set by describe when the policy leaves a path to the same access ungated.
+    pub policy_gap: Option<String>,
 }
 
 impl RequestView {
@@ -122,6 +124,7 @@ impl RequestView {
             created: req.metadata.creation_timestamp.as_ref().map(|t| t.0),
             change: ChangeView::of(req),
             stale: None,
+            policy_gap: None,
             previous: req.spec.previous.as_ref().map(|p| {
                 let mut text = format!("{} {}", p.name, p.phase);
                 if !p.by.is_empty() {
