@@ -1039,4 +1039,18 @@ async fn an_invalid_policy_is_refused_naming_the_field() {
         msg.contains("spec.rules[0]: CONNECT applies to subresources such as pods/exec"),
         "{msg}"
     );
+
+    // What the apiserver would refuse in the webhook rules derived from it.
+    let wildcard_mixed = json!({
+        "rules": [{"apiGroups": ["*", "apps"], "resources": ["deployments"], "operations": ["UPDATE"]}],
+        "approvers": {"groups": ["sre"]},
+    });
+    let msg = refused(
+        create_policy("wildcard-mixed", wildcard_mixed).await,
+        "valid-policy",
+    );
+    assert!(
+        msg.contains("spec.rules[0].apiGroups: \"*\" matches every group"),
+        "{msg}"
+    );
 }

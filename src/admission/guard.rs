@@ -415,6 +415,53 @@ fn review_controller_status(
     Ok(())
 }
 
+/// What the apiserver refuses in a webhook rule, which the rules registered
+/// for this policy would carry: a wildcard beside other entries. Refused here
+/// so that one bad policy cannot jam the registration of every other.
+fn wildcard_problems(i: usize, rule: &crate::crd::PolicyRule) -> Vec<String> {
+    let mut problems = Vec::new();
+    if rule.api_groups.len() > 1 && rule.api_groups.iter().any(|g| g == "*") {
+        problems.push(format!(
+            "spec.rules[{i}].apiGroups: \"*\" matches every group; it cannot be listed beside others"
+        ));
+    }
+    if rule.operations.len() > 1 && rule.operations.contains(&RuleOperation::All) {
+        problems.push(format!(
+            "spec.rules[{i}].operations: \"*\" matches every operation; it cannot be listed beside others"
+        ));
+    }
+    let resources = &rule.resources;
+    let has = |r: &str| resources.iter().any(|x| x == r);
+    if has("*/*") && resources.len() > 1 {
+        problems.push(format!(
+            "spec.rules[{i}].resources: \"*/*\" matches everything; it cannot be listed beside others"
+        ));
+    }
+    if has("*") && resources.iter().any(|r| r != "*" && !r.contains('/')) {
+        problems.push(format!(
+            "spec.rules[{i}].resources: \"*\" matches every resource; list no other resource beside it"
+        ));
+    }
+    for r in resources {
+        let Some((parent, sub)) = r.split_once('/') else {
+            continue;
+        };
+        let shadowed = resources.iter().any(|other| {
+            other != r
+                && other.split_once('/').is_some_and(|(p, s)| {
+                    (s == "*" && p == parent && parent != "*")
+                        || (p == "*" && s == sub && sub != "*")
+                })
+        });
+        if shadowed {
+            problems.push(format!(
+                "spec.rules[{i}].resources: {r:?} is already matched by a wildcard beside it"
+            ));
+        }
+    }
+    problems
+}
+
 /// Every problem with a policy, each naming its field.
 pub fn review_policy(spec: &ApprovalPolicySpec) -> Vec<String> {
     let mut problems = Vec::new();
@@ -435,6 +482,7 @@ pub fn review_policy(spec: &ApprovalPolicySpec) -> Vec<String> {
                 "spec.rules[{i}].operations: name at least one operation"
             ));
         }
+        problems.extend(wildcard_problems(i, rule));
         let connect_only = rule.operations.iter().all(|o| *o == RuleOperation::Connect);
         if connect_only && rule.resources.iter().any(|r| !r.contains('/')) {
             problems.push(format!(

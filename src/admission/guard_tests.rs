@@ -724,3 +724,43 @@ fn a_hand_made_change_that_disagrees_with_its_digest_is_rejected() {
     req.spec.digest = Some(SHA.into());
     assert_eq!(create(&req, &controller(), Some(&policy(""))), Ok(()));
 }
+
+#[test]
+fn policies_the_apiserver_would_refuse_in_a_webhook_rule_are_rejected_naming_the_field() {
+    let rule = |yaml: &str| -> ApprovalPolicySpec {
+        serde_yaml_ng::from_str(&format!("rules: [{yaml}]\napprovers: {{groups: [sre]}}\n"))
+            .unwrap()
+    };
+    for (yaml, field) in [
+        (
+            "{apiGroups: ['*', apps], resources: [deployments], operations: [UPDATE]}",
+            "apiGroups",
+        ),
+        (
+            "{apiGroups: [apps], resources: [deployments], operations: ['*', UPDATE]}",
+            "operations",
+        ),
+        (
+            "{apiGroups: [apps], resources: ['*', deployments], operations: [UPDATE]}",
+            "resources",
+        ),
+        (
+            "{apiGroups: [apps], resources: ['*/*', deployments], operations: [UPDATE]}",
+            "resources",
+        ),
+        (
+            "{apiGroups: [apps], resources: ['deployments/*', deployments/scale], operations: [UPDATE]}",
+            "resources",
+        ),
+    ] {
+        let problems = review_policy(&rule(yaml));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with(&format!("spec.rules[0].{field}"))),
+            "{yaml}: {problems:?}"
+        );
+    }
+    let fine = rule("{apiGroups: ['*'], resources: ['*', '*/scale'], operations: ['*']}");
+    assert_eq!(review_policy(&fine), Vec::<String>::new());
+}
