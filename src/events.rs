@@ -68,9 +68,21 @@ impl EventQueue {
 
     /// Queues an event without waiting (the admission hot path); drops and
     /// counts it when the queue is full.
+    /// A dropped Event is never silent: it is counted, and logged with what
+    /// it would have said (break-glass uses included), so the log keeps it.
     pub fn send(&self, note: Note) {
-        if self.tx.try_send(note).is_err() {
+        if let Err(err) = self.tx.try_send(note) {
             self.metrics.events_dropped.inc();
+            let note = match &err {
+                mpsc::error::TrySendError::Full(n) | mpsc::error::TrySendError::Closed(n) => n,
+            };
+            tracing::warn!(
+                reason = note.reason,
+                regarding = ?note.regarding.name,
+                namespace = ?note.regarding.namespace,
+                note = %note.note,
+                "the Event queue is full; the Event is dropped and kept in this log line"
+            );
         }
     }
 
