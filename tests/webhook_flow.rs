@@ -644,3 +644,45 @@ async fn helm_upgrade_is_held_and_passes_after_approval() {
     );
     assert_eq!(image_of(&ns, "checkout").await, "app:v2");
 }
+
+#[tokio::test]
+async fn the_workloads_preset_holds_scaling_to_zero() {
+    let ns = namespace("preset").await;
+    kubectl(&ADMIN)
+        .args(["label", "namespace", &ns, &format!("preset-test={ns}")])
+        .run()
+        .ok();
+    // The chart's preset, rendered by the real helm, scoped to this namespace.
+    let rendered = support::helm::helm_ok([
+        "template",
+        "preset",
+        support::helm::chart().to_str().unwrap(),
+        "--kube-version",
+        "v1.35.4",
+        "--show-only",
+        "templates/preset-policies.yaml",
+        "--set",
+        "presets.workloads.enabled=true",
+        "--set",
+        "presets.mode=Enforce",
+        "--set",
+        &format!("fullnameOverride={ns}"),
+        "--set-json",
+        &format!("presets.namespaceLabels={{\"environment\":null,\"preset-test\":\"{ns}\"}}"),
+    ]);
+    kubectl(&ADMIN)
+        .args(["apply", "-f", "-"])
+        .stdin(rendered)
+        .run()
+        .ok();
+    support::webhook::await_policy(&format!("{ns}-workloads")).await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+
+    let held = kubectl(&ALICE)
+        .args(["scale", "deployment/checkout", "--replicas=0", "-n", &ns])
+        .run()
+        .fails();
+    assert!(held.contains("needs approval"), "{held}");
+    let req = get_request(&ns, &request_name(&held, &ns)).await;
+    assert_eq!(req.spec.target.subresource.as_deref(), Some("scale"));
+}

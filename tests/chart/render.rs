@@ -132,10 +132,36 @@ async fn edge_values_render_optional_objects_and_the_apiserver_accepts_them() {
     let fullname = "a-release-name-that-is-long-enough-to-truncate-xyz12-approval-g";
     assert_eq!(fullname.len(), 63);
 
-    // One replica: no PodDisruptionBudget (it would block every drain); no example policy.
+    // One replica: no PodDisruptionBudget (it would block every drain); no
+    // example policy, but both presets, each without a coverage gap.
     let present = kinds(&docs);
     assert!(!present.contains("PodDisruptionBudget"), "{present:?}");
-    assert!(!present.contains("ApprovalPolicy"), "{present:?}");
+    let presets: Vec<&serde_yaml_ng::Value> = docs
+        .iter()
+        .filter(|d| kind(d) == "ApprovalPolicy")
+        .collect();
+    let names: Vec<String> = presets.iter().map(|d| name(d).to_owned()).collect();
+    assert_eq!(
+        names,
+        [
+            format!("{fullname}-workloads"),
+            format!("{fullname}-namespace-deletion")
+        ]
+    );
+    for preset in presets {
+        let spec: approval_gate::crd::ApprovalPolicySpec =
+            serde_yaml_ng::from_value(preset["spec"].clone()).unwrap();
+        assert_eq!(
+            approval_gate::admission::guard::review_policy(&spec),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            approval_gate::admission::coverage::describe(&spec),
+            None,
+            "{}",
+            name(preset)
+        );
+    }
     for doc in &docs {
         let n = name(doc);
         assert!(
