@@ -192,6 +192,8 @@ fn webhook_router(requests: usize) -> Result<Router> {
         },
         guard: Default::default(),
         auto_request_bound: Duration::from_millis(500),
+        body_budget: WebhookConfig::DEFAULT_BODY_BUDGET,
+        body_wait: WebhookConfig::DEFAULT_BODY_WAIT,
     };
     let index = Arc::new(RwLock::new(index));
     let webhook = Webhook::new(client, config, index, ready, "bench".to_owned());

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub events_dropped: Counter,
     /// Handshakes refused for want of a valid client certificate.
     pub tls_refusals: Family<ReasonLabels, Counter>,
+    /// Reviews refused because the memory budget for bodies had no room.
+    pub busy_refusals: Family<ResultLabels, Counter>,
     pub reconciles: Family<ControllerLabels, Counter>,
     pub reconcile_errors: Family<ErrorLabels, Counter>,
     pub reconcile_seconds: Histogram,
@@ -161,6 +163,12 @@ impl Default for Metrics {
              (no_certificate, bad_certificate)",
             tls_refusals.clone(),
         );
+        let busy_refusals = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "admission_busy_refusals",
+            "Reviews refused unread because the memory budget for review bodies had no room",
+            busy_refusals.clone(),
+        );
         let reconciles = Family::<ControllerLabels, Counter>::default();
         registry.register("reconciles", "Reconciles by controller", reconciles.clone());
         let reconcile_errors = Family::<ErrorLabels, Counter>::default();
@@ -228,6 +236,7 @@ impl Default for Metrics {
             single_use,
             events_dropped,
             tls_refusals,
+            busy_refusals,
         }
     }
 }

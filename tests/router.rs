@@ -119,6 +119,8 @@ fn mk_webhook(policies: Vec<ApprovalPolicy>, requests: Vec<ApprovalRequest>) -> 
         },
         guard: Default::default(),
         auto_request_bound: Duration::from_millis(500),
+        body_budget: WebhookConfig::DEFAULT_BODY_BUDGET,
+        body_wait: WebhookConfig::DEFAULT_BODY_WAIT,
     };
     let ready = Arc::new(Readiness::default());
     Webhook::new(
@@ -440,4 +442,51 @@ async fn the_index_is_not_served_unless_asked_for() {
     );
     let (status, body) = get(metrics_router(webhook, true), "/debug/index").await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_review_finding_no_room_in_the_memory_budget_is_refused_clearly() {
+    let webhook = mk_webhook(Vec::new(), Vec::new());
+    webhook.ready.mark_all_ready();
+    // Every byte of the budget is taken by reviews still being judged.
+    let all = u32::try_from(webhook.body_budget.available_permits()).unwrap();
+    let _held = webhook.body_budget.try_acquire_many(all).unwrap();
+    let response = validate(
+        router(Arc::clone(&webhook)),
+        fixture("deployment-update.json"),
+    )
+    .await;
+    assert!(!response.allowed);
+    assert_eq!(response.result.code, 429);
+    assert!(
+        response
+            .result
+            .message
+            .contains("too many large reviews at once"),
+        "{}",
+        response.result.message
+    );
+    assert!(
+        metrics_text(&webhook)
+            .contains("approval_gate_admission_busy_refusals_total{result=\"body_budget\"} 1")
+    );
+}
+
+#[tokio::test]
+async fn the_budget_is_given_back_after_each_review() {
+    let webhook = mk_webhook(Vec::new(), Vec::new());
+    webhook.ready.mark_all_ready();
+    let before = webhook.body_budget.available_permits();
+    for _ in 0..3 {
+        validate(
+            router(Arc::clone(&webhook)),
+            fixture("deployment-update.json"),
+        )
+        .await;
+    }
+    assert_eq!(webhook.body_budget.available_permits(), before);
+}
+
+fn metrics_text(webhook: &approval_gate::webhook::Webhook) -> String {
+    webhook.metrics.render()
 }

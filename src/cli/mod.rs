@@ -195,6 +195,8 @@ async fn run(args: WebhookArgs, operator: Option<OperatorFlags>) -> anyhow::Resu
             admin_groups: args.admin_groups.clone(),
         },
         auto_request_bound: Duration::from_millis(args.auto_request_timeout_ms),
+        body_budget: WebhookConfig::DEFAULT_BODY_BUDGET,
+        body_wait: WebhookConfig::DEFAULT_BODY_WAIT,
     };
     let opts = ServeOptions {
         listen: args.listen,

@@ -1,13 +1,16 @@
 //! The HTTP edge: AdmissionReview in, AdmissionReview out. Thin by design: the
 //! decision is [`crate::admission::decide`]; this only converts and applies effects.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Json, Router,
     body::{Body, to_bytes},
     extract::State,
-    http::StatusCode,
+    http::{HeaderMap, StatusCode, header::CONTENT_LENGTH},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -17,6 +20,7 @@ use kube::core::{
 };
 
 use super::{Webhook, admit::admit};
+use crate::metrics::Metrics;
 
 /// The largest AdmissionReview accepted. An object may be 1.5 MiB and a
 /// review carries two of them, plus JSON overhead.
@@ -106,26 +110,74 @@ async fn debug_index_handler(State(webhook): State<Arc<Webhook>>) -> Response {
     .into_response()
 }
 
+/// How long reading one review's body may take.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn validate(
     State(webhook): State<Arc<Webhook>>,
+    headers: HeaderMap,
     body: Body,
 ) -> Json<AdmissionReview<DynamicObject>> {
     let started = Instant::now();
-    let response = match to_bytes(body, MAX_BODY).await {
-        Err(_) => invalid(
-            format!("the AdmissionReview is larger than {MAX_BODY} bytes"),
-            None,
-        ),
-        Ok(bytes) => match parse(&bytes) {
-            Ok(request) => admit(&webhook, &request).await,
-            Err((message, uid)) => invalid(message, uid),
-        },
+    // Room in the memory budget for this body (its declared length, or the
+    // largest allowed when it declares none), held until it is judged.
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(MAX_BODY)
+        .min(MAX_BODY);
+    let kib = u32::try_from(declared.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let room = tokio::time::timeout(
+        webhook.config.body_wait,
+        Arc::clone(&webhook.body_budget).acquire_many_owned(kib),
+    )
+    .await;
+    let response = match room {
+        Ok(Ok(_permit)) => read_and_admit(&webhook, body).await,
+        _ => busy(&webhook, declared),
     };
     webhook
         .metrics
         .decision_seconds
         .observe(started.elapsed().as_secs_f64());
     Json(response.into_review())
+}
+
+async fn read_and_admit(webhook: &Webhook, body: Body) -> AdmissionResponse {
+    match tokio::time::timeout(BODY_READ_TIMEOUT, to_bytes(body, MAX_BODY)).await {
+        Err(_) => invalid(
+            format!(
+                "reading the AdmissionReview took longer than {}s",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+            None,
+        ),
+        Ok(Err(_)) => invalid(
+            format!("the AdmissionReview is larger than {MAX_BODY} bytes"),
+            None,
+        ),
+        Ok(Ok(bytes)) => match parse(&bytes) {
+            Ok(request) => admit(webhook, &request).await,
+            Err((message, uid)) => invalid(message, uid),
+        },
+    }
+}
+
+/// The answer when the memory budget has no room: a refusal that says why.
+fn busy(webhook: &Webhook, declared: usize) -> AdmissionResponse {
+    Metrics::count(&webhook.metrics.busy_refusals, "body_budget");
+    tracing::warn!(
+        bytes = declared,
+        "no room in the review memory budget; refusing"
+    );
+    let mut response = AdmissionResponse::invalid(format!(
+        "approval-gate is reading too many large reviews at once ({} MiB in flight at most); \
+         retry shortly",
+        webhook.config.body_budget / (1024 * 1024)
+    ));
+    response.result.code = 429;
+    response
 }
 
 /// Parses a review; on failure, returns a readable reason and the request uid

@@ -35,6 +35,19 @@ pub struct WebhookConfig {
     pub guard: GuardConfig,
     /// How long a denial may wait for its pending request to be created.
     pub auto_request_bound: Duration,
+    /// The review bodies being read and judged at once may take this many
+    /// bytes together; a review that finds no room within `body_wait` is
+    /// refused with a clear error instead of growing the process past its limit.
+    pub body_budget: usize,
+    /// How long a review waits for room in `body_budget`.
+    pub body_wait: Duration,
+}
+
+impl WebhookConfig {
+    /// Room for four reviews of the largest size at once: with the copies
+    /// parsing makes, well within the chart's 256 MiB memory limit.
+    pub const DEFAULT_BODY_BUDGET: usize = 4 * handler::MAX_BODY;
+    pub const DEFAULT_BODY_WAIT: Duration = Duration::from_secs(2);
 }
 
 /// Shared state of the webhook's handlers.
@@ -45,6 +58,8 @@ pub struct Webhook {
     pub config: WebhookConfig,
     pub events: EventQueue,
     pub metrics: Arc<Metrics>,
+    /// Kibibytes of review bodies that may be in flight, see [`WebhookConfig::body_budget`].
+    pub body_budget: Arc<tokio::sync::Semaphore>,
     /// The key of the hashes that stand for redacted values in recorded
     /// changes, drawn at random per process so that no hash can be looked up.
     pub redaction_key: [u8; 32],
@@ -117,6 +132,9 @@ impl Webhook {
         instance: String,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
+        let body_budget = Arc::new(tokio::sync::Semaphore::new(
+            config.body_budget.div_ceil(1024),
+        ));
         let reporter = Reporter {
             controller: "approval-gate".to_owned(),
             instance: Some(instance),
@@ -129,6 +147,7 @@ impl Webhook {
             config,
             metrics,
             redaction_key: rand::random(),
+            body_budget,
         })
     }
 }
