@@ -242,7 +242,7 @@ fn verdict(
     let name_taken = |n: &str| index.requests.contains(&home, n);
     let new_name = request_name(attempt, &name, name_taken);
     let mut new = new_request(attempt, &policy.name_any(), &home, &new_name);
-    new.spec.previous = previous_decision(index, &key, &name, &home, &terms, now);
+    new.spec.previous = previous_decision(index, &key, &name, &home, &terms, now).map(Box::new);
     VerdictKind::Held(Hold {
         create: Some(Box::new(new)),
         namespace: home,

@@ -87,7 +87,7 @@ pub struct ApprovalRequestSpec {
     /// under the same policy, when there is one: so that the next approver sees
     /// an earlier denial or revocation. Recorded by approval-gate only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous: Option<Previous>,
+    pub previous: Option<Box<Previous>>,
 }
 
 /// An earlier request for the same action, and how it ended.
