@@ -128,14 +128,20 @@ async fn validate(
         .unwrap_or(MAX_BODY)
         .min(MAX_BODY);
     let kib = u32::try_from(declared.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
-    let room = tokio::time::timeout(
-        webhook.config.body_wait,
-        Arc::clone(&webhook.body_budget).acquire_many_owned(kib),
-    )
-    .await;
+    // Uncontended, the budget is taken at once; only a wait needs a timer.
+    let room = match Arc::clone(&webhook.body_budget).try_acquire_many_owned(kib) {
+        Ok(permit) => Some(permit),
+        Err(_) => tokio::time::timeout(
+            webhook.config.body_wait,
+            Arc::clone(&webhook.body_budget).acquire_many_owned(kib),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok),
+    };
     let response = match room {
-        Ok(Ok(_permit)) => read_and_admit(&webhook, body).await,
-        _ => busy(&webhook, declared),
+        Some(_permit) => read_and_admit(&webhook, body).await,
+        None => busy(&webhook, declared),
     };
     webhook
         .metrics
