@@ -73,12 +73,15 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo policy: changes to Deployments, `kubectl exec` and deleting the
-/// namespace `prod` need an approval from the `sre` group.
+/// The demo policy: changes to Deployments (scaling included), `kubectl exec`
+/// and every other way into a pod (attach, port-forward, proxy, debug), and
+/// deleting the namespace `prod` need an approval from the `sre` group. It
+/// leaves no coverage gap.
 const DEMO_POLICY: &str = "
 rules:
 - {apiGroups: [apps], resources: [deployments, deployments/scale], operations: [UPDATE, DELETE], namespaces: [prod]}
-- {apiGroups: [''], resources: [pods/exec, pods/attach], operations: [CONNECT], namespaces: [prod]}
+- {apiGroups: [''], resources: [pods/exec, pods/attach, pods/portforward, pods/proxy], operations: [CONNECT], namespaces: [prod]}
+- {apiGroups: [''], resources: [pods/ephemeralcontainers], operations: [UPDATE], namespaces: [prod]}
 - {apiGroups: [''], resources: [namespaces], operations: [DELETE], names: [prod]}
 approvers: {groups: [sre]}
 approvalTTL: 15m
@@ -180,10 +183,11 @@ fn print_banner(plane: &ControlPlane, dir: &std::path::Path) {
     println!();
     let alice = rel("kubeconfig-alice".into());
     let bob = rel("kubeconfig-bob".into());
-    println!("The webhook is registered. ApprovalPolicy demo-prod holds changes to Deployments,");
+    println!("The webhook is registered. ApprovalPolicy demo-prod holds changes to Deployments");
     println!(
-        "kubectl exec and deleting the namespace in `prod` until someone in group sre approves."
+        "(scaling too), kubectl exec, attach, port-forward and debug, and deleting the namespace"
     );
+    println!("in `prod` until someone in group sre approves.");
     println!();
     println!("Try:");
     println!("  export KUBECONFIG={}", rel("kubeconfig".into()));

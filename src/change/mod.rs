@@ -47,9 +47,11 @@ pub fn record(action: &Action<'_>, redactor: &Redactor<'_>) -> Change {
         },
         Operation::Update => Change {
             fields: match (action.old_object, action.object) {
-                (Some(old), Some(new)) => {
-                    diff::diff(&desired_state(old), &desired_state(new), redactor)
-                }
+                (Some(old), Some(new)) => diff::diff(
+                    &scale_replicas(action.subresource, desired_state(old)),
+                    &scale_replicas(action.subresource, desired_state(new)),
+                    redactor,
+                ),
                 _ => Vec::new(),
             },
             base_resource_version: resource_version(action.old_object),
@@ -68,6 +70,17 @@ pub fn record(action: &Action<'_>, redactor: &Redactor<'_>) -> Change {
     limit::fit(&mut change);
     change.summary = summary::summarize(action.operation, action.subresource, &change);
     change
+}
+
+/// A Scale object leaves out `spec.replicas` when it is 0 (the API omits
+/// empty fields), which would read as "replicas removed": show the 0.
+fn scale_replicas(subresource: Option<&str>, mut object: Value) -> Value {
+    if subresource == Some("scale")
+        && let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut)
+    {
+        spec.entry("replicas").or_insert(Value::from(0));
+    }
+    object
 }
 
 fn resource_version(object: Option<&Value>) -> Option<String> {

@@ -196,3 +196,27 @@ fn an_exec_records_the_exact_command_line() {
     assert!(c.stdin && c.tty && !c.stderr);
     assert_eq!(change.summary, "exec: sh -c 'curl x | sh' in container app");
 }
+
+#[test]
+fn scaling_to_zero_reads_as_zero_not_as_removed() {
+    let scale = |replicas: Option<i64>| {
+        let mut spec = serde_json::Map::new();
+        if let Some(n) = replicas {
+            spec.insert("replicas".into(), json!(n));
+        }
+        json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+               "metadata": {"name": "checkout", "resourceVersion": "5"}, "spec": spec})
+    };
+    let (old, new) = (scale(Some(1)), scale(None));
+    let change = record(
+        &Action {
+            operation: Operation::Update,
+            subresource: Some("scale"),
+            object: Some(&new),
+            old_object: Some(&old),
+            options: None,
+        },
+        &key(),
+    );
+    assert_eq!(change.summary, "spec.replicas: 1 → 0");
+}
