@@ -220,3 +220,31 @@ fn scaling_to_zero_reads_as_zero_not_as_removed() {
     );
     assert_eq!(change.summary, "spec.replicas: 1 → 0");
 }
+
+#[test]
+fn attach_records_the_container_and_port_forward_the_ports() {
+    let connect = |sub: &'static str, options: &Value| {
+        record(
+            &Action {
+                operation: Operation::Connect,
+                subresource: Some(sub),
+                object: Some(options),
+                old_object: None,
+                options: None,
+            },
+            &key(),
+        )
+    };
+    let attach = connect(
+        "attach",
+        &json!({"kind": "PodAttachOptions", "container": "app", "stdin": true, "tty": true}),
+    );
+    assert_eq!(attach.summary, "attach in container app");
+    assert!(attach.connect.unwrap().command.is_empty());
+    let forward = connect(
+        "portforward",
+        &json!({"kind": "PodPortForwardOptions", "ports": [8080, 5432]}),
+    );
+    assert_eq!(forward.summary, "port-forward 8080, 5432");
+    assert_eq!(forward.connect.unwrap().ports, [8080, 5432]);
+}
