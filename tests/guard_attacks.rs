@@ -102,6 +102,19 @@ fn alice_changes(ns: &str, flags: &[&str]) -> KubectlOutput {
         .run()
 }
 
+/// A scene whose request bob approved and alice's change then used.
+async fn used(prefix: &str) -> Scene {
+    let scene = held(prefix, "").await;
+    acting_as(&BOB)
+        .await
+        .approve(&scene.ns, &scene.request)
+        .await
+        .unwrap();
+    await_verdict(&scene.ns, true).await;
+    alice_changes(&scene.ns, &[]).ok();
+    scene
+}
+
 /// Waits until the webhook's cache agrees that alice's change is `allowed`, by
 /// server dry runs (they neither use an approval nor create a request).
 async fn await_verdict(ns: &str, allowed: bool) {
@@ -664,14 +677,7 @@ async fn an_expired_request_cannot_be_approved() {
 
 #[tokio::test]
 async fn a_used_request_cannot_be_approved_again() {
-    let scene = held("used", "").await;
-    acting_as(&BOB)
-        .await
-        .approve(&scene.ns, &scene.request)
-        .await
-        .unwrap();
-    await_verdict(&scene.ns, true).await;
-    alice_changes(&scene.ns, &[]).ok();
+    let scene = used("used").await;
     let msg = refused(
         acting_as(&DAVE)
             .await
@@ -859,14 +865,7 @@ async fn requester_withdraws_own_request_but_an_approver_may_not() {
 
 #[tokio::test]
 async fn requester_cannot_erase_a_used_or_denied_request() {
-    let used = held("erase-used", "").await;
-    acting_as(&BOB)
-        .await
-        .approve(&used.ns, &used.request)
-        .await
-        .unwrap();
-    await_verdict(&used.ns, true).await;
-    alice_changes(&used.ns, &[]).ok();
+    let used = used("erase-used").await;
     let denied = held("erase-denied", "").await;
     let bob = acting_as(&BOB).await;
     let denial = bob.verdict();
@@ -906,14 +905,7 @@ async fn event_reasons(ns: &str, name: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_use_is_recorded_even_when_an_admin_deletes_the_request_at_once() {
-    let scene = held("erase-at-once", "").await;
-    acting_as(&BOB)
-        .await
-        .approve(&scene.ns, &scene.request)
-        .await
-        .unwrap();
-    await_verdict(&scene.ns, true).await;
-    alice_changes(&scene.ns, &[]).ok();
+    let scene = used("erase-at-once").await;
     acting_as(&ADMIN)
         .await
         .delete(&scene.ns, &scene.request)

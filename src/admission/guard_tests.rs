@@ -701,13 +701,7 @@ fn an_approval_ttl_under_a_second_is_a_problem() {
 fn a_hand_made_change_that_disagrees_with_its_digest_is_rejected() {
     let mut req = by_hand("alice");
     let shown = serde_json::json!({"kind": "Deployment", "metadata": {"name": "checkout"}});
-    let action = crate::change::Action {
-        operation: crate::crd::Operation::Create,
-        subresource: None,
-        object: Some(&shown),
-        old_object: None,
-        options: None,
-    };
+    let action = crate::change::Action::create(&shown);
     let change = crate::change::record(&action, &crate::change::Redactor::new(b"k", Vec::new()));
     req.spec.operation = crate::crd::Operation::Create;
     req.spec.change = Some(Box::new(change));

@@ -35,6 +35,50 @@ pub struct Action<'a> {
     pub options: Option<&'a Value>,
 }
 
+impl<'a> Action<'a> {
+    /// Creating `object`.
+    pub fn create(object: &'a Value) -> Self {
+        Self::of(Operation::Create, None, Some(object), None, None)
+    }
+
+    /// Updating `old` into `new`.
+    pub fn update(old: &'a Value, new: &'a Value) -> Self {
+        Self::of(Operation::Update, None, Some(new), Some(old), None)
+    }
+
+    /// Deleting `old` with the delete `options`.
+    pub fn delete(old: &'a Value, options: Option<&'a Value>) -> Self {
+        Self::of(Operation::Delete, None, None, Some(old), options)
+    }
+
+    /// Connecting to `subresource` (`exec`, `attach`, `portforward`) with `options`.
+    pub fn connect(subresource: &'a str, options: &'a Value) -> Self {
+        Self::of(
+            Operation::Connect,
+            Some(subresource),
+            Some(options),
+            None,
+            None,
+        )
+    }
+
+    fn of(
+        operation: Operation,
+        subresource: Option<&'a str>,
+        object: Option<&'a Value>,
+        old_object: Option<&'a Value>,
+        options: Option<&'a Value>,
+    ) -> Self {
+        Self {
+            operation,
+            subresource,
+            object,
+            old_object,
+            options,
+        }
+    }
+}
+
 /// The change an action makes, redacted and within [`crate::crd::MAX_CHANGE_BYTES`].
 pub fn record(action: &Action<'_>, redactor: &Redactor<'_>) -> Change {
     let mut change = match action.operation {

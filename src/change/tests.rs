@@ -22,16 +22,7 @@ fn deployment(image: &str, rv: &str) -> Value {
 }
 
 fn update(old: &Value, new: &Value, redactor: &Redactor<'_>) -> Change {
-    record(
-        &Action {
-            operation: Operation::Update,
-            subresource: None,
-            object: Some(new),
-            old_object: Some(old),
-            options: None,
-        },
-        redactor,
-    )
+    record(&Action::update(old, new), redactor)
 }
 
 #[test]
@@ -156,16 +147,7 @@ fn a_delete_records_what_goes_away_and_the_options() {
         "metadata": {"name": "checkout", "uid": "u-1", "resourceVersion": "9", "labels": {"app": "checkout"},
                      "ownerReferences": [{"kind": "Application", "name": "shop", "controller": true}]}});
     let options = json!({"kind": "DeleteOptions", "propagationPolicy": "Foreground", "gracePeriodSeconds": 0});
-    let change = record(
-        &Action {
-            operation: Operation::Delete,
-            subresource: None,
-            object: None,
-            old_object: Some(&old),
-            options: Some(&options),
-        },
-        &key(),
-    );
+    let change = record(&Action::delete(&old, Some(&options)), &key());
     let d = change.delete.clone().unwrap();
     assert_eq!((d.uid.as_str(), d.kind.as_str()), ("u-1", "Deployment"));
     assert_eq!(d.owner_references, ["Application/shop (controller)"]);
@@ -181,16 +163,7 @@ fn a_delete_records_what_goes_away_and_the_options() {
 fn an_exec_records_the_exact_command_line() {
     let options = json!({"kind": "PodExecOptions", "apiVersion": "v1", "command": ["sh", "-c", "curl x | sh"],
                          "container": "app", "stdin": true, "stdout": true, "tty": true});
-    let change = record(
-        &Action {
-            operation: Operation::Connect,
-            subresource: Some("exec"),
-            object: Some(&options),
-            old_object: None,
-            options: None,
-        },
-        &key(),
-    );
+    let change = record(&Action::connect("exec", &options), &key());
     let c = change.connect.clone().unwrap();
     assert_eq!(c.command, ["sh", "-c", "curl x | sh"]);
     assert!(c.stdin && c.tty && !c.stderr);
@@ -210,11 +183,8 @@ fn scaling_to_zero_reads_as_zero_not_as_removed() {
     let (old, new) = (scale(Some(1)), scale(None));
     let change = record(
         &Action {
-            operation: Operation::Update,
             subresource: Some("scale"),
-            object: Some(&new),
-            old_object: Some(&old),
-            options: None,
+            ..Action::update(&old, &new)
         },
         &key(),
     );
@@ -223,18 +193,8 @@ fn scaling_to_zero_reads_as_zero_not_as_removed() {
 
 #[test]
 fn attach_records_the_container_and_port_forward_the_ports() {
-    let connect = |sub: &'static str, options: &Value| {
-        record(
-            &Action {
-                operation: Operation::Connect,
-                subresource: Some(sub),
-                object: Some(options),
-                old_object: None,
-                options: None,
-            },
-            &key(),
-        )
-    };
+    let connect =
+        |sub: &'static str, options: &Value| record(&Action::connect(sub, options), &key());
     let attach = connect(
         "attach",
         &json!({"kind": "PodAttachOptions", "container": "app", "stdin": true, "tty": true}),

