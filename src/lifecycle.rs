@@ -95,6 +95,9 @@ pub fn evaluate(req: &ApprovalRequest, terms: &Terms<'_>, now: Timestamp) -> Eva
     if status.used_at.is_some() {
         return fixed(Phase::Used);
     }
+    if status.superseded.is_some() {
+        return fixed(Phase::Superseded);
+    }
     let (phase, deadline) = match approved_at {
         Some(at) => (Phase::Approved, add(at, terms.approval_ttl())),
         None => (Phase::Pending, add(created, terms.request_ttl())),

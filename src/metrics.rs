@@ -90,7 +90,7 @@ impl Collector for PhaseCollector {
         let Some(store) = self.0.read().ok().and_then(|s| s.clone()) else {
             return Ok(());
         };
-        let mut counts = [0i64; 6];
+        let mut counts = [0i64; 7];
         let phases = [
             Phase::Pending,
             Phase::Approved,
@@ -98,6 +98,7 @@ impl Collector for PhaseCollector {
             Phase::Expired,
             Phase::Used,
             Phase::Revoked,
+            Phase::Superseded,
         ];
         for req in store.state() {
             if let Some(i) = phases.iter().position(|p| *p == req.phase()) {
@@ -186,7 +187,7 @@ impl Default for Metrics {
         let transitions = Family::<TransitionLabels, Counter>::default();
         registry.register(
             "request_transitions",
-            "Lifecycle transitions recorded (Requested, Approved, Denied, Expired, Used, Revoked); \
+            "Lifecycle transitions recorded (Requested, Approved, Denied, Expired, Used, Revoked, Superseded); \
              approval rate = Approved / Requested, expiries = Expired",
             transitions.clone(),
         );

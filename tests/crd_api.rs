@@ -94,6 +94,7 @@ async fn creates_and_reads_back_both_kinds() {
             single_use: true,
             bind_to_content: true,
             require_reason: true,
+            max_open_requests: 3,
             redact: vec![],
             mode: Mode::Warn,
             break_glass: None,

@@ -8,18 +8,15 @@
 
 mod support;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
 use approval_gate::{
     crd::{ApprovalRequest, Phase},
     notify::webhook,
     testenv::{CONTROL_NAMESPACE, certs::ServingCerts},
 };
-use k8s_openapi::{ByteString, api::core::v1::Secret};
-use kube::{
-    Api,
-    api::{Patch, PatchParams, PostParams},
-};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, api::PostParams};
 use support::{
     operator::*,
     receiver::{Delivery, HttpReceiver, Mail, SmtpReceiver},
@@ -27,34 +24,6 @@ use support::{
 };
 
 const KEY: &[u8] = b"hmac key for the test";
-
-/// The one Secret the chart lets approval-gate read for notifications.
-const SECRET: &str = "approval-gate-notify";
-
-/// Adds `key: value` to [`SECRET`] in the control namespace, creating it if needed.
-async fn secret(key: &str, value: &[u8]) {
-    let api = Api::<Secret>::namespaced(client(&ADMIN).await, CONTROL_NAMESPACE);
-    let mut data = BTreeMap::new();
-    data.insert(key.to_owned(), ByteString(value.to_vec()));
-    let secret = Secret {
-        metadata: kube::api::ObjectMeta {
-            name: Some(SECRET.to_owned()),
-            ..Default::default()
-        },
-        data: Some(data.clone()),
-        ..Default::default()
-    };
-    match api.create(&PostParams::default(), &secret).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {
-            let patch = serde_json::json!({ "data": data });
-            api.patch(SECRET, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .unwrap();
-        }
-        Err(e) => panic!("creating Secret {SECRET}: {e}"),
-    }
-}
 
 /// Asserts the delivery is signed with [`KEY`] and returns its JSON body.
 fn verified(d: &Delivery) -> serde_json::Value {

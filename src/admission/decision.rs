@@ -8,7 +8,10 @@ use sha2::{Digest as _, Sha256};
 
 use super::{attempt::Attempt, matching::policy_matches};
 use crate::{
-    crd::{ApprovalPolicy, ApprovalRequest, ApprovalRequestSpec, Mode, Phase, Previous},
+    crd::{
+        ApprovalPolicy, ApprovalRequest, ApprovalRequestSpec, Mode, Phase, Previous,
+        REQUESTED_AT_ANNOTATION,
+    },
     index::{GrantKey, Index},
     lifecycle::{Terms, evaluate},
 };
@@ -73,6 +76,9 @@ pub enum Missing {
     Name,
     /// The policy requires a reason and the object has no `approvalgate.dev/reason` annotation.
     Reason,
+    /// The requester already has as many open requests under the policy as
+    /// it allows (`spec.maxOpenRequests`).
+    Room { open: u32 },
 }
 
 /// Every matching policy's verdict; empty when no policy matches.
@@ -239,9 +245,24 @@ fn verdict(
             missing: None,
         });
     }
+    // A newer change to a target she already waits on replaces that request
+    // (the operator supersedes it); a new target needs room under the cap.
+    let open = open_elsewhere(index, &key, &name, &terms, now, spec.max_open_requests);
+    if open >= spec.max_open_requests {
+        return VerdictKind::Held(Hold {
+            namespace: home,
+            name: String::new(),
+            create: None,
+            approvers: approvers_text(policy),
+            note,
+            missing: Some(Missing::Room { open }),
+        });
+    }
     let name_taken = |n: &str| index.requests.contains(&home, n);
     let new_name = request_name(attempt, &name, name_taken);
     let mut new = new_request(attempt, &policy.name_any(), &home, &new_name);
+    new.annotations_mut()
+        .insert(REQUESTED_AT_ANNOTATION.to_owned(), now.to_string());
     new.spec.previous = previous_decision(index, &key, &name, &home, &terms, now).map(Box::new);
     VerdictKind::Held(Hold {
         create: Some(Box::new(new)),
@@ -251,6 +272,35 @@ fn verdict(
         note,
         missing: None,
     })
+}
+
+/// How many other actions the requester has a Pending request for under
+/// `policy`, counting up to `cap` (one per operation and target).
+fn open_elsewhere(
+    index: &Index,
+    key: &GrantKey,
+    policy: &str,
+    terms: &Terms<'_>,
+    now: Timestamp,
+    cap: u32,
+) -> u32 {
+    let mut open = 0;
+    for other in index.requests.keys_of(&key.requester) {
+        if other == key {
+            continue;
+        }
+        let waiting = index
+            .requests
+            .lookup(other)
+            .any(|r| r.spec.policy == policy && evaluate(r, terms, now).phase == Phase::Pending);
+        if waiting {
+            open += 1;
+            if open >= cap {
+                break;
+            }
+        }
+    }
+    open
 }
 
 /// The last finished request for the same action under `policy`, whatever

@@ -734,3 +734,72 @@ fn a_required_reason_comes_from_the_object_annotation_into_the_request() {
         "INC-123 roll back"
     );
 }
+
+#[test]
+fn a_new_change_to_a_waiting_target_asks_again_without_counting_against_the_cap() {
+    // alice already waits on checkout, for other content: the new request
+    // replaces that one (the operator supersedes it), even at a cap of 1.
+    let mut waiting = mk_request(
+        "checkout-old",
+        "prod-deploys",
+        &alice_updates_checkout(),
+        60,
+    );
+    waiting.spec.digest = Some(sha('e'));
+    let decision = decide_checkout("maxOpenRequests: 1", [waiting]);
+    let (_, hold) = held(&decision);
+    assert!(hold.create.is_some(), "{hold:?}");
+    assert_eq!(hold.missing, None);
+}
+
+#[test]
+fn past_the_cap_of_open_requests_the_denial_says_why_and_nothing_is_made() {
+    let policy = deployments_policy("prod-deploys", "maxOpenRequests: 2");
+    let waits = |name: &str, age: i64| {
+        mk_request(
+            &format!("{name}-r"),
+            "prod-deploys",
+            &update_deployment("alice", &["dev"], "prod", name),
+            age,
+        )
+    };
+    let mut denied = waits("orders", 90);
+    denied.status.get_or_insert_with(Default::default).denial = Some(crate::crd::Verdict {
+        user: "bob".into(),
+        time: Time(ts(NOW - 80)),
+        reason: "no".into(),
+    });
+    let mut other_policy = waits("billing", 90);
+    other_policy.spec.policy = "elsewhere".into();
+    let mut bobs = mk_request(
+        "bobs",
+        "prod-deploys",
+        &update_deployment("bob", &["dev"], "prod", "search"),
+        90,
+    );
+    bobs.spec.requester = "bob".into();
+    // Finished requests, others' requests and other policies take no room.
+    let index = mk_index(
+        [policy.clone()],
+        [waits("cart", 60), denied, other_policy, bobs],
+    );
+    let roomy = decide_now(&alice_updates_checkout(), &index);
+    assert!(
+        held(&roomy).1.create.is_some(),
+        "one open of two: room left"
+    );
+
+    let index = mk_index([policy], [waits("cart", 60), waits("search", 30)]);
+    let attempt = alice_updates_checkout();
+    let decision = decide_now(&attempt, &index);
+    let (name, hold) = held(&decision);
+    assert!(hold.create.is_none() && hold.name.is_empty(), "{hold:?}");
+    assert_eq!(hold.missing, Some(Missing::Room { open: 2 }));
+    let text = message::denial(&attempt, name, hold, message::RequestState::Pending);
+    assert!(
+        text.contains("already has 2 open requests")
+            && text.contains("spec.maxOpenRequests")
+            && text.contains("kubectl approve list -A --requester alice"),
+        "{text}"
+    );
+}

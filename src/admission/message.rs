@@ -43,6 +43,13 @@ pub fn denial(attempt: &Attempt, policy: &str, hold: &Hold, state: RequestState<
             ));
             return msg;
         }
+        Some(Missing::Room { open }) => {
+            msg.push_str(&format!(
+                " {} already has {open} open requests under this policy for other targets, as many as it                  allows (spec.maxOpenRequests), so no new request was made. See them with:                  kubectl approve list -A --requester {} ; withdraw one you no longer need                  (kubectl delete approvalrequest NAME -n NAMESPACE) or wait for decisions, then retry.",
+                attempt.user, attempt.user
+            ));
+            return msg;
+        }
         None => {}
     }
     if let Some(note) = &hold.note {

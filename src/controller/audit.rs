@@ -85,6 +85,18 @@ pub async fn record(
             format!("{what} expired before it was used"),
             String::new(),
         ),
+        Transition::Superseded => {
+            let by = status.superseded.as_ref().map(|s| s.by.clone());
+            (
+                false,
+                format!(
+                    "{what} superseded by the newer request {} of {}, for a different change",
+                    by.unwrap_or_default(),
+                    spec.requester
+                ),
+                spec.requester.clone(),
+            )
+        }
     };
     tracing::info!(
         target: "approval_gate::audit",

@@ -9,6 +9,7 @@ pub mod plan;
 mod policy;
 pub mod registration;
 pub mod request;
+mod supersede;
 
 use std::{sync::Arc, time::Duration};
 
@@ -56,6 +57,8 @@ pub struct OperatorConfig {
 pub struct Context {
     pub client: Client,
     pub policies: Store<ApprovalPolicy>,
+    /// Every request, for the newest-wins rule among a requester's requests.
+    pub requests: Store<ApprovalRequest>,
     pub events: EventQueue,
     pub metrics: Arc<Metrics>,
     pub retention: Duration,
@@ -149,19 +152,6 @@ async fn reconcile_all(
         controller: "approval-gate".to_owned(),
         instance: Some(config.instance.clone()),
     };
-    let ctx = Arc::new(Context {
-        events: EventQueue::start(client.clone(), reporter, Arc::clone(&metrics)),
-        client: client.clone(),
-        policies,
-        metrics: Arc::clone(&metrics),
-        retention: config.retention,
-        // The leader Lease lives in the control namespace.
-        control_namespace: config.lease_namespace.clone(),
-        notifier,
-    });
-    // Reconciling before the policies are known would judge approvals
-    // without their approvers.
-    let ready = ctx.policies.clone();
     let (stop_tx, stop_rx) = watch::channel(false);
     let requests = Controller::new(
         Api::<ApprovalRequest>::all(client.clone()),
@@ -172,6 +162,20 @@ async fn reconcile_all(
         *slot = Some(requests.store());
     }
     let request_store = requests.store();
+    let ctx = Arc::new(Context {
+        events: EventQueue::start(client.clone(), reporter, Arc::clone(&metrics)),
+        client: client.clone(),
+        policies,
+        requests: requests.store(),
+        metrics: Arc::clone(&metrics),
+        retention: config.retention,
+        // The leader Lease lives in the control namespace.
+        control_namespace: config.lease_namespace.clone(),
+        notifier,
+    });
+    // Reconciling before the policies are known would judge approvals
+    // without their approvers.
+    let ready = ctx.policies.clone();
     let requests = requests
         .watches(
             Api::<ApprovalPolicy>::all(client.clone()),

@@ -58,7 +58,7 @@ pub fn due(req: &ApprovalRequest, policy: &ApprovalPolicySpec, now: Timestamp) -
             Transition::Denied => phase == Phase::Denied && fresh,
             Transition::Expired => phase == Phase::Expired && fresh,
             Transition::Revoked => phase == Phase::Revoked && fresh,
-            Transition::Used => false,
+            Transition::Used | Transition::Superseded => false,
         };
         if !current {
             continue;

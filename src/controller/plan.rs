@@ -43,6 +43,9 @@ pub fn transitions(req: &ApprovalRequest, phase: Phase, approved: bool) -> Vec<T
     if phase == Phase::Expired {
         out.push(Transition::Expired);
     }
+    if status.superseded.is_some() {
+        out.push(Transition::Superseded);
+    }
     out
 }
 
@@ -53,6 +56,7 @@ pub fn finished_at(status: &ApprovalRequestStatus, phase: Phase) -> Option<Times
         Phase::Revoked => status.revocation.as_ref().map(|v| v.time.0),
         Phase::Used => status.used_at.as_ref().map(|t| t.0),
         Phase::Expired => status.expires_at.as_ref().map(|t| t.0),
+        Phase::Superseded => status.superseded.as_ref().map(|s| s.time.0),
         Phase::Pending | Phase::Approved => None,
     }
 }
@@ -126,6 +130,7 @@ fn conditions(current: &[Condition], phase: Phase, now: Timestamp) -> Vec<Condit
         Phase::Expired => "expired before it was used",
         Phase::Used => "the approval was used",
         Phase::Revoked => "the approval was revoked",
+        Phase::Superseded => "a newer request for a different change replaced it",
     };
     let previous = current.iter().find(|c| c.type_ == "Approved");
     let since = previous

@@ -1,6 +1,9 @@
 //! The ApprovalRequest reconciler: carries out [`super::plan::plan`].
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use jiff::Timestamp;
 use kube::{
@@ -9,10 +12,15 @@ use kube::{
     runtime::{controller::Action, reflector::ObjectRef},
 };
 
-use super::{Context, audit, notifications, plan::plan};
+use super::{
+    Context, audit, notifications,
+    plan::plan,
+    supersede::{Supersede, mark, supersede},
+};
 use crate::{
-    crd::{ApprovalRequest, Transition},
+    crd::{ApprovalRequest, ApprovalRequestStatus, Phase, Transition},
     error::{Error, Result},
+    lifecycle::{Terms, evaluate},
     metrics::{ControllerLabels, OutcomeLabels},
 };
 
@@ -49,34 +57,44 @@ pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<A
         }
         return Ok(Action::await_change());
     }
-    let mut current = Arc::clone(&req);
-    if let Some(status) = plan.status {
-        let mut next = (*req).clone();
-        next.status = Some(status);
-        next.metadata.managed_fields = None;
-        // Conditioned on the resourceVersion we planned from: of two leaders
-        // (or a restart) only one write wins, and only the winner records.
-        match api
-            .replace_status(&req.name_any(), &PostParams::default(), &next)
-            .await
-        {
-            Ok(written) => {
-                for transition in &plan.record {
-                    audit::record(&ctx.events, &ctx.metrics, &written, *transition).await;
-                    observe_decision(&ctx.metrics, &written, *transition, now);
-                }
-                current = Arc::new(written);
-            }
-            Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
-                return Ok(Action::await_change());
-            }
-            Err(e) => return Err(Error::Kube(e)),
-        }
+    let phase = evaluate(
+        &req,
+        &Terms {
+            policy: policy.as_ref(),
+        },
+        now,
+    )
+    .phase;
+    // Only a Pending request has siblings to weigh: skip the scan otherwise.
+    let rule = if phase == Phase::Pending {
+        supersede(&req, &ctx.requests.state(), policy.as_ref(), now)
+    } else {
+        Supersede::default()
+    };
+    let plan = match &rule.by {
+        Some(by) => super::plan::plan(&mark(&req, by, now), policy.as_ref(), now, ctx.retention),
+        None => plan,
+    };
+    let Some(current) = carry_out(&api, &ctx, &req, plan.status, &plan.record, now).await? else {
+        return Ok(Action::await_change());
+    };
+    // The newest request closes the older ones, so that each stays final
+    // even if nothing else happens to it until it expires.
+    for older in &rule.older {
+        let marked = mark(older, &req.name_any(), now);
+        let step = super::plan::plan(&marked, policy.as_ref(), now, ctx.retention);
+        let api = Api::<ApprovalRequest>::namespaced(ctx.client.clone(), &ns);
+        carry_out(&api, &ctx, older, step.status, &step.record, now).await?;
     }
-    // Only after the transition is recorded: what is told is what the audit shows.
-    let retry = match policy.as_ref() {
-        Some(policy) => notifications::send(&ctx, &current, policy).await?,
-        None => None,
+    // Only after the transition is recorded: what is told is what the audit
+    // shows. A request that replaced another waits until the burst settles.
+    let settle = rule
+        .announce_at
+        .map(|at| Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO));
+    let retry = match (policy.as_ref(), settle) {
+        (Some(_), Some(wait)) => Some(wait),
+        (Some(policy), None) => notifications::send(&ctx, &current, policy).await?,
+        (None, _) => None,
     };
     ctx.metrics
         .reconcile_seconds
@@ -86,6 +104,40 @@ pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<A
         (a, b) => a.or(b),
     };
     Ok(next.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// Writes `status` (when there is one) conditioned on the resourceVersion the
+/// plan was made from, then records `record`: of two leaders (or a restart)
+/// only one write wins, and only the winner records. `None` when another
+/// write came first or the request is gone.
+async fn carry_out(
+    api: &Api<ApprovalRequest>,
+    ctx: &Context,
+    req: &Arc<ApprovalRequest>,
+    status: Option<ApprovalRequestStatus>,
+    record: &[Transition],
+    now: Timestamp,
+) -> Result<Option<Arc<ApprovalRequest>>> {
+    let Some(status) = status else {
+        return Ok(Some(Arc::clone(req)));
+    };
+    let mut next = (**req).clone();
+    next.status = Some(status);
+    next.metadata.managed_fields = None;
+    match api
+        .replace_status(&req.name_any(), &PostParams::default(), &next)
+        .await
+    {
+        Ok(written) => {
+            for transition in record {
+                audit::record(&ctx.events, &ctx.metrics, &written, *transition).await;
+                observe_decision(&ctx.metrics, &written, *transition, now);
+            }
+            Ok(Some(Arc::new(written)))
+        }
+        Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => Ok(None),
+        Err(e) => Err(Error::Kube(e)),
+    }
 }
 
 /// Counts a recorded transition in the decision metrics (approval rate,

@@ -83,6 +83,13 @@ pub struct ApprovalPolicySpec {
     /// Whether requests must state a reason.
     #[serde(default)]
     pub require_reason: bool,
+    /// How many Pending requests one requester may have open under this
+    /// policy at once, counting one per operation and target (a newer change
+    /// to the same target supersedes the older request instead). Past it, an
+    /// attempt on another target is denied with the reason and no request is made.
+    #[serde(default = "default_max_open_requests")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_open_requests: u32,
     /// Further fields whose values never appear in a request's recorded change,
     /// as with a Secret's `data`: each is shown only as a short keyed hash, which
     /// tells that it changed and nothing of what it is. Written as field paths,
@@ -209,6 +216,10 @@ pub struct ApprovalPolicyStatus {
 
 fn default_required_approvals() -> u32 {
     1
+}
+
+fn default_max_open_requests() -> u32 {
+    10
 }
 
 fn default_request_ttl() -> Duration {

@@ -12,6 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{change::Change, common::Operation};
 
+/// The annotation approval-gate puts on the requests it makes: when it made
+/// them, to the microsecond, so that of two made within the same second (the
+/// resolution of `creationTimestamp`) the newer one supersedes.
+pub const REQUESTED_AT_ANNOTATION: &str = "approvalgate.dev/requested-at";
+
 /// The pattern for a content digest: `sha256:` and 64 lowercase hex digits.
 pub const DIGEST_PATTERN: &str = "^sha256:[0-9a-f]{64}$";
 
@@ -169,7 +174,9 @@ impl fmt::Display for Target {
 /// Where a request stands in its lifecycle: `Pending` (waiting for approvers),
 /// `Approved` (the action may be performed until the approval expires), or one
 /// of the final phases `Denied`, `Expired`, `Used` (a single-use approval was
-/// consumed) and `Revoked` (the approval was withdrawn before use).
+/// consumed), `Revoked` (the approval was withdrawn before use) and
+/// `Superseded` (a newer change to the same target was requested before this
+/// one was decided).
 #[derive(
     schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize,
 )]
@@ -187,6 +194,9 @@ pub enum Phase {
     Used,
     /// An approval was withdrawn before it was used. Final.
     Revoked,
+    /// The requester asked for a different change to the same target before
+    /// anyone decided this one; the newer request replaces it. Final.
+    Superseded,
 }
 
 impl Phase {
@@ -202,6 +212,7 @@ impl Phase {
             Self::Expired => "Expired",
             Self::Used => "Used",
             Self::Revoked => "Revoked",
+            Self::Superseded => "Superseded",
         }
     }
 }
@@ -217,7 +228,7 @@ impl fmt::Display for Phase {
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRequestStatus {
-    /// Where the request stands: Pending, Approved, Denied, Expired, Used or Revoked.
+    /// Where the request stands: Pending, Approved, Denied, Expired, Used, Revoked or Superseded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
     /// The target in short form (for example `deployments.apps/checkout`), for display.
@@ -248,6 +259,10 @@ pub struct ApprovalRequestStatus {
     /// The admission request that consumed a single-use approval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used_by: Option<UsedBy>,
+    /// Set when a newer request for a different change to the same target
+    /// replaced this one while it was Pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded: Option<Supersession>,
     /// How many times the action was attempted and held while this request existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
@@ -265,7 +280,7 @@ pub struct ApprovalRequestStatus {
 }
 
 /// A lifecycle transition, recorded once as an Event: `Requested`, `Approved`,
-/// `Denied`, `Expired`, `Used` or `Revoked`.
+/// `Denied`, `Expired`, `Used`, `Revoked` or `Superseded`.
 #[derive(
     schemars::JsonSchema,
     Clone,
@@ -286,6 +301,7 @@ pub enum Transition {
     Expired,
     Used,
     Revoked,
+    Superseded,
 }
 
 impl Transition {
@@ -297,8 +313,20 @@ impl Transition {
             Self::Expired => "Expired",
             Self::Used => "Used",
             Self::Revoked => "Revoked",
+            Self::Superseded => "Superseded",
         }
     }
+}
+
+/// The newer request that replaced a Pending one, and when.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Supersession {
+    /// The newer request's name, in the same namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub by: String,
+    /// When approval-gate found it.
+    pub time: Time,
 }
 
 /// A notification that was delivered.
@@ -400,7 +428,13 @@ mod tests {
     fn final_phases_are_final() {
         assert!(!Phase::Pending.is_final());
         assert!(!Phase::Approved.is_final());
-        for p in [Phase::Denied, Phase::Expired, Phase::Used, Phase::Revoked] {
+        for p in [
+            Phase::Denied,
+            Phase::Expired,
+            Phase::Used,
+            Phase::Revoked,
+            Phase::Superseded,
+        ] {
             assert!(p.is_final(), "{p}");
         }
     }

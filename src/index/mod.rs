@@ -5,7 +5,7 @@
 //! requester, operation and target.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::Arc,
 };
 
@@ -42,6 +42,8 @@ fn object_key(req: &ApprovalRequest) -> ObjectKey {
 pub struct RequestIndex {
     by_key: HashMap<GrantKey, BTreeMap<ObjectKey, Arc<ApprovalRequest>>>,
     keys: HashMap<ObjectKey, GrantKey>,
+    /// The keys each requester has requests under, for the per-requester cap.
+    by_requester: HashMap<String, HashSet<GrantKey>>,
 }
 
 impl RequestIndex {
@@ -55,6 +57,10 @@ impl RequestIndex {
         if let Some(old) = self.keys.get(&obj).filter(|old| **old != key).cloned() {
             self.remove(&obj, &old);
         }
+        self.by_requester
+            .entry(key.requester.clone())
+            .or_default()
+            .insert(key.clone());
         self.by_key
             .entry(key.clone())
             .or_default()
@@ -74,6 +80,12 @@ impl RequestIndex {
             bucket.remove(obj);
             if bucket.is_empty() {
                 self.by_key.remove(key);
+                if let Some(keys) = self.by_requester.get_mut(&key.requester) {
+                    keys.remove(key);
+                    if keys.is_empty() {
+                        self.by_requester.remove(&key.requester);
+                    }
+                }
             }
         }
     }
@@ -81,6 +93,11 @@ impl RequestIndex {
     /// Every request for exactly this user, operation and target.
     pub fn lookup(&self, key: &GrantKey) -> impl Iterator<Item = &Arc<ApprovalRequest>> {
         self.by_key.get(key).into_iter().flat_map(BTreeMap::values)
+    }
+
+    /// Every operation and target `requester` has requests for.
+    pub fn keys_of(&self, requester: &str) -> impl Iterator<Item = &GrantKey> {
+        self.by_requester.get(requester).into_iter().flatten()
     }
 
     /// Whether a request of this name exists in this namespace.

@@ -171,7 +171,8 @@ pub fn notice(
         Transition::Approved | Transition::Denied | Transition::Expired | Transition::Revoked => {
             Audience::Requester
         }
-        Transition::Used => return None,
+        // Nobody decided anything: the newer request is announced instead.
+        Transition::Used | Transition::Superseded => return None,
     };
     let spec = &req.spec;
     let status = req.status.clone().unwrap_or_default();
@@ -252,6 +253,7 @@ fn headline(transition: Transition, requester: &str, what: &str, used: bool) -> 
         Transition::Expired => format!("Expired before it was used: {what}"),
         Transition::Revoked => format!("Approval revoked: {what}"),
         Transition::Used => format!("Used: {what}"),
+        Transition::Superseded => format!("Superseded by a newer request: {what}"),
     }
 }
 

@@ -20,13 +20,14 @@ Examples:
 
 Exit codes:
   0 done (wait: approved or used)   1 error   2 not found
-  3 denied   4 expired   5 revoked   6 timed out";
+  3 denied   4 expired   5 revoked   6 timed out   7 superseded";
 
 const WAIT_HELP: &str = "\
 Exit codes:
   0  Approved (or already Used: it was approved and used)
   2  the request does not exist (or was deleted while waiting)
   3  Denied      4  Expired      5  Revoked      6  timed out
+  7  Superseded: the requester asked for a newer change to the same target
   1  any other error
 
 Examples:
@@ -37,7 +38,7 @@ const RUN_HELP: &str = "\
 When the command is held by approval-gate (its error names `ApprovalRequest <ns>/<name>`),
 this prints the request and who can approve it, waits for the decision, and once approved
 runs the command again. It exits with the command's own code, or with wait's code
-(3 denied, 4 expired, 5 revoked, 6 timed out) when no approval came.
+(3 denied, 4 expired, 5 revoked, 6 timed out, 7 superseded) when no approval came.
 
 Examples:
   kubectl approve run -- kubectl apply -f deploy.yaml

@@ -12,6 +12,7 @@ pub mod exit {
     pub const EXPIRED: u8 = 4;
     pub const REVOKED: u8 = 5;
     pub const TIMEOUT: u8 = 6;
+    pub const SUPERSEDED: u8 = 7;
 }
 
 /// Everything that can go wrong in `kubectl approve`.

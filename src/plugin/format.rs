@@ -36,6 +36,7 @@ impl Style {
             Phase::Approved => "32",
             Phase::Used => "36",
             Phase::Denied | Phase::Expired | Phase::Revoked => "31",
+            Phase::Superseded => "90",
         };
         format!("\x1b[{code}m{text}\x1b[0m")
     }
@@ -355,6 +356,7 @@ pub fn describe(
         ("Denied", &r.denial),
         ("Revoked", &r.revocation),
         ("Used", &r.used),
+        ("Superseded", &r.superseded),
     ];
     for (label, v) in decided {
         if let Some(v) = v {

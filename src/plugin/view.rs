@@ -50,6 +50,8 @@ pub struct RequestView {
     pub denial: Option<VerdictLine>,
     pub revocation: Option<VerdictLine>,
     pub used: Option<VerdictLine>,
+    /// The newer request that replaced this one, as `request NAME`.
+    pub superseded: Option<VerdictLine>,
     /// When the request (Pending) or its approval (Approved) ends, or ended (Expired).
     pub expires_at: Option<Timestamp>,
     pub created: Option<Timestamp>,
@@ -99,6 +101,11 @@ impl RequestView {
             time: at.0,
             reason: String::new(),
         });
+        let superseded = status.superseded.as_ref().map(|s| VerdictLine {
+            user: format!("request {}", inert(&s.by)),
+            time: s.time.0,
+            reason: "a newer change to the same target".to_owned(),
+        });
         Self {
             namespace: inert(req.metadata.namespace.as_deref().unwrap_or_default()),
             name: inert(req.metadata.name.as_deref().unwrap_or_default()),
@@ -120,6 +127,7 @@ impl RequestView {
             denial: status.denial.as_ref().map(verdict),
             revocation: status.revocation.as_ref().map(verdict),
             used,
+            superseded,
             expires_at,
             created: req.metadata.creation_timestamp.as_ref().map(|t| t.0),
             change: ChangeView::of(req),

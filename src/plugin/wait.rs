@@ -29,6 +29,7 @@ pub fn outcome(phase: Phase) -> Option<u8> {
         Phase::Denied => Some(exit::DENIED),
         Phase::Expired => Some(exit::EXPIRED),
         Phase::Revoked => Some(exit::REVOKED),
+        Phase::Superseded => Some(exit::SUPERSEDED),
     }
 }
 

@@ -21,11 +21,15 @@ use approval_gate::{
     testenv::{CONTROL_NAMESPACE, Identity, webhook::LocalWebhook},
 };
 use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::{ByteString, api::core::v1::Secret};
 use k8s_openapi::{
     api::{admissionregistration::v1::RuleWithOperations, coordination::v1::Lease},
     apimachinery::pkg::apis::meta::v1::Time,
 };
-use kube::{Api, api::PostParams};
+use kube::{
+    Api,
+    api::{Patch, PatchParams, PostParams},
+};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{ADMIN, ALICE, CONTROLLER, apply, client, deployment, kubectl, plane, request_name};
@@ -37,13 +41,14 @@ pub const LEASE_SECONDS: u64 = 4;
 /// Longest wait past a deadline before a late change fails a test.
 pub const SLACK: Duration = Duration::from_secs(10);
 /// The transitions the operator records, as Event reasons.
-pub const TRANSITIONS: [&str; 6] = [
+pub const TRANSITIONS: [&str; 7] = [
     "Requested",
     "Approved",
     "Denied",
     "Expired",
     "Used",
     "Revoked",
+    "Superseded",
 ];
 const LEASE_NAME: &str = "approval-gate-operator";
 
@@ -469,4 +474,32 @@ pub fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
 /// A sample's value, 0 when it is not exposed (yet).
 pub fn value(text: &str, name: &str, labels: &str) -> f64 {
     sample(text, name, labels).unwrap_or(0.0)
+}
+
+/// The one Secret the chart lets approval-gate read for notifications.
+pub const SECRET: &str = "approval-gate-notify";
+
+/// Adds `key: value` to [`SECRET`] in the control namespace, creating it if needed.
+pub async fn secret(key: &str, value: &[u8]) {
+    let api = Api::<Secret>::namespaced(client(&ADMIN).await, CONTROL_NAMESPACE);
+    let mut data = BTreeMap::new();
+    data.insert(key.to_owned(), ByteString(value.to_vec()));
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(SECRET.to_owned()),
+            ..Default::default()
+        },
+        data: Some(data.clone()),
+        ..Default::default()
+    };
+    match api.create(&PostParams::default(), &secret).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            let patch = serde_json::json!({ "data": data });
+            api.patch(SECRET, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .unwrap();
+        }
+        Err(e) => panic!("creating Secret {SECRET}: {e}"),
+    }
 }
