@@ -59,6 +59,8 @@ pub struct Context {
     pub policies: Store<ApprovalPolicy>,
     /// Every request, for the newest-wins rule among a requester's requests.
     pub requests: Store<ApprovalRequest>,
+    /// Policies whose webhook rules the apiserver refused.
+    pub refused: registration::Refusals,
     pub events: EventQueue,
     pub metrics: Arc<Metrics>,
     pub retention: Duration,
@@ -162,7 +164,9 @@ async fn reconcile_all(
         *slot = Some(requests.store());
     }
     let request_store = requests.store();
+    let (refused, rechecks) = registration::Refusals::new();
     let ctx = Arc::new(Context {
+        refused,
         events: EventQueue::start(client.clone(), reporter, Arc::clone(&metrics)),
         client: client.clone(),
         policies,
@@ -197,6 +201,7 @@ async fn reconcile_all(
         let registration = config.registration.clone();
         let client = client.clone();
         let policies = ctx.policies.clone();
+        let refused = ctx.refused.clone();
         let events = ctx.events.clone();
         let stop = fired(stop_rx.clone());
         async move {
@@ -205,6 +210,7 @@ async fn reconcile_all(
                     client,
                     registration,
                     policies,
+                    refused,
                     policy_changes,
                     events,
                     stop,
@@ -218,6 +224,7 @@ async fn reconcile_all(
         watcher::Config::default(),
     )
     .with_config(controller_config())
+    .reconcile_all_on(rechecks)
     .graceful_shutdown_on(fired(stop_rx))
     .run(policy::reconcile, error_policy, ctx)
     .for_each(|_| future::ready(()));

@@ -26,10 +26,17 @@ pub async fn reconcile(policy: Arc<ApprovalPolicy>, ctx: Arc<Context>) -> Result
         })
         .inc();
     let problems = review_policy(&policy.spec);
-    let (status, reason, message) = if problems.is_empty() {
-        ("True", "Valid", "the policy is in force".to_owned())
-    } else {
-        ("False", "Invalid", problems.join("; "))
+    let (status, reason, message) = match ctx.refused.of(&policy) {
+        Some(refusal) => (
+            "False",
+            "RegistrationRefused",
+            format!(
+                "the apiserver refused this policy's rules in the webhook configuration, so it \
+                 is not enforced (every other policy is): {refusal}"
+            ),
+        ),
+        None if problems.is_empty() => ("True", "Valid", "the policy is in force".to_owned()),
+        None => ("False", "Invalid", problems.join("; ")),
     };
     let gap = coverage::describe(&policy.spec);
     let (gap_status, gap_reason, gap_message) = match &gap {

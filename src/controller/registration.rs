@@ -4,9 +4,16 @@
 //! configuration someone deleted or edited is put back, with a log line and
 //! a Warning Event.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
-use futures::{Stream, StreamExt as _};
+use futures::{
+    Stream, StreamExt as _,
+    channel::mpsc::{UnboundedReceiver, UnboundedSender},
+};
 use jiff::Timestamp;
 use k8s_openapi::{
     api::{
@@ -105,10 +112,106 @@ where
         })
 }
 
+/// Policies whose rules the apiserver refused in the webhook configuration,
+/// by name, shared with the policy reconciler, which shows a refusal as
+/// `Ready=False`; every change asks it to look at the policies again.
+#[derive(Clone, Debug)]
+pub struct Refusals {
+    by_name: Arc<RwLock<BTreeMap<String, Refusal>>>,
+    recheck: UnboundedSender<()>,
+}
+
+impl Refusals {
+    /// The refusals, and the stream of requests to look at the policies again.
+    pub fn new() -> (Self, UnboundedReceiver<()>) {
+        let (recheck, changes) = futures::channel::mpsc::unbounded();
+        let refusals = Self {
+            by_name: Arc::default(),
+            recheck,
+        };
+        (refusals, changes)
+    }
+
+    /// The apiserver's message, if it refused `policy` as it is now.
+    pub fn of(&self, policy: &ApprovalPolicy) -> Option<String> {
+        let by_name = self.by_name.read().ok()?;
+        by_name
+            .get(&policy.name_any())
+            .filter(|r| still_refused(r, Some(policy)))
+            .map(|r| r.message.clone())
+    }
+
+    fn snapshot(&self) -> BTreeMap<String, Refusal> {
+        self.by_name.read().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, policy: &ApprovalPolicy, message: String) {
+        if let Ok(mut by_name) = self.by_name.write() {
+            let refusal = Refusal {
+                generation: policy.metadata.generation,
+                message,
+            };
+            by_name.insert(policy.name_any(), refusal);
+        }
+        let _ = self.recheck.unbounded_send(());
+    }
+
+    /// Drops refusals of policies deleted or changed since, so that a fixed
+    /// policy is tried again and its Ready condition looked at again.
+    fn forget_stale(&self, policies: &[Arc<ApprovalPolicy>]) {
+        let Ok(mut by_name) = self.by_name.write() else {
+            return;
+        };
+        let stale: Vec<String> = by_name
+            .iter()
+            .filter(|(name, r)| {
+                let policy = policies.iter().find(|p| p.name_any() == **name);
+                !still_refused(r, policy.map(AsRef::as_ref))
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        for name in stale {
+            by_name.remove(&name);
+        }
+        let _ = self.recheck.unbounded_send(());
+    }
+}
+
+/// The apiserver refused a policy's rules at this generation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub generation: Option<i64>,
+    pub message: String,
+}
+
+/// Whether a refusal still applies: the policy exists, unchanged since.
+fn still_refused(refusal: &Refusal, policy: Option<&ApprovalPolicy>) -> bool {
+    policy.is_some_and(|p| p.metadata.generation == refusal.generation)
+}
+
+/// The policies to register: those not refused at their current generation.
+fn registrable<'a>(
+    policies: &'a [Arc<ApprovalPolicy>],
+    refused: &BTreeMap<String, Refusal>,
+) -> Vec<&'a Arc<ApprovalPolicy>> {
+    policies
+        .iter()
+        .filter(|p| {
+            !refused
+                .get(&p.name_any())
+                .is_some_and(|r| still_refused(r, Some(p)))
+        })
+        .collect()
+}
+
 struct Maintainer {
     client: Client,
     config: RegistrationConfig,
     policies: Store<ApprovalPolicy>,
+    refused: Refusals,
     events: EventQueue,
     secret: Latest<Secret>,
     configuration: Latest<ValidatingWebhookConfiguration>,
@@ -121,6 +224,7 @@ pub async fn maintain(
     client: Client,
     config: RegistrationConfig,
     policies: Store<ApprovalPolicy>,
+    refused: Refusals,
     policy_changes: Arc<Notify>,
     events: EventQueue,
     stop: impl Future<Output = ()>,
@@ -141,6 +245,7 @@ pub async fn maintain(
         client,
         config,
         policies,
+        refused,
         events,
         secret: Latest::default(),
         configuration: Latest::default(),
@@ -305,44 +410,106 @@ impl Maintainer {
         });
     }
 
+    /// Writes the configuration from every policy the apiserver accepts. When
+    /// it refuses the whole, each policy's rules are tried alone (a server
+    /// dry run); those refused are left out, shown on their policy, and the
+    /// rest is registered at once, so that one bad policy never holds back
+    /// the others or a CA-bundle update.
     async fn register(&mut self, bundle: &[u8]) -> Result<()> {
         let owner = self.owner().await;
         let mut registration = self.config.registration.clone();
         registration.owner = owner;
         let mut policies: Vec<_> = self.policies.state();
         policies.sort_by_key(|p| p.name_any());
-        let rules = rules_for(policies.iter().map(|p| &p.spec));
-        let desired = configuration(&registration, bundle, rules);
-        if let Some(current) = &self.configuration.value
-            && current.webhooks == desired.webhooks
-            && current.metadata.owner_references == desired.metadata.owner_references
-        {
+        self.refused.forget_stale(&policies);
+        loop {
+            let refused = self.refused.snapshot();
+            let accepted = registrable(&policies, &refused);
+            let rules = rules_for(accepted.iter().map(|p| &p.spec));
+            let desired = configuration(&registration, bundle, rules);
+            if let Some(current) = &self.configuration.value
+                && current.webhooks == desired.webhooks
+                && current.metadata.owner_references == desired.metadata.owner_references
+            {
+                return Ok(());
+            }
+            let name = &registration.name;
+            let api = Api::<ValidatingWebhookConfiguration>::all(self.client.clone());
+            let written = match api
+                .patch(
+                    name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&desired),
+                )
+                .await
+            {
+                Ok(written) => written,
+                Err(kube::Error::Api(status)) if status.code == 422 => {
+                    let found = self.probe(&api, &registration, bundle, &accepted).await?;
+                    if found == 0 {
+                        // No single policy is to blame: keep what is registered.
+                        return Err(Error::Kube(kube::Error::Api(status)));
+                    }
+                    continue;
+                }
+                Err(e) => return Err(Error::Kube(e)),
+            };
+            let rule_count = desired
+                .webhooks
+                .as_ref()
+                .and_then(|w| w.first())
+                .and_then(|w| w.rules.as_ref())
+                .map_or(0, Vec::len);
+            tracing::info!(
+                configuration = %name,
+                rules = rule_count,
+                policies = accepted.len(),
+                refused = policies.len() - accepted.len(),
+                resource_version = %written.resource_version().unwrap_or_default(),
+                "webhook configuration written"
+            );
+            self.configuration.value = Some(written);
             return Ok(());
         }
-        let name = &registration.name;
-        let api = Api::<ValidatingWebhookConfiguration>::all(self.client.clone());
-        let written = api
-            .patch(
-                name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&desired),
-            )
-            .await?;
-        let rule_count = desired
-            .webhooks
-            .as_ref()
-            .and_then(|w| w.first())
-            .and_then(|w| w.rules.as_ref())
-            .map_or(0, Vec::len);
-        tracing::info!(
-            configuration = %name,
-            rules = rule_count,
-            policies = policies.len(),
-            resource_version = %written.resource_version().unwrap_or_default(),
-            "webhook configuration written"
-        );
-        self.configuration.value = Some(written);
-        Ok(())
+    }
+
+    /// Tries each policy's rules alone in a server dry run; records those the
+    /// apiserver refuses. Returns how many it found.
+    async fn probe(
+        &self,
+        api: &Api<ValidatingWebhookConfiguration>,
+        registration: &crate::webhook::registration::Registration,
+        bundle: &[u8],
+        policies: &[&Arc<ApprovalPolicy>],
+    ) -> Result<usize> {
+        let mut found = 0;
+        for policy in policies {
+            let alone = configuration(registration, bundle, rules_for([&policy.spec]));
+            let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+            let message = match api
+                .patch(&registration.name, &params, &Patch::Apply(&alone))
+                .await
+            {
+                Ok(_) => continue,
+                Err(kube::Error::Api(status)) if status.code == 422 => status.message,
+                Err(e) => return Err(Error::Kube(e)),
+            };
+            found += 1;
+            let name = policy.name_any();
+            tracing::error!(policy = %name, reason = %message, "the apiserver refuses this policy's webhook rules; registering every other policy without it");
+            self.events.send(Note {
+                regarding: policy.object_ref(&()),
+                warning: true,
+                reason: "RegistrationRefused",
+                action: "Register",
+                note: format!(
+                    "the apiserver refused this policy's rules in the webhook configuration, so \
+                     it is not enforced; every other policy is: {message}"
+                ),
+            });
+            self.refused.record(policy, message);
+        }
+        Ok(found)
     }
 
     /// The owner reference (of the configuration and of a Secret the
@@ -392,6 +559,57 @@ fn instant_at(at: Timestamp, now: Timestamp) -> tokio::time::Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn policy(name: &str, generation: i64) -> Arc<ApprovalPolicy> {
+        let spec = serde_yaml_ng::from_str(
+            "rules: [{apiGroups: [''], resources: [services], operations: [UPDATE]}]\n\
+             approvers: {groups: [sre]}\n",
+        )
+        .unwrap();
+        let mut policy = ApprovalPolicy::new(name, spec);
+        policy.metadata.generation = Some(generation);
+        Arc::new(policy)
+    }
+
+    #[test]
+    fn a_refused_policy_is_left_out_until_it_changes_and_a_stale_refusal_is_forgotten() {
+        let (refusals, mut rechecks) = Refusals::new();
+        let (bad, good) = (policy("bad", 1), policy("good", 1));
+        refusals.record(
+            &bad,
+            "webhooks[0].rules[0].operations: Invalid value".into(),
+        );
+        assert!(
+            rechecks.try_recv().is_ok(),
+            "the policy reconciler looks again"
+        );
+        let policies = [Arc::clone(&bad), Arc::clone(&good)];
+        let names = |kept: Vec<&Arc<ApprovalPolicy>>| -> Vec<String> {
+            kept.iter().map(|p| p.name_any()).collect()
+        };
+        assert_eq!(
+            names(registrable(&policies, &refusals.snapshot())),
+            ["good"]
+        );
+        assert!(refusals.of(&bad).is_some_and(|m| m.contains("operations")));
+        assert_eq!(refusals.of(&good), None);
+
+        // Edited: tried again, and no longer shown as refused.
+        let fixed = policy("bad", 2);
+        assert_eq!(refusals.of(&fixed), None);
+        let policies = [Arc::clone(&fixed), Arc::clone(&good)];
+        assert_eq!(
+            names(registrable(&policies, &refusals.snapshot())),
+            ["bad", "good"]
+        );
+        refusals.forget_stale(&policies);
+        assert!(refusals.snapshot().is_empty());
+        assert!(rechecks.try_recv().is_ok());
+        // Deleted: forgotten as well.
+        refusals.record(&bad, "refused".into());
+        refusals.forget_stale(&[good]);
+        assert!(refusals.snapshot().is_empty());
+    }
 
     #[test]
     fn latest_follows_apply_delete_and_relists() {
