@@ -514,3 +514,72 @@ async fn certificates_from_cert_manager_are_served_and_trusted_as_given() {
     drop(external);
     api.delete(&name, &DeleteParams::default()).await.unwrap();
 }
+
+/// `kubectl label namespace NS ARGS` as `id`.
+fn label(id: &approval_gate::testenv::Identity, ns: &str, args: &[&str]) -> KubectlOutput {
+    kubectl(id)
+        .args(["label", "namespace", ns])
+        .args(args)
+        .run()
+}
+
+#[tokio::test]
+async fn relabelling_a_namespace_out_of_a_policys_scope_is_held_until_approved() {
+    let (_operator, _one) = operator().await;
+    let ns = namespace("reg-scope").await;
+    let selected = format!("scope-test={ns}");
+    label(&ADMIN, &ns, &[&selected]).ok();
+    create_policy(
+        &format!("{ns}-by-label"),
+        &format!(
+            "rules: [{{apiGroups: [apps], resources: [deployments], operations: [UPDATE], \
+             namespaceSelector: {{matchLabels: {{scope-test: {ns}}}}}}}]\n\
+             approvers: {{groups: [sre]}}\n"
+        ),
+    )
+    .await;
+    // Namespace updates now reach the webhook, derived from the policy.
+    configuration_where(|c| gated_resources(c).contains(&"namespaces".to_owned())).await;
+    // The webhook holds the policy once a change inside its scope is held.
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    let mut image = 0;
+    loop {
+        image += 1;
+        let out = apply(
+            &ALICE,
+            &deployment(&ns, "checkout", &format!("app:v{image}")),
+        );
+        if !out.success() {
+            assert!(out.stderr().contains("needs approval"), "{}", out.stderr());
+            break;
+        }
+        assert!(image < 100, "the policy never held a change in scope");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // alice may label namespaces: a label the selector does not read is not held.
+    label(&ALICE, &ns, &["team=payments"]).ok();
+    // But she cannot take this one out of scope alone.
+    let held = label(&ALICE, &ns, &["scope-test-"]).fails();
+    assert!(held.contains("UPDATE namespaces/"), "{held}");
+    let name = request_name(&held, CONTROL_NAMESPACE);
+
+    support::operator::approve(&BOB, CONTROL_NAMESPACE, &name).await;
+    for attempt in 0.. {
+        let out = label(&ALICE, &ns, &["scope-test-"]);
+        if out.success() {
+            break;
+        }
+        assert!(
+            attempt < 100,
+            "the approved relabel stayed held: {}",
+            out.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let labels = kubectl(&ADMIN)
+        .args(["get", "namespace", &ns, "-o", "jsonpath={.metadata.labels}"])
+        .run()
+        .ok();
+    assert!(!labels.contains("scope-test"), "{labels}");
+}

@@ -1,5 +1,7 @@
 //! An attempted action: the parts of an AdmissionRequest that decisions use.
 
+use std::collections::BTreeMap;
+
 use kube::core::{
     DynamicObject,
     admission::{AdmissionRequest, Operation as AdmissionOperation},
@@ -27,6 +29,17 @@ pub struct Attempt {
     /// the pending request's `spec.reason`.
     pub reason: String,
     pub dry_run: bool,
+    /// For an UPDATE of a Namespace that changes its labels: the labels
+    /// before and after, so that a policy selecting namespaces by label can
+    /// hold a relabel that takes the namespace out of its scope.
+    pub relabel: Option<Box<Relabel>>,
+}
+
+/// A Namespace's labels before and after an UPDATE.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relabel {
+    pub before: BTreeMap<String, String>,
+    pub after: BTreeMap<String, String>,
 }
 
 /// The annotation a requester sets on the object to say why it must change.
@@ -93,6 +106,18 @@ impl Attempt {
             name: req.name.clone(),
         };
         let digest = None;
+        let relabel = match (&req.old_object, &req.object) {
+            (Some(old), Some(new))
+                if cluster_scoped_namespace
+                    && operation == Operation::Update
+                    && target.subresource.is_none() =>
+            {
+                let labels = |o: &DynamicObject| o.metadata.labels.clone().unwrap_or_default();
+                let (before, after) = (labels(old), labels(new));
+                (before != after).then(|| Box::new(Relabel { before, after }))
+            }
+            _ => None,
+        };
         let reason = [&req.object, &req.old_object]
             .into_iter()
             .flatten()
@@ -114,6 +139,7 @@ impl Attempt {
             request_namespace,
             digest,
             dry_run: req.dry_run,
+            relabel,
         })
     }
 

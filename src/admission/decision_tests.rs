@@ -74,6 +74,7 @@ fn mk_attempt(user: &str, groups: &[&str], operation: Operation, target: Target)
         digest: Some(sha('a')),
         reason: String::new(),
         dry_run: false,
+        relabel: None,
     }
 }
 
@@ -802,4 +803,80 @@ fn past_the_cap_of_open_requests_the_denial_says_why_and_nothing_is_made() {
             && text.contains("kubectl approve list -A --requester alice"),
         "{text}"
     );
+}
+
+/// alice relabels namespace `prod` from `before` to `after`.
+fn relabel(before: &[(&str, &str)], after: &[(&str, &str)]) -> Attempt {
+    let labels = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let mut attempt = mk_attempt(
+        "alice",
+        &["dev"],
+        Operation::Update,
+        mk_target("", "namespaces", "", "prod"),
+    );
+    attempt.request_namespace = "prod".into();
+    attempt.relabel = Some(Box::new(crate::admission::attempt::Relabel {
+        before: labels(before),
+        after: labels(after),
+    }));
+    attempt
+}
+
+#[test]
+fn relabelling_a_namespace_out_of_a_policys_scope_is_held_under_that_policy() {
+    let policy = rule_policy(
+        "prod-by-label",
+        "{apiGroups: [apps], resources: [deployments], operations: [UPDATE], \
+         namespaceSelector: {matchLabels: {env: prod}}}",
+    );
+    let index = mk_index([policy], []);
+    let out = relabel(&[("env", "prod")], &[("env", "dev")]);
+    let decision = decide_now(&out, &index);
+    let (name, hold) = held(&decision);
+    assert_eq!(name, "prod-by-label");
+    assert_eq!(hold.namespace, CONTROL_NAMESPACE);
+    let new = hold.create.as_ref().expect("a request to relabel");
+    assert_eq!(new.spec.target.to_string(), "namespaces/prod");
+
+    for (before, after) in [
+        (
+            &[("env", "prod")][..],
+            &[("env", "prod"), ("team", "a")][..],
+        ),
+        (&[("env", "dev")][..], &[("env", "prod")][..]),
+        (&[][..], &[("team", "a")][..]),
+    ] {
+        let decision = decide_now(&relabel(before, after), &index);
+        assert!(
+            decision.verdicts.is_empty(),
+            "{before:?} → {after:?} stays in scope or was never in it"
+        );
+    }
+}
+
+#[test]
+fn namespace_updates_reach_the_webhook_only_when_a_policy_selects_by_label() {
+    use crate::webhook::registration::rules_for;
+    let by_name = rule_policy(
+        "a",
+        "{apiGroups: [apps], resources: [deployments], operations: [UPDATE], namespaces: [prod]}",
+    );
+    let by_label = rule_policy(
+        "b",
+        "{apiGroups: [apps], resources: [deployments], operations: [UPDATE], \
+         namespaceSelector: {matchLabels: {env: prod}}}",
+    );
+    let namespaces =
+        |rules: Vec<k8s_openapi::api::admissionregistration::v1::RuleWithOperations>| {
+            rules
+                .iter()
+                .any(|r| r.resources.as_deref() == Some(&["namespaces".to_owned()][..]))
+        };
+    assert!(!namespaces(rules_for([&by_name.spec])));
+    assert!(namespaces(rules_for([&by_name.spec, &by_label.spec])));
 }

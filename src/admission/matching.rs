@@ -8,7 +8,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 use super::attempt::Attempt;
 use crate::crd::{ApprovalPolicySpec, Operation, PolicyRule, RuleOperation};
 
-/// Whether a policy's rules cover the attempt (before `exclude` and break-glass).
+/// Whether a policy's rules cover the attempt (before `exclude` and break-glass),
+/// or the attempt relabels a namespace out of the policy's scope.
 pub fn policy_matches(
     spec: &ApprovalPolicySpec,
     attempt: &Attempt,
@@ -16,7 +17,28 @@ pub fn policy_matches(
 ) -> bool {
     spec.rules
         .iter()
-        .any(|rule| rule_matches(rule, attempt, namespace_labels))
+        .any(|rule| rule_matches(rule, attempt, namespace_labels) || leaves_scope(rule, attempt))
+}
+
+/// Whether the attempt relabels a namespace that `rule` selects by label so
+/// that the rule no longer selects it: anyone who may label a namespace could
+/// otherwise take it out of a policy's reach unapproved.
+fn leaves_scope(rule: &PolicyRule, attempt: &Attempt) -> bool {
+    let (Some(selector), Some(relabel)) = (&rule.namespace_selector, &attempt.relabel) else {
+        return false;
+    };
+    let named = rule.namespaces.is_empty() || rule.namespaces.contains(&attempt.target.name);
+    named
+        && selector_matches(selector, &relabel.before)
+        && !selector_matches(selector, &relabel.after)
+}
+
+/// Whether any policy selects namespaces by label: then namespace UPDATEs
+/// must reach the webhook, to hold a relabel out of scope.
+pub fn selects_by_label<'a>(policies: impl IntoIterator<Item = &'a ApprovalPolicySpec>) -> bool {
+    policies
+        .into_iter()
+        .any(|p| p.rules.iter().any(|r| r.namespace_selector.is_some()))
 }
 
 fn rule_matches(

@@ -154,6 +154,7 @@ async fn pick_policy(
         digest: None,
         reason: String::new(),
         dry_run: false,
+        relabel: None,
     };
     let matching: Vec<String> = conn
         .policies()

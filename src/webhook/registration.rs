@@ -104,11 +104,22 @@ impl Registration {
 }
 
 /// The webhook rules that cover every policy's rules, so that only requests
-/// that can matter reach the webhook.
+/// that can matter reach the webhook; and namespace UPDATEs when a policy
+/// selects namespaces by label, so that relabelling one out of scope is held.
 pub fn rules_for<'a>(
     policies: impl IntoIterator<Item = &'a ApprovalPolicySpec>,
 ) -> Vec<RuleWithOperations> {
+    let policies: Vec<&ApprovalPolicySpec> = policies.into_iter().collect();
     let mut rules = Vec::new();
+    if crate::admission::matching::selects_by_label(policies.iter().copied()) {
+        rules.push(RuleWithOperations {
+            api_groups: Some(vec![String::new()]),
+            api_versions: Some(vec!["*".to_owned()]),
+            operations: Some(vec!["UPDATE".to_owned()]),
+            resources: Some(vec!["namespaces".to_owned()]),
+            scope: Some("*".to_owned()),
+        });
+    }
     for policy in policies {
         for rule in &policy.rules {
             let operations = rule
