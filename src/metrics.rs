@@ -35,6 +35,8 @@ pub struct Metrics {
     pub decision_seconds: Histogram,
     pub auto_requests: Family<ResultLabels, Counter>,
     pub single_use: Family<ResultLabels, Counter>,
+    /// Recorded uses checked against their object, by result.
+    pub use_checks: Family<ResultLabels, Counter>,
     pub events_dropped: Counter,
     /// Handshakes refused for want of a valid client certificate.
     pub tls_refusals: Family<ReasonLabels, Counter>,
@@ -151,6 +153,13 @@ impl Default for Metrics {
             "Single-use approvals recorded, by result",
             single_use.clone(),
         );
+        let use_checks = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "use_checks",
+            "Recorded uses checked against the object they allowed a write to, by result \
+             (confirmed, or unconfirmed: the write never showed)",
+            use_checks.clone(),
+        );
         let events_dropped = Counter::default();
         registry.register(
             "events_dropped",
@@ -235,6 +244,7 @@ impl Default for Metrics {
             decision_seconds,
             auto_requests,
             single_use,
+            use_checks,
             events_dropped,
             tls_refusals,
             busy_refusals,

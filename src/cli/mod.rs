@@ -120,6 +120,10 @@ pub struct OperatorFlags {
     /// How long finished requests are kept for audits (Kubernetes-style duration).
     #[arg(long, default_value = "168h")]
     pub retention: crd::Duration,
+    /// How long after a recorded use its write must show on the object before
+    /// the use is reported as unconfirmed (a Warning Event `UseUnconfirmed`).
+    #[arg(long, default_value = "30s")]
+    pub use_confirm_window: crd::Duration,
     /// Leader Lease duration in seconds: a dead leader is replaced within it.
     #[arg(long, default_value_t = 15)]
     pub lease_seconds: u64,
@@ -171,6 +175,7 @@ fn instance(common: &CommonArgs) -> String {
 fn operator_config(common: &CommonArgs, flags: &OperatorFlags) -> OperatorConfig {
     OperatorConfig {
         retention: flags.retention.as_std(),
+        use_confirm_window: flags.use_confirm_window.as_std(),
         lease_namespace: common.namespace.clone(),
         instance: instance(common),
         lease_seconds: flags.lease_seconds,

@@ -1,5 +1,7 @@
 //! The audit trail: one Event and one structured log line per transition.
 
+use std::time::Duration;
+
 use kube::ResourceExt as _;
 
 use crate::{
@@ -121,6 +123,47 @@ pub async fn record(
             warning,
             reason: transition.as_str(),
             action: "Reconcile",
+            note,
+        })
+        .await;
+}
+
+/// A use whose write never showed on the object: a Warning Event
+/// `UseUnconfirmed` and an audit log line. Waits for room in the queue.
+pub async fn unconfirmed(events: &EventQueue, req: &ApprovalRequest, window: Duration) {
+    let spec = &req.spec;
+    let used_by = req
+        .status
+        .as_ref()
+        .and_then(|s| s.used_by.clone())
+        .unwrap_or_default();
+    let note = format!(
+        "{} {} was allowed for {} by this approval (admission {}), but the object did not show \
+         the approved change within {}s: the review may not have come from the apiserver, or \
+         the write failed after admission",
+        spec.operation,
+        spec.target,
+        used_by.user,
+        used_by.uid,
+        window.as_secs()
+    );
+    tracing::warn!(
+        target: "approval_gate::audit",
+        check = "UseUnconfirmed",
+        namespace = %req.namespace().unwrap_or_default(),
+        request = %req.name_any(),
+        requester = %spec.requester,
+        actor = %used_by.user,
+        policy = %spec.policy,
+        target = %spec.target,
+        "{note}"
+    );
+    events
+        .record(Note {
+            regarding: crate::events::request_reference_of(req),
+            warning: true,
+            reason: "UseUnconfirmed",
+            action: "Confirm",
             note,
         })
         .await;

@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod certificates;
+mod confirm;
 pub mod notifications;
 pub mod plan;
 mod policy;
@@ -43,6 +44,8 @@ use crate::{
 pub struct OperatorConfig {
     /// How long finished requests are kept for audits.
     pub retention: Duration,
+    /// How long after a use its write must show on the object.
+    pub use_confirm_window: Duration,
     /// Where the leader Lease lives.
     pub lease_namespace: String,
     /// This replica's identity in the Lease and in Events.
@@ -64,6 +67,8 @@ pub struct Context {
     pub events: EventQueue,
     pub metrics: Arc<Metrics>,
     pub retention: Duration,
+    /// How long after a use its write must show on the object.
+    pub use_confirm_window: Duration,
     /// Where the Secrets that notification channels name live.
     pub control_namespace: String,
     pub notifier: Notifier,
@@ -173,6 +178,7 @@ async fn reconcile_all(
         requests: requests.store(),
         metrics: Arc::clone(&metrics),
         retention: config.retention,
+        use_confirm_window: config.use_confirm_window,
         // The leader Lease lives in the control namespace.
         control_namespace: config.lease_namespace.clone(),
         notifier,

@@ -9,19 +9,20 @@ use jiff::Timestamp;
 use kube::{
     Api, ResourceExt as _,
     api::{DeleteParams, PostParams, Preconditions},
+    core::DynamicObject,
     runtime::{controller::Action, reflector::ObjectRef},
 };
 
 use super::{
-    Context, audit, notifications,
+    Context, audit, confirm, notifications,
     plan::plan,
     supersede::{Supersede, mark, supersede},
 };
 use crate::{
-    crd::{ApprovalRequest, ApprovalRequestStatus, Phase, Transition},
+    crd::{ApprovalRequest, ApprovalRequestStatus, Phase, Transition, UseCheck},
     error::{Error, Result},
     lifecycle::{Terms, evaluate},
-    metrics::{ControllerLabels, OutcomeLabels},
+    metrics::{ControllerLabels, Metrics, OutcomeLabels},
 };
 
 pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<Action> {
@@ -40,7 +41,8 @@ pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<A
     let plan = plan(&req, policy.as_ref(), now, ctx.retention);
     let ns = req.namespace().unwrap_or_default();
     let api = Api::<ApprovalRequest>::namespaced(ctx.client.clone(), &ns);
-    if plan.delete {
+    // A use is checked before its request goes: the audit trail comes first.
+    if plan.delete && confirm::next(&req) == confirm::Next::Nothing {
         let params = DeleteParams {
             preconditions: Some(Preconditions {
                 uid: req.uid(),
@@ -96,13 +98,17 @@ pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<A
         (Some(policy), None) => notifications::send(&ctx, &current, policy).await?,
         (None, _) => None,
     };
+    let check = match confirm::next(&current) {
+        confirm::Next::Look => check_use(&api, &ctx, &current).await?,
+        confirm::Next::Nothing => None,
+    };
     ctx.metrics
         .reconcile_seconds
         .observe(started.elapsed().as_secs_f64());
-    let next = match (plan.requeue_after, retry) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let next = [plan.requeue_after, retry, check]
+        .into_iter()
+        .flatten()
+        .min();
     Ok(next.map_or_else(Action::await_change, Action::requeue))
 }
 
@@ -138,6 +144,77 @@ async fn carry_out(
         Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => Ok(None),
         Err(e) => Err(Error::Kube(e)),
     }
+}
+
+/// Looks at the object a recorded use was for; records what it shows, or
+/// says when to look again.
+async fn check_use(
+    api: &Api<ApprovalRequest>,
+    ctx: &Context,
+    req: &Arc<ApprovalRequest>,
+) -> Result<Option<Duration>> {
+    let seen = look(ctx, &req.spec.target).await?;
+    let result = match confirm::judge(req, &seen, Timestamp::now(), ctx.use_confirm_window) {
+        Ok(result) => result,
+        Err(again) => return Ok(Some(again)),
+    };
+    let mut next = (**req).clone();
+    next.status.get_or_insert_with(Default::default).use_check = Some(result);
+    next.metadata.managed_fields = None;
+    match api
+        .replace_status(&req.name_any(), &PostParams::default(), &next)
+        .await
+    {
+        Ok(written) => {
+            Metrics::count(
+                &ctx.metrics.use_checks,
+                match result {
+                    UseCheck::Confirmed => "confirmed",
+                    UseCheck::Unconfirmed => "unconfirmed",
+                    UseCheck::Unverifiable => "unverifiable",
+                },
+            );
+            if result == UseCheck::Unconfirmed {
+                audit::unconfirmed(&ctx.events, &written, ctx.use_confirm_window).await;
+            }
+            Ok(None)
+        }
+        // Another writer came first: the next pass sees its version.
+        Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => Ok(None),
+        Err(e) => Err(Error::Kube(e)),
+    }
+}
+
+/// The target as it is now, found through discovery (a CRD's objects too).
+async fn look(ctx: &Context, target: &crate::crd::Target) -> Result<confirm::Seen> {
+    let discovery = kube::Discovery::new(ctx.client.clone())
+        .filter(&[target.api_group.as_str()])
+        .run()
+        .await
+        .map_err(Error::Kube)?;
+    let found = discovery
+        .groups()
+        .flat_map(|g| g.recommended_resources())
+        .find(|(ar, _)| ar.plural == target.resource);
+    let Some((resource, caps)) = found else {
+        // The kind itself is gone: so is the object.
+        return Ok(confirm::Seen::Gone);
+    };
+    let api: Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
+        Api::namespaced_with(ctx.client.clone(), &target.namespace, &resource)
+    } else {
+        Api::all_with(ctx.client.clone(), &resource)
+    };
+    let got = match target.subresource.as_deref() {
+        Some(sub) => api.get_subresource(sub, &target.name).await,
+        None => api.get(&target.name).await,
+    };
+    Ok(match got {
+        Ok(o) => confirm::Seen::Object(serde_json::to_value(o).map_err(Error::Json)?),
+        Err(kube::Error::Api(s)) if s.code == 404 => confirm::Seen::Gone,
+        Err(kube::Error::Api(s)) if s.code == 403 => confirm::Seen::Forbidden,
+        Err(e) => return Err(Error::Kube(e)),
+    })
 }
 
 /// Counts a recorded transition in the decision metrics (approval rate,

@@ -23,8 +23,8 @@ pub use policy::{
 };
 pub use request::{
     Approval, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus, DIGEST_PATTERN,
-    Notified, Phase, Previous, REQUESTED_AT_ANNOTATION, Supersession, Target, Transition, UsedBy,
-    Verdict,
+    Notified, Phase, Previous, REQUESTED_AT_ANNOTATION, Supersession, Target, Transition, UseCheck,
+    UsedBy, Verdict,
 };
 
 pub const GROUP: &str = "approvalgate.dev";

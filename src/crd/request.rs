@@ -263,6 +263,11 @@ pub struct ApprovalRequestStatus {
     /// replaced this one while it was Pending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded: Option<Supersession>,
+    /// Whether the write a recorded use allowed was seen on the object:
+    /// `Confirmed`, or `Unconfirmed` when it did not show within the window
+    /// (the use was recorded, the action apparently not performed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_check: Option<UseCheck>,
     /// How many times the action was attempted and held while this request existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
@@ -316,6 +321,18 @@ impl Transition {
             Self::Superseded => "Superseded",
         }
     }
+}
+
+/// What the operator saw of a recorded use on the object.
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UseCheck {
+    /// The object shows the approved change (or, for a DELETE, is gone).
+    Confirmed,
+    /// The object did not show it within the window after the use.
+    Unconfirmed,
+    /// approval-gate may not read the object (the chart's
+    /// `operator.confirmUseReads`), so the use could not be checked.
+    Unverifiable,
 }
 
 /// The newer request that replaced a Pending one, and when.
@@ -376,7 +393,7 @@ pub struct Verdict {
 }
 
 /// The admission request that consumed an approval.
-#[derive(KubeSchema, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsedBy {
     /// The uid of the AdmissionReview request.

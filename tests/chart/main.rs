@@ -150,6 +150,22 @@ fn controller_cluster_rules(fullname: &str) -> Vec<PolicyRule> {
         ),
         rule(&[""], &["namespaces"], &[], &read),
         rule(&["events.k8s.io"], &["events"], &[], &["create", "patch"]),
+        // Confirming recorded uses: get only, and never Secrets.
+        rule(
+            &["apps"],
+            &[
+                "deployments",
+                "deployments/scale",
+                "statefulsets",
+                "statefulsets/scale",
+                "daemonsets",
+                "replicasets",
+                "replicasets/scale",
+            ],
+            &[],
+            &["get"],
+        ),
+        rule(&[""], &["pods", "services", "configmaps"], &[], &["get"]),
         rule(
             &["admissionregistration.k8s.io"],
             &["validatingwebhookconfigurations"],

@@ -66,6 +66,10 @@ async fn default_values_render_a_ha_install_the_apiserver_accepts() {
     }
     assert!(args.contains(&"--retention=168h".to_owned()), "{args:?}");
     assert!(args.contains(&"--lease-seconds=15".to_owned()), "{args:?}");
+    assert!(
+        args.contains(&"--use-confirm-window=30s".to_owned()),
+        "{args:?}"
+    );
     assert!(!args.contains(&"--external-certs".to_owned()), "{args:?}");
 
     let pdb = one(&docs, "PodDisruptionBudget", "approval-gate");
@@ -349,6 +353,11 @@ fn values_schema_rejects_bad_values() {
         ("operator.retention=a-week", "retention"),
         ("replicas=3", "replicas"),
         ("grafana.dashboard.enable=true", "enable"),
+        (
+            "operator.confirmUseReads[0].apiGroups[0]=,operator.confirmUseReads[0].resources[0]=secrets",
+            "confirmUseReads",
+        ),
+        ("operator.useConfirmWindow=soon", "useConfirmWindow"),
     ] {
         let out = helm([
             "template",

@@ -5,7 +5,7 @@ use approval_gate::crd::ApprovalRequest;
 use k8s_openapi::api::{
     admissionregistration::v1::ValidatingWebhookConfiguration,
     coordination::v1::Lease,
-    core::v1::{Namespace, Secret},
+    core::v1::{ConfigMap, Namespace, Secret},
     events::v1::Event,
 };
 use kube::{
@@ -126,15 +126,26 @@ pub(super) async fn webhook(apis: &Apis, failures: &mut Vec<String>) {
     }
 }
 
-/// The operator's calls: the leader Lease, its Secret, its configuration, its owner.
+/// The operator's calls: the leader Lease, its Secret, its configuration, its
+/// owner, and reading a gated object to confirm a recorded use.
 pub(super) async fn operator(apis: &Apis, failures: &mut Vec<String>) {
     let Apis {
+        sa,
+        work,
         secrets,
         leases,
         configs,
         roles,
         ..
     } = apis;
+    // A gated object the admin made, read back as a use is confirmed.
+    let map: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "rbac-proof"}})).unwrap();
+    Api::<ConfigMap>::namespaced(super::client(&super::ADMIN).await, work)
+        .create(&PostParams::default(), &map)
+        .await
+        .unwrap();
+    let maps = Api::<ConfigMap>::namespaced(sa.clone(), work);
     let tls = format!("{FULLNAME}-tls");
     let by_name = |name: &str| Some(format!("metadata.name={name}"));
     let lease: Lease = serde_json::from_value(json!({"metadata": {"name": "approval-gate-operator"}, "spec": {"holderIdentity": "proof", "leaseDurationSeconds": 15}})).unwrap();
@@ -210,6 +221,10 @@ pub(super) async fn operator(apis: &Apis, failures: &mut Vec<String>) {
         (
             "list+watch its webhook configuration by name",
             list_watch(configs.clone(), by_name(FULLNAME)),
+        ),
+        (
+            "get a gated object (confirming a use)",
+            call(async move { maps.get("rbac-proof").await }),
         ),
         (
             "get its owner ClusterRole",

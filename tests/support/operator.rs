@@ -36,6 +36,8 @@ use super::{ADMIN, ALICE, CONTROLLER, apply, client, deployment, kubectl, plane,
 
 /// How long the shared operator keeps finished requests.
 pub const RETENTION: Duration = Duration::from_secs(6);
+/// How long after a use its write must show, for every operator here.
+pub const USE_CONFIRM_WINDOW: Duration = Duration::from_secs(5);
 /// The leader Lease duration of every operator here.
 pub const LEASE_SECONDS: u64 = 4;
 /// Longest wait past a deadline before a late change fails a test.
@@ -103,6 +105,7 @@ pub fn serve_args(retention: Duration) -> Vec<String> {
         "serve".to_owned(),
         format!("--retention={}s", retention.as_secs()),
         format!("--lease-seconds={LEASE_SECONDS}"),
+        format!("--use-confirm-window={}s", USE_CONFIRM_WINDOW.as_secs()),
     ]
 }
 
