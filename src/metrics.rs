@@ -176,7 +176,8 @@ impl Default for Metrics {
         let busy_refusals = Family::<ResultLabels, Counter>::default();
         registry.register(
             "admission_busy_refusals",
-            "Reviews refused unread because the memory budget for review bodies had no room",
+            "Reviews refused unread because the memory budget for review bodies had no room \
+             (body_budget), and connections closed because too many were open (connections)",
             busy_refusals.clone(),
         );
         let reconciles = Family::<ControllerLabels, Counter>::default();

@@ -98,6 +98,10 @@ pub struct WebhookArgs {
     /// included) on the unauthenticated metrics port. Off by default.
     #[arg(long)]
     pub debug_index: bool,
+    /// Connections open at once on the HTTPS port; past it, a new connection
+    /// is closed at once and counted in `approval_gate_admission_busy_refusals_total`.
+    #[arg(long, default_value_t = crate::server::tls::Limits::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
     /// Longest time a denial waits for its pending request to be created, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub auto_request_timeout_ms: u64,
@@ -222,6 +226,7 @@ async fn run(args: WebhookArgs, operator: Option<OperatorFlags>) -> anyhow::Resu
             names: args.client_names.clone(),
         }),
         debug_index: args.debug_index,
+        max_connections: args.max_connections,
     };
     let serving = webhook::serve(
         client.clone(),

@@ -41,7 +41,10 @@ async fn start(client_ca: &str, names: &[String]) -> Server {
         listener,
         app,
         server_config(reloader, Some(clients)),
-        refusals.clone(),
+        crate::server::tls::Limits {
+            tls_refusals: refusals.clone(),
+            ..Default::default()
+        },
         std::future::pending(),
     ));
     Server {

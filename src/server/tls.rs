@@ -42,7 +42,7 @@ use tower::Layer;
 
 use crate::{
     error::{Error, Result},
-    metrics::ReasonLabels,
+    metrics::{Metrics, ReasonLabels, ResultLabels},
 };
 use prometheus_client::metrics::{counter::Counter, family::Family};
 use rustls::server::danger::ClientCertVerifier;
@@ -407,6 +407,33 @@ pub fn server_config(
     Arc::new(config)
 }
 
+/// What bounds the TLS server, and where it counts what it refuses.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Connections open at once; past it, a new one is closed at once and
+    /// counted, so a flood of idle connections cannot take the memory.
+    pub max_connections: usize,
+    /// Handshakes refused for want of a valid client certificate, by reason.
+    pub tls_refusals: Family<ReasonLabels, Counter>,
+    /// Connections refused because `max_connections` were open (result `connections`).
+    pub busy_refusals: Family<ResultLabels, Counter>,
+}
+
+impl Limits {
+    /// Each open connection holds TLS and HTTP buffers (some tens of KiB).
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            tls_refusals: Family::default(),
+            busy_refusals: Family::default(),
+        }
+    }
+}
+
 /// Serve `app` over TLS until `shutdown` resolves, then drain.
 ///
 /// After `shutdown` the listener is closed at once; requests already in
@@ -416,10 +443,11 @@ pub async fn serve_tls(
     listener: TcpListener,
     app: Router,
     config: Arc<ServerConfig>,
-    refusals: Family<ReasonLabels, Counter>,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let acceptor = TlsAcceptor::from(config);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -430,14 +458,22 @@ pub async fn serve_tls(
             Some(joined) = connections.join_next() => log_panicked(joined),
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        Metrics::count(&limits.busy_refusals, "connections");
+                        tracing::warn!(%peer, max = limits.max_connections, "too many open connections; closing a new one");
+                        continue;
+                    };
                     // Small request/response exchanges: do not wait for delayed ACKs.
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!(%peer, error = %e, "setting TCP_NODELAY failed");
                     }
                     // The watcher is taken before the handshake so the drain
                     // also waits for connections that are still handshaking.
-                    let conn = serve_connection(stream, peer, acceptor.clone(), app.clone(), graceful.watcher(), refusals.clone());
-                    connections.spawn(conn);
+                    let conn = serve_connection(stream, peer, acceptor.clone(), app.clone(), graceful.watcher(), limits.tls_refusals.clone());
+                    connections.spawn(async move {
+                        conn.await;
+                        drop(slot);
+                    });
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "accepting a TCP connection failed");

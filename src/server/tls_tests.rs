@@ -111,6 +111,10 @@ struct TestServer {
 
 impl TestServer {
     async fn start(app: Router, reloader: Arc<CertReloader>) -> Self {
+        Self::start_limited(app, reloader, Limits::default()).await
+    }
+
+    async fn start_limited(app: Router, reloader: Arc<CertReloader>, limits: Limits) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -118,13 +122,7 @@ impl TestServer {
             let _ = stopped.await;
         };
         let config = server_config(reloader, None);
-        let handle = tokio::spawn(serve_tls(
-            listener,
-            app,
-            config,
-            Default::default(),
-            shutdown,
-        ));
+        let handle = tokio::spawn(serve_tls(listener, app, config, limits, shutdown));
         Self {
             addr,
             stop: Some(stop),
@@ -455,4 +453,42 @@ async fn plain_port_serves_health_and_stops_on_shutdown() {
     assert_eq!(body, "ok");
     let served = tokio::time::timeout(GUARD, server).await.unwrap();
     served.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_a_new_connection_is_closed_and_counted() {
+    let ca = TestCa::new();
+    let leaf = ca.leaf();
+    let secret = SecretDir::new(&leaf.cert_pem, &leaf.key_pem);
+    let busy = Family::<ResultLabels, Counter>::default();
+    let limits = Limits {
+        max_connections: 2,
+        busy_refusals: busy.clone(),
+        ..Limits::default()
+    };
+    let server = TestServer::start_limited(app(), secret.load().unwrap(), limits).await;
+    // Two clients, each holding its keep-alive connection open.
+    let held = [
+        client(&ca, server.addr, true),
+        client(&ca, server.addr, true),
+    ];
+    for c in &held {
+        let answer = c.get(server.url("/healthz")).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+    let third = client(&ca, server.addr, false);
+    assert!(
+        third.get(server.url("/healthz")).send().await.is_err(),
+        "a third connection is closed at once"
+    );
+    let refused = busy
+        .get_or_create(&ResultLabels {
+            result: "connections".to_owned(),
+        })
+        .get();
+    assert!(refused >= 1, "counted: {refused}");
+    // Once one closes, there is room again.
+    drop(held);
+    eventually(async || third.get(server.url("/healthz")).send().await.is_ok()).await;
+    server.shut_down().await;
 }

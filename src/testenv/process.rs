@@ -84,6 +84,30 @@ impl ManagedProcess {
         self.child.try_wait().ok().flatten()
     }
 
+    /// The id of the process running `program` under the watchdog (same
+    /// process group), for reading its `/proc` entries; `None` until it runs.
+    pub fn program_id(&self, program: &Path) -> Option<u32> {
+        let group = self.child.id();
+        let program = std::fs::canonicalize(program).ok()?;
+        std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .find_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                // After the command's closing parenthesis: state, ppid, pgrp, ...
+                let pgrp: u32 = stat
+                    .rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(2)?
+                    .parse()
+                    .ok()?;
+                let exe = std::fs::read_link(entry.path().join("exe")).ok()?;
+                (pgrp == group && exe == program).then_some(pid)
+            })
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -29,7 +29,7 @@ pub struct LocalWebhook {
     pub metrics_url: String,
     pub ca_pem: String,
     pub dir: PathBuf,
-    _process: ManagedProcess,
+    process: ManagedProcess,
 }
 
 impl LocalWebhook {
@@ -137,8 +137,14 @@ impl LocalWebhook {
             metrics_url: format!("http://127.0.0.1:{metrics_port}"),
             ca_pem,
             dir: dir.to_owned(),
-            _process: process,
+            process,
         })
+    }
+
+    /// The id of the webhook process itself (`binary`, which it was started
+    /// with), for reading its memory use from `/proc`.
+    pub fn pid(&self, binary: &Path) -> Option<u32> {
+        self.process.program_id(binary)
     }
 
     /// The process's log so far.

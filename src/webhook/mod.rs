@@ -44,9 +44,12 @@ pub struct WebhookConfig {
 }
 
 impl WebhookConfig {
-    /// Room for four reviews of the largest size at once: with the copies
-    /// parsing makes, well within the chart's 256 MiB memory limit.
-    pub const DEFAULT_BODY_BUDGET: usize = 4 * handler::MAX_BODY;
+    /// Room for one review of the largest size at a time, charged at
+    /// [`handler::PARSE_FACTOR`] times its size (or some 600 of a typical
+    /// 9 KB): a 6 MiB review of many small keys peaks at about 120 MiB while
+    /// it is parsed, hashed and recorded, so two would pass the chart's
+    /// 256 MiB memory limit (`tests/memory.rs` measures it).
+    pub const DEFAULT_BODY_BUDGET: usize = handler::PARSE_FACTOR * handler::MAX_BODY;
     pub const DEFAULT_BODY_WAIT: Duration = Duration::from_secs(2);
 }
 
@@ -76,6 +79,8 @@ pub struct ServeOptions {
     pub client_auth: Option<ClientAuth>,
     /// Serve `/debug/index` on the metrics port.
     pub debug_index: bool,
+    /// Connections open at once on the HTTPS port.
+    pub max_connections: usize,
 }
 
 /// Which client certificates `/validate` accepts.
@@ -193,7 +198,11 @@ pub async fn serve(
         listener,
         handler::router(Arc::clone(&webhook)),
         tls::server_config(certs, clients),
-        webhook.metrics.tls_refusals.clone(),
+        tls::Limits {
+            max_connections: opts.max_connections,
+            tls_refusals: webhook.metrics.tls_refusals.clone(),
+            busy_refusals: webhook.metrics.busy_refusals.clone(),
+        },
         fired(shutdown.clone()),
     );
     let plain = tls::serve_plain(
