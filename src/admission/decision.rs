@@ -107,6 +107,14 @@ impl Decision {
         })
     }
 
+    /// Reusable approvals that allowing this attempt uses (and does not consume).
+    pub fn reusable_grants(&self) -> impl Iterator<Item = &Grant> {
+        self.verdicts.iter().filter_map(|v| match &v.kind {
+            VerdictKind::Granted(g) if !g.single_use => Some(g),
+            _ => None,
+        })
+    }
+
     /// A short label for metrics and audit annotations.
     pub fn verdict_label(&self) -> &'static str {
         let kinds = || self.verdicts.iter().map(|v| &v.kind);

@@ -263,6 +263,15 @@ pub struct ApprovalRequestStatus {
     /// replaced this one while it was Pending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded: Option<Supersession>,
+    /// How many times a reusable (not single-use) approval allowed the action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uses: Option<u32>,
+    /// When a reusable approval was last used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<Time>,
+    /// The admission request that last used a reusable approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_by: Option<UsedBy>,
     /// Whether the write a recorded use allowed was seen on the object:
     /// `Confirmed`, or `Unconfirmed` when it did not show within the window
     /// (the use was recorded, the action apparently not performed).

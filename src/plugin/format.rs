@@ -356,6 +356,7 @@ pub fn describe(
         ("Denied", &r.denial),
         ("Revoked", &r.revocation),
         ("Used", &r.used),
+        ("Last used", &r.last_use),
         ("Superseded", &r.superseded),
     ];
     for (label, v) in decided {

@@ -50,6 +50,8 @@ pub struct RequestView {
     pub denial: Option<VerdictLine>,
     pub revocation: Option<VerdictLine>,
     pub used: Option<VerdictLine>,
+    /// The last use of a reusable approval, its reason saying how many in all.
+    pub last_use: Option<VerdictLine>,
     /// The newer request that replaced this one, as `request NAME`.
     pub superseded: Option<VerdictLine>,
     /// When the request (Pending) or its approval (Approved) ends, or ended (Expired).
@@ -101,6 +103,15 @@ impl RequestView {
             time: at.0,
             reason: String::new(),
         });
+        let last_use = status.last_used_at.as_ref().map(|at| VerdictLine {
+            user: status
+                .last_used_by
+                .as_ref()
+                .map(|u| inert(&u.user))
+                .unwrap_or_default(),
+            time: at.0,
+            reason: format!("{} uses in all", status.uses.unwrap_or(0)),
+        });
         let superseded = status.superseded.as_ref().map(|s| VerdictLine {
             user: format!("request {}", inert(&s.by)),
             time: s.time.0,
@@ -127,6 +138,7 @@ impl RequestView {
             denial: status.denial.as_ref().map(verdict),
             revocation: status.revocation.as_ref().map(verdict),
             used,
+            last_use,
             superseded,
             expires_at,
             created: req.metadata.creation_timestamp.as_ref().map(|t| t.0),

@@ -108,6 +108,10 @@ pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> 
             return deny(response, 403, &text);
         }
         allow_events(webhook, req, &attempt, &decision);
+        let now = Timestamp::now();
+        for grant in decision.reusable_grants() {
+            webhook.uses.note(&grant.request, &attempt, now);
+        }
     }
     response
 }

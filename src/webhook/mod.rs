@@ -6,6 +6,7 @@ mod effects;
 mod guard;
 pub mod handler;
 pub mod registration;
+pub mod uses;
 pub mod watch;
 
 use std::{
@@ -66,6 +67,8 @@ pub struct Webhook {
     /// The key of the hashes that stand for redacted values in recorded
     /// changes, drawn at random per process so that no hash can be looked up.
     pub redaction_key: [u8; 32],
+    /// Uses of reusable approvals not yet written to their requests.
+    pub uses: uses::UseLedger,
 }
 
 /// Where to listen and which certificate to serve.
@@ -107,7 +110,9 @@ impl Webhook {
             Arc::clone(&index),
             Arc::clone(&ready),
         ));
-        Self::with_metrics(client, config, index, ready, instance, metrics)
+        let webhook = Self::with_metrics(client, config, index, ready, instance, metrics);
+        tokio::spawn(uses::flush_forever(Arc::clone(&webhook)));
+        webhook
     }
 
     /// Builds the state over an index someone else fills (tests fill it by hand).
@@ -153,6 +158,7 @@ impl Webhook {
             metrics,
             redaction_key: rand::random(),
             body_budget,
+            uses: uses::UseLedger::default(),
         })
     }
 }
