@@ -301,13 +301,7 @@ async fn await_mails(smtp: &SmtpReceiver, n: usize) -> Vec<Mail> {
 /// `containing`; returns the note.
 async fn await_event(ns: &str, name: &str, reason: &str, containing: &str) -> String {
     for _ in 0..100 {
-        let out = kubectl(&ADMIN)
-            .args(["get", "events", "-n", ns, "-o", "json", "--field-selector"])
-            .args([format!("involvedObject.name={name},reason={reason}")])
-            .run()
-            .ok();
-        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let notes = list["items"].as_array().into_iter().flatten().map(|e| {
+        let notes = events_about(ns, name, reason).into_iter().map(|e| {
             let note = e["note"].as_str().or(e["message"].as_str());
             note.unwrap_or_default().to_owned()
         });

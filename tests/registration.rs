@@ -111,14 +111,6 @@ fn gated_resources(config: &ValidatingWebhookConfiguration) -> Vec<String> {
         .collect()
 }
 
-async fn create_policy(name: &str, spec: &str) {
-    let policy = ApprovalPolicy::new(name, serde_yaml_ng::from_str(spec).unwrap());
-    Api::<ApprovalPolicy>::all(client(&ADMIN).await)
-        .create(&PostParams::default(), &policy)
-        .await
-        .unwrap();
-}
-
 async fn delete_policy(name: &str) {
     Api::<ApprovalPolicy>::all(client(&ADMIN).await)
         .delete(name, &DeleteParams::default())

@@ -12,16 +12,8 @@ use std::time::Duration;
 
 use approval_gate::{crd::ApprovalPolicy, testenv::webhook::LocalWebhook};
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
-use kube::{Api, api::PostParams};
+use kube::Api;
 use support::*;
-
-async fn create_policy(name: &str, spec: &str) {
-    let policy = ApprovalPolicy::new(name, serde_yaml_ng::from_str(spec).unwrap());
-    Api::<ApprovalPolicy>::all(client(&ADMIN).await)
-        .create(&PostParams::default(), &policy)
-        .await
-        .unwrap();
-}
 
 /// The resources the validating webhook is registered for, once the
 /// configuration exists.

@@ -11,17 +11,6 @@ use std::time::Duration;
 use approval_gate::crd::Phase;
 use support::{operator::*, *};
 
-/// Applies until allowed: the webhook's cache has seen the approval.
-async fn apply_until_allowed(ns: &str, image: &str) {
-    for _ in 0..100 {
-        if apply(&ALICE, &deployment(ns, "checkout", image)).success() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("alice's change to {image} stayed held");
-}
-
 #[tokio::test]
 async fn each_use_of_a_reusable_approval_is_counted_with_the_last_one_and_an_event_series() {
     let admission = shared().await;
@@ -31,7 +20,7 @@ async fn each_use_of_a_reusable_approval_is_counted_with_the_last_one_and_an_eve
     let name = held_change(&ns, "checkout");
     approve(&BOB, &ns, &name).await;
 
-    apply_until_allowed(&ns, "app:v2").await;
+    apply_until_allowed(&ns, "checkout", "app:v2").await;
     for image in ["app:v3", "app:v4"] {
         apply(&ALICE, &deployment(&ns, "checkout", image)).ok();
     }
@@ -61,13 +50,7 @@ async fn each_use_of_a_reusable_approval_is_counted_with_the_last_one_and_an_eve
     // One Event series about the request, however many writes it took.
     let mut series = 0;
     for _ in 0..100 {
-        let out = kubectl(&ADMIN)
-            .args(["get", "events", "-n", &ns, "-o", "json", "--field-selector"])
-            .args([format!("involvedObject.name={name},reason=UsedAgain")])
-            .run()
-            .ok();
-        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let items = list["items"].as_array().cloned().unwrap_or_default();
+        let items = events_about(&ns, &name, "UsedAgain");
         series = items.len();
         if series > 0 {
             let note = items[0]["message"].as_str().unwrap_or_default().to_owned();

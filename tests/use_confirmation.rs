@@ -36,17 +36,7 @@ async fn review(ns: &str, deploy: &str, image: &str) -> serde_json::Value {
         .get(deploy)
         .await
         .unwrap();
-    let mut desired = live.clone();
-    desired
-        .spec
-        .as_mut()
-        .unwrap()
-        .template
-        .spec
-        .as_mut()
-        .unwrap()
-        .containers[0]
-        .image = Some(image.into());
+    let desired = with_image(&live, image);
     serde_json::json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {
@@ -88,17 +78,6 @@ async fn post_until_allowed(admission: &LocalWebhook, review: &serde_json::Value
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the webhook never allowed the approved review");
-}
-
-/// Applies until allowed: the webhook's cache has seen the approval.
-async fn apply_until_allowed(ns: &str, deploy: &str, image: &str) {
-    for _ in 0..100 {
-        if apply(&ALICE, &deployment(ns, deploy, image)).success() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("alice's approved apply of {deploy} stayed held");
 }
 
 #[tokio::test]
@@ -145,26 +124,15 @@ async fn a_real_use_is_confirmed_and_a_use_never_written_is_reported() {
     );
     assert!(after >= before + 1.0, "{before} → {after}");
     assert!(
-        events(&ns, &real, "UseUnconfirmed").is_empty(),
+        events_about(&ns, &real, "UseUnconfirmed").is_empty(),
         "the real use raised nothing"
     );
-}
-
-/// The Events `reason` about the request, as `kubectl get events` lists them.
-fn events(ns: &str, name: &str, reason: &str) -> Vec<serde_json::Value> {
-    let out = kubectl(&ADMIN)
-        .args(["get", "events", "-n", ns, "-o", "json", "--field-selector"])
-        .args([format!("involvedObject.name={name},reason={reason}")])
-        .run()
-        .ok();
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
-    list["items"].as_array().cloned().unwrap_or_default()
 }
 
 /// The note of the Event `reason` about the request, once it exists.
 async fn await_event(ns: &str, name: &str, reason: &str) -> String {
     for _ in 0..100 {
-        if let Some(event) = events(ns, name, reason).first() {
+        if let Some(event) = events_about(ns, name, reason).first() {
             assert_eq!(event["type"], "Warning");
             return event["message"].as_str().unwrap_or_default().to_owned();
         }

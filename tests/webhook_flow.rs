@@ -415,17 +415,7 @@ async fn a_hundred_concurrent_uses_of_one_approval_allow_exactly_one() {
 
     // The exact object alice's approved apply would write.
     let deployments = Api::<Deployment>::namespaced(client(&ALICE).await, &ns);
-    let mut desired: Deployment = deployments.get("checkout").await.unwrap();
-    let containers = &mut desired
-        .spec
-        .as_mut()
-        .unwrap()
-        .template
-        .spec
-        .as_mut()
-        .unwrap()
-        .containers;
-    containers[0].image = Some("app:v2".into());
+    let desired = with_image(&deployments.get("checkout").await.unwrap(), "app:v2");
     let probe = kubectl(&ALICE)
         .args(["apply", "--dry-run=server", "-f", "-"])
         .stdin(deployment(&ns, "checkout", "app:v2"))

@@ -193,16 +193,21 @@ pub fn request_name(message: &str, ns: &str) -> String {
         .to_owned()
 }
 
-/// Creates a cluster-wide ApprovalPolicy `<ns>-policy` from YAML for its
-/// `spec`, and waits until the shared webhook holds it.
-pub async fn install_policy(ns: &str, spec: &str) -> String {
+/// Creates the cluster-wide ApprovalPolicy `name` from YAML for its `spec`, as the admin.
+pub async fn create_policy(name: &str, spec: &str) {
     use approval_gate::crd::ApprovalPolicy;
-    let name = format!("{ns}-policy");
-    let policy = ApprovalPolicy::new(&name, serde_yaml_ng::from_str(spec).unwrap());
+    let policy = ApprovalPolicy::new(name, serde_yaml_ng::from_str(spec).unwrap());
     kube::Api::<ApprovalPolicy>::all(client(&ADMIN).await)
         .create(&kube::api::PostParams::default(), &policy)
         .await
         .unwrap();
+}
+
+/// Creates a cluster-wide ApprovalPolicy `<ns>-policy` from YAML for its
+/// `spec`, and waits until the shared webhook holds it.
+pub async fn install_policy(ns: &str, spec: &str) -> String {
+    let name = format!("{ns}-policy");
+    create_policy(&name, spec).await;
     webhook::webhook();
     webhook::await_policy(&name).await;
     name
@@ -215,6 +220,19 @@ pub fn deployment(ns: &str, name: &str, image: &str) -> String {
          replicas: 1\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      \
          labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
     )
+}
+
+/// `live` with its first container's image set to `image`: the object an
+/// apply of [`deployment`] at that image writes.
+pub fn with_image(
+    live: &k8s_openapi::api::apps::v1::Deployment,
+    image: &str,
+) -> k8s_openapi::api::apps::v1::Deployment {
+    let mut desired = live.clone();
+    let pod = desired.spec.as_mut().and_then(|s| s.template.spec.as_mut());
+    let container = pod.and_then(|p| p.containers.first_mut());
+    container.expect("a container").image = Some(image.into());
+    desired
 }
 
 /// `kubectl apply -f -` of `manifest` as `id`.

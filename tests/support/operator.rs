@@ -506,3 +506,26 @@ pub async fn secret(key: &str, value: &[u8]) {
         Err(e) => panic!("creating Secret {SECRET}: {e}"),
     }
 }
+
+/// The Events with `reason` about the request, as `kubectl get events` lists them.
+pub fn events_about(ns: &str, name: &str, reason: &str) -> Vec<serde_json::Value> {
+    let out = kubectl(&ADMIN)
+        .args(["get", "events", "-n", ns, "-o", "json", "--field-selector"])
+        .args([format!("involvedObject.name={name},reason={reason}")])
+        .run()
+        .ok();
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// alice applies `deploy` at `image` until it is allowed: the webhook's
+/// cache has seen the approval.
+pub async fn apply_until_allowed(ns: &str, deploy: &str, image: &str) {
+    for _ in 0..100 {
+        if apply(&ALICE, &deployment(ns, deploy, image)).success() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("alice's approved change of {deploy} to {image} stayed held");
+}
