@@ -80,12 +80,11 @@ pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<A
     let Some(current) = carry_out(&api, &ctx, &req, plan.status, &plan.record, now).await? else {
         return Ok(Action::await_change());
     };
-    // The newest request closes the older ones, so that each stays final
-    // even if nothing else happens to it until it expires.
+    // The newest request closes the older ones (in its namespace), so that
+    // each is final at once rather than when it is next looked at.
     for older in &rule.older {
         let marked = mark(older, &req.name_any(), now);
         let step = super::plan::plan(&marked, policy.as_ref(), now, ctx.retention);
-        let api = Api::<ApprovalRequest>::namespaced(ctx.client.clone(), &ns);
         carry_out(&api, &ctx, older, step.status, &step.record, now).await?;
     }
     // Only after the transition is recorded: what is told is what the audit
