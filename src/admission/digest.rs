@@ -267,4 +267,80 @@ mod tests {
             digest(Operation::Connect, Some(&exec(&["sh"], false)), None)
         );
     }
+
+    fn canonical(value: &Value) -> String {
+        let mut out = String::new();
+        write_canonical(value, &mut out);
+        out
+    }
+
+    /// The canonical form and the digests are pinned to values computed by a
+    /// separate implementation: a change to either would silently turn every
+    /// approval already granted into one for other content (or let one grant another).
+    #[test]
+    fn the_canonical_form_and_digests_are_pinned() {
+        assert_eq!(
+            canonical(&deployment("v1")),
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":{"app":"checkout"},"name":"checkout","namespace":"prod"},"spec":{"replicas":2,"template":{"spec":{"containers":[{"image":"v1","name":"app"}]}}}}"#
+        );
+        assert_eq!(
+            digest(Operation::Update, Some(&deployment("v1")), None).as_deref(),
+            Some("sha256:4be8a4d37475f412217c3e8432a547a0bc2497d5f26739cbf42ef30bd2b72aff")
+        );
+        let exec = json!({"kind": "PodExecOptions", "apiVersion": "v1", "command": ["sh"],
+            "container": "app", "stdin": true, "stdout": true, "tty": true});
+        assert_eq!(
+            digest(Operation::Connect, Some(&exec), None).as_deref(),
+            Some("sha256:928a87bb9aafa469f969236d214c677674087aaae1b3b9bebd60aedf1173cbd8")
+        );
+        let old = json!({"metadata": {"name": "checkout", "uid": "uid-a"}});
+        assert_eq!(
+            digest(Operation::Delete, None, Some(&old)).as_deref(),
+            Some("sha256:d5094633b46617043cd308405e6e863f22a17b5fdfebb9a8379d3af3b2c85fc8")
+        );
+    }
+
+    #[test]
+    fn items_and_keys_are_separated_and_quoted_so_no_two_documents_collide() {
+        assert_eq!(canonical(&json!([1, 2, 3])), "[1,2,3]");
+        assert_ne!(canonical(&json!([1, 2, 3])), canonical(&json!([123])));
+        assert_eq!(canonical(&json!({"b": 1, "a": 2})), r#"{"a":2,"b":1}"#);
+        assert_ne!(
+            canonical(&json!({"a": 1, "b": 2})),
+            canonical(&json!({"a": "1,\"b\":2"}))
+        );
+        assert_eq!(canonical(&json!([])), "[]");
+        assert_eq!(canonical(&json!({})), "{}");
+    }
+
+    #[test]
+    fn labels_are_desired_state() {
+        // On a Namespace, labels set Pod Security Admission: an approval for
+        // one set must not cover another.
+        let ns = |level: &str| {
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod",
+                "labels": {"pod-security.kubernetes.io/enforce": level}}})
+        };
+        assert_ne!(
+            digest(Operation::Update, Some(&ns("restricted")), None),
+            digest(Operation::Update, Some(&ns("privileged")), None)
+        );
+    }
+
+    #[test]
+    fn connect_binds_to_the_container_and_every_stream() {
+        let exec = |container: &str, stdin: bool| {
+            json!({"kind": "PodExecOptions", "apiVersion": "v1", "command": ["sh"],
+                   "container": container, "stdin": stdin, "stdout": true, "tty": true})
+        };
+        let approved = digest(Operation::Connect, Some(&exec("app", true)), None);
+        assert_ne!(
+            approved,
+            digest(Operation::Connect, Some(&exec("sidecar", true)), None)
+        );
+        assert_ne!(
+            approved,
+            digest(Operation::Connect, Some(&exec("app", false)), None)
+        );
+    }
 }

@@ -179,4 +179,44 @@ mod tests {
         assert!(!selector_matches(&expr("DoesNotExist", &[]), &labels));
         assert!(!selector_matches(&expr("Bogus", &[]), &labels));
     }
+
+    #[test]
+    fn operations_match_only_their_own() {
+        use RuleOperation as R;
+        assert!(operation_matches(R::Delete, Operation::Delete));
+        for op in [Operation::Create, Operation::Update, Operation::Connect] {
+            assert!(!operation_matches(R::Delete, op), "{op:?}");
+            assert!(operation_matches(R::All, op), "{op:?}");
+        }
+        assert!(!operation_matches(R::Update, Operation::Create));
+        assert!(!operation_matches(R::Create, Operation::Update));
+        assert!(!operation_matches(R::Connect, Operation::Update));
+    }
+
+    #[test]
+    fn not_in_and_does_not_exist_select_what_they_say() {
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let requirement = |operator: &str, values: &[&str]| LabelSelectorRequirement {
+            key: "env".into(),
+            operator: operator.into(),
+            values: Some(values.iter().map(|v| (*v).to_owned()).collect()),
+        };
+        let not_in = requirement("NotIn", &["dev", "test"]);
+        assert!(requirement_matches(&not_in, &labels(&[("env", "prod")])));
+        assert!(
+            requirement_matches(&not_in, &labels(&[])),
+            "no label is not in the set"
+        );
+        assert!(!requirement_matches(&not_in, &labels(&[("env", "dev")])));
+        let absent = requirement("DoesNotExist", &[]);
+        assert!(requirement_matches(&absent, &labels(&[("team", "a")])));
+        assert!(!requirement_matches(&absent, &labels(&[("env", "prod")])));
+        let unknown = requirement("Sometimes", &["prod"]);
+        assert!(!requirement_matches(&unknown, &labels(&[("env", "prod")])));
+    }
 }

@@ -207,11 +207,23 @@ mod tests {
             .collect();
         targets.sort();
         assert_eq!(targets, ["checkout", "payments"]);
-        let shared = index.by_key.get_key_value(&key("alice", "checkout")).unwrap().0;
-        assert_eq!(Arc::strong_count(shared), 4, "by_key, by_requester and two names");
+        let shared = index
+            .by_key
+            .get_key_value(&key("alice", "checkout"))
+            .unwrap()
+            .0;
+        assert_eq!(
+            Arc::strong_count(shared),
+            4,
+            "by_key, by_requester and two names"
+        );
         index.delete(&named("c", "alice", "payments"));
         index.delete(&named("a", "alice", "checkout"));
-        assert_eq!(index.keys_of("alice").count(), 1, "b still asks for checkout");
+        assert_eq!(
+            index.keys_of("alice").count(),
+            1,
+            "b still asks for checkout"
+        );
         index.delete(&named("b", "alice", "checkout"));
         assert_eq!(index.keys_of("alice").count(), 0);
         assert!(!index.by_requester.contains_key("alice"));
