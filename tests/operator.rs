@@ -101,6 +101,7 @@ async fn approve_deny_revoke_and_use_each_produce_their_phase_and_event() {
     approve(&BOB, &ns, &revoked).await;
     revoke(&BOB, &ns, &revoked).await;
     approve(&BOB, &ns, &used).await;
+    await_allowed(&ALICE, &deployment(&ns, "use", "app:v2")).await;
     apply(&ALICE, &deployment(&ns, "use", "app:v2")).ok();
     approve(&BOB, &ns, &approved).await;
 

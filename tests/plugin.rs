@@ -390,6 +390,7 @@ async fn request_by_hand_picks_the_only_policy() {
         "{listed}"
     );
     ok(&BOB, &[&name, "-n", &ns]);
+    await_allowed(&ALICE, &deployment(&ns, "checkout", "app:v2")).await;
     apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).ok();
     assert_eq!(image_of(&ns, "checkout").await, "app:v2");
 }

@@ -100,6 +100,7 @@ async fn try_denied_approve_retry_passes_once() {
 
     // 3. bob approves; alice's retry passes and uses the approval up.
     approve(&BOB, &ns, &name).await;
+    await_allowed(&ALICE, &deployment(&ns, "checkout", "app:v2")).await;
     apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).ok();
     assert_eq!(image_of(&ns, "checkout").await, "app:v2");
     let used = get_request(&ns, &name).await.status.unwrap();
@@ -248,11 +249,7 @@ async fn server_dry_run_gets_the_same_verdict_without_side_effects() {
         &ns,
     );
     approve(&BOB, &ns, &name).await;
-    kubectl(&ALICE)
-        .args(["apply", "--dry-run=server", "-f", "-"])
-        .stdin(deployment(&ns, "checkout", "app:v2"))
-        .run()
-        .ok();
+    await_allowed(&ALICE, &deployment(&ns, "checkout", "app:v2")).await;
     assert!(
         get_request(&ns, &name)
             .await
@@ -412,6 +409,7 @@ async fn a_hundred_concurrent_uses_of_one_approval_allow_exactly_one() {
         &ns,
     );
     approve(&BOB, &ns, &name).await;
+    await_allowed(&ALICE, &deployment(&ns, "checkout", "app:v2")).await;
 
     // The exact object alice's approved apply would write.
     let deployments = Api::<Deployment>::namespaced(client(&ALICE).await, &ns);
@@ -511,6 +509,7 @@ async fn an_approval_given_after_client_side_apply_is_honoured_by_server_side_ap
         &ns,
     );
     approve(&BOB, &ns, &name).await;
+    await_allowed(&ALICE, &deployment(&ns, "checkout", "app:v2")).await;
     kubectl(&ALICE)
         .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
         .stdin(deployment(&ns, "checkout", "app:v2"))
@@ -572,6 +571,7 @@ async fn gitops_dry_run_then_sync_follows_the_same_flow() {
     );
 
     approve(&BOB, &ns, &name).await;
+    await_allowed(&GITOPS, &deployment(&ns, "checkout", "app:v2")).await;
     sync(false).ok();
     assert_eq!(image_of(&ns, "checkout").await, "app:v2");
 }
@@ -626,7 +626,16 @@ async fn helm_upgrade_is_held_and_passes_after_approval() {
         "{stderr}"
     );
     approve(&BOB, &ns, &request_name(&stderr, &ns)).await;
-    let retried = run(&ALICE, "upgrade", "v2");
+    // helm has no dry run the webhook judges alike: retry until the
+    // webhook's cache has seen the approval (a held upgrade changes nothing).
+    let mut retried = run(&ALICE, "upgrade", "v2");
+    for _ in 0..50 {
+        if retried.status.success() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        retried = run(&ALICE, "upgrade", "v2");
+    }
     assert!(
         retried.status.success(),
         "{}",

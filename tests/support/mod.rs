@@ -235,6 +235,23 @@ pub fn with_image(
     desired
 }
 
+/// Waits until `id`'s server dry run of `manifest` is allowed: the webhook's
+/// cache has seen the approval. A dry run neither uses an approval nor makes
+/// a request, so a retry after it tests the approval, not the cache's lag.
+pub async fn await_allowed(id: &Identity, manifest: &str) {
+    for _ in 0..100 {
+        let probe = kubectl(id)
+            .args(["apply", "--dry-run=server", "-f", "-"])
+            .stdin(manifest)
+            .run();
+        if probe.success() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{}'s change never became allowed:\n{manifest}", id.username);
+}
+
 /// `kubectl apply -f -` of `manifest` as `id`.
 pub fn apply(id: &Identity, manifest: &str) -> KubectlOutput {
     kubectl(id).args(["apply", "-f", "-"]).stdin(manifest).run()
