@@ -143,6 +143,9 @@ async fn creates_and_reads_back_both_kinds() {
     requests.create(&PostParams::default(), &req).await.unwrap();
     let read = requests.get("checkout-update").await.unwrap();
     assert_eq!(read.spec, req.spec);
+    // Nobody but approval-gate writes a status: a new request has none, and
+    // reads as Pending.
+    assert_eq!(read.status, None);
     assert_eq!(read.phase(), Phase::Pending);
     let listed = requests.list(&Default::default()).await.unwrap();
     assert_eq!(

@@ -211,10 +211,14 @@ async fn a_second_restart_records_nothing_again() {
     let all = Api::<ApprovalRequest>::all(client(&ADMIN).await);
     let total = all.list(&Default::default()).await.unwrap().items.len() as f64;
     let labels = r#"controller="approvalrequest""#;
-    scrape_until(&again, |m| {
-        value(m, "approval_gate_reconciles_total", labels) >= total
-    })
-    .await;
+    // Only once the new leader has looked at every request does "nothing
+    // again" mean something.
+    let reconciled = |m: &str| value(m, "approval_gate_reconciles_total", labels) >= total;
+    let metrics = scrape_until(&again, reconciled).await;
+    assert!(
+        reconciled(&metrics),
+        "not every request was reconciled:\n{metrics}"
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     for (name, reasons) in &requests {
         assert_eq!(transition_events(&ns, name), once_each(reasons), "{name}");

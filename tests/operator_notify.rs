@@ -160,14 +160,18 @@ async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
     // A new operator finds the record and sends nothing again.
     drop(operator);
     let again = start_leader("notify-second").await;
-    scrape_until(&again, |m| {
-        value(
-            m,
-            "approval_gate_reconciles_total",
-            r#"controller="approvalrequest""#,
-        ) >= 1.0
-    })
-    .await;
+    // Only once it has looked at every request does "nothing again" mean something.
+    let all = Api::<ApprovalRequest>::all(client(&ADMIN).await);
+    let total = all.list(&Default::default()).await.unwrap().items.len() as f64;
+    let reconciled = |m: &str| {
+        let labels = r#"controller="approvalrequest""#;
+        value(m, "approval_gate_reconciles_total", labels) >= total
+    };
+    let metrics = scrape_until(&again, reconciled).await;
+    assert!(
+        reconciled(&metrics),
+        "not every request was reconciled:\n{metrics}"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         receiver.received().len(),

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use approval_gate::{
-    crd::{Approval, ApprovalRequest, Phase},
+    crd::{Approval, ApprovalRequest, Operation, Phase},
     testenv::{CONTROL_NAMESPACE, Identity},
 };
 use jiff::Timestamp;
@@ -162,6 +162,10 @@ async fn deletes_scale_and_server_side_create_are_gated() {
         "{scale}"
     );
 
+    let live: Deployment = Api::namespaced(client(&ADMIN).await, &ns)
+        .get("checkout")
+        .await
+        .unwrap();
     let delete = kubectl(&ALICE)
         .args(["delete", "deployment", "checkout", "-n", &ns])
         .run()
@@ -171,8 +175,10 @@ async fn deletes_scale_and_server_side_create_are_gated() {
         "{delete}"
     );
     let req = get_request(&ns, &request_name(&delete, &ns)).await;
-    assert!(
-        req.spec.digest.is_some(),
+    let uid = serde_json::json!({"metadata": {"uid": live.metadata.uid}});
+    assert_eq!(
+        req.spec.digest,
+        approval_gate::admission::digest::digest(Operation::Delete, None, Some(&uid)),
         "a DELETE is bound to the object's uid"
     );
 
