@@ -809,6 +809,11 @@ async fn a_policy_requiring_a_reason_takes_it_from_the_object_annotation() {
     // Without a reason, the denial says how to give one, and nothing is created.
     let denial = alice_changes(&ns, &[]).fails();
     assert!(denial.contains("approvalgate.dev/reason"), "{denial}");
+    let made = Api::<ApprovalRequest>::namespaced(client(&ADMIN).await, &ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(made.items.is_empty(), "{:?}", made.items);
     // With the annotation, the pending request carries it.
     let annotated = format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: {ns}\n  \
@@ -820,6 +825,8 @@ async fn a_policy_requiring_a_reason_takes_it_from_the_object_annotation() {
         .run()
         .fails();
     assert!(denial.contains("was created"), "{denial}");
+    let request = get_request(&ns, &request_name(&denial, &ns)).await;
+    assert_eq!(request.spec.reason, "INC-123");
 }
 
 // --- withdrawing requests ---
