@@ -1016,40 +1016,32 @@ async fn audit_entry(matches: impl Fn(&Value) -> bool) -> Value {
 #[tokio::test]
 async fn an_invalid_policy_is_refused_naming_the_field() {
     let ns = namespace("badpolicy").await;
-    let two_days = policy_spec(&ns, "approvalTTL: 48h");
-    let msg = refused(
-        create_policy("approval-ttl-48h", two_days).await,
-        "valid-policy",
-    );
-    assert!(
-        msg.contains("spec.approvalTTL: 48h is outside the sane range"),
-        "{msg}"
-    );
-
-    let connect_pods = json!({
-        "rules": [{"apiGroups": [""], "resources": ["pods"], "operations": ["CONNECT"]}],
-        "approvers": {"groups": ["sre"]},
-    });
-    let msg = refused(
-        create_policy("connect-pods", connect_pods).await,
-        "valid-policy",
-    );
-    assert!(
-        msg.contains("spec.rules[0]: CONNECT applies to subresources such as pods/exec"),
-        "{msg}"
-    );
-
-    // What the apiserver would refuse in the webhook rules derived from it.
-    let wildcard_mixed = json!({
-        "rules": [{"apiGroups": ["*", "apps"], "resources": ["deployments"], "operations": ["UPDATE"]}],
-        "approvers": {"groups": ["sre"]},
-    });
-    let msg = refused(
-        create_policy("wildcard-mixed", wildcard_mixed).await,
-        "valid-policy",
-    );
-    assert!(
-        msg.contains("spec.rules[0].apiGroups: \"*\" matches every group"),
-        "{msg}"
-    );
+    let cases = [
+        (
+            "approval-ttl-48h",
+            policy_spec(&ns, "approvalTTL: 48h"),
+            "spec.approvalTTL: 48h is outside the sane range",
+        ),
+        (
+            "connect-pods",
+            json!({
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "operations": ["CONNECT"]}],
+                "approvers": {"groups": ["sre"]},
+            }),
+            "spec.rules[0]: CONNECT applies to subresources such as pods/exec",
+        ),
+        // What the apiserver would refuse in the webhook rules derived from it.
+        (
+            "wildcard-mixed",
+            json!({
+                "rules": [{"apiGroups": ["*", "apps"], "resources": ["deployments"], "operations": ["UPDATE"]}],
+                "approvers": {"groups": ["sre"]},
+            }),
+            "spec.rules[0].apiGroups: \"*\" matches every group",
+        ),
+    ];
+    for (name, spec, names_the_field) in cases {
+        let msg = refused(create_policy(name, spec).await, "valid-policy");
+        assert!(msg.contains(names_the_field), "{name}: {msg}");
+    }
 }

@@ -379,14 +379,8 @@ pub fn until_late(at: Timestamp) -> Duration {
 /// `kubectl get events` lists them; a repeat folded into a series counts as
 /// often as it happened.
 pub fn transition_events(ns: &str, name: &str) -> BTreeMap<String, u64> {
-    let out = kubectl(&ADMIN)
-        .args(["get", "events", "-n", ns, "-o", "json", "--field-selector"])
-        .args([format!("involvedObject.name={name}")])
-        .run()
-        .ok();
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
     let mut seen = BTreeMap::new();
-    for event in list["items"].as_array().into_iter().flatten() {
+    for event in &events_where(ns, &format!("involvedObject.name={name}")) {
         let reason = event["reason"].as_str().unwrap_or_default();
         if TRANSITIONS.contains(&reason) {
             let count = event["count"].as_u64().unwrap_or(0);
@@ -509,9 +503,22 @@ pub async fn secret(key: &str, value: &[u8]) {
 
 /// The Events with `reason` about the request, as `kubectl get events` lists them.
 pub fn events_about(ns: &str, name: &str, reason: &str) -> Vec<serde_json::Value> {
+    events_where(ns, &format!("involvedObject.name={name},reason={reason}"))
+}
+
+/// The Events in `ns` that `selector` (a field selector) picks.
+fn events_where(ns: &str, selector: &str) -> Vec<serde_json::Value> {
     let out = kubectl(&ADMIN)
-        .args(["get", "events", "-n", ns, "-o", "json", "--field-selector"])
-        .args([format!("involvedObject.name={name},reason={reason}")])
+        .args([
+            "get",
+            "events",
+            "-n",
+            ns,
+            "-o",
+            "json",
+            "--field-selector",
+            selector,
+        ])
         .run()
         .ok();
     let list: serde_json::Value = serde_json::from_str(&out).unwrap();
