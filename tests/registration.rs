@@ -204,6 +204,17 @@ async fn operator_issues_its_certificate_and_registers_with_safe_defaults() {
         .fails();
     assert!(bad.contains("guard.approvalgate.dev"), "{bad}");
     assert!(bad.contains("spec.approvalTTL: 48h"), "{bad}");
+
+    // Once the configuration is as desired (no policy here: no rules), the
+    // leader leaves it alone: a leader whose read-back never compares
+    // equal rewrites it many times a second.
+    let settled = configurations().await.get(CONFIGURATION).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = configurations().await.get(CONFIGURATION).await.unwrap();
+    assert_eq!(
+        later.metadata.resource_version, settled.metadata.resource_version,
+        "the configuration was rewritten although nothing changed"
+    );
 }
 
 /// `kubectl create service` as alice.
@@ -221,8 +232,11 @@ fn create_service(ns: &str) -> KubectlOutput {
         .run()
 }
 
+/// The rules follow a new and a deleted policy (each wait bounded at 30 s by
+/// `configuration_where`; the time taken is printed, not asserted), and the
+/// derived rule really holds a change.
 #[tokio::test]
-async fn a_new_policy_changes_the_rules_within_seconds_and_gates_through_them() {
+async fn a_new_policy_changes_the_rules_and_gates_through_them() {
     let (_operator, _one) = operator().await;
     let ns = namespace("reg-rules").await;
     let before = configurations().await.get(CONFIGURATION).await.unwrap();
@@ -263,6 +277,17 @@ async fn a_deleted_configuration_is_put_back_and_the_repair_is_logged() {
         .ok();
     let restored = configuration_where(|_| true).await;
     assert_eq!(restored.webhooks.unwrap().len(), 2);
+    // The log line comes with the watch's delete event, which may arrive
+    // after the re-created configuration is readable.
+    for _ in 0..100 {
+        if operator
+            .log()
+            .contains("the ValidatingWebhookConfiguration was deleted; re-creating it")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         operator
             .log()
@@ -434,19 +459,156 @@ async fn a_forced_rotation_keeps_admissions_flowing_without_a_tls_error() {
     delete_policy(&policy).await;
 }
 
+/// The Warning Events `WebhookConfigurationRestored` (cluster-scoped objects'
+/// Events live in `default`), once at least `at_least` exist.
+async fn restored_events(at_least: usize) -> Vec<String> {
+    let mut notes = Vec::new();
+    for _ in 0..100 {
+        let out = kubectl(&ADMIN)
+            .args(["get", "events", "-n", "default", "--field-selector"])
+            .args(["reason=WebhookConfigurationRestored,type=Warning"])
+            .args([
+                "-o",
+                "jsonpath={range .items[*]}{.message}{.note}{\"\\n\"}{end}",
+            ])
+            .run()
+            .ok();
+        notes = out.lines().map(str::to_owned).collect();
+        if notes.len() >= at_least {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    notes
+}
+
+#[tokio::test]
+async fn an_edited_configuration_is_put_back_rules_failure_policy_and_ca_bundle() {
+    let (operator, _one) = operator().await;
+    let ns = namespace("reg-edited").await;
+    // A policy, so that the configuration has rules to lose.
+    let policy = format!("{ns}-configmaps");
+    create_policy(
+        &policy,
+        &format!(
+            "rules: [{{apiGroups: [''], resources: [configmaps], operations: [CREATE], namespaces: [{ns}]}}]\n\
+             approvers: {{groups: [sre]}}\n"
+        ),
+    )
+    .await;
+    let kept = configuration_where(|c| gated_resources(c).contains(&"configmaps".to_owned())).await;
+    let restored_before = restored_events(0).await.len();
+
+    // Someone with the rights to do it turns the gate into a no-op: no rules,
+    // failing open, and trusting another CA.
+    let other_ca = pki::new_authority(jiff::Timestamp::now(), Duration::from_secs(3600)).unwrap();
+    let other_bundle = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(other_ca.cert_pem)
+    };
+    let edit = serde_json::json!([
+        {"op": "replace", "path": "/webhooks/0/rules", "value": []},
+        {"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Ignore"},
+        {"op": "replace", "path": "/webhooks/0/clientConfig/caBundle", "value": other_bundle},
+        {"op": "replace", "path": "/webhooks/1/failurePolicy", "value": "Ignore"},
+    ]);
+    kubectl(&ADMIN)
+        .args([
+            "patch",
+            "validatingwebhookconfiguration",
+            CONFIGURATION,
+            "--type=json",
+        ])
+        .args(["-p", &edit.to_string()])
+        .run()
+        .ok();
+
+    let put_back = configuration_where(|c| c.webhooks == kept.webhooks).await;
+    assert_ne!(
+        put_back.metadata.resource_version, kept.metadata.resource_version,
+        "the edit never landed"
+    );
+    let notes = restored_events(restored_before + 1).await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("was edited while approval-gate runs")),
+        "no Warning Event for the edit: {notes:?}"
+    );
+    assert!(
+        operator.log().contains(
+            "the ValidatingWebhookConfiguration was edited by someone else; putting it back"
+        ),
+        "{}",
+        operator.log()
+    );
+    // The derived rule holds again.
+    let held = kubectl(&ALICE)
+        .args([
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            &ns,
+            "--dry-run=server",
+        ])
+        .run()
+        .fails();
+    assert!(held.contains("needs approval"), "{held}");
+
+    delete_policy(&policy).await;
+    configuration_where(|c| !gated_resources(c).contains(&"configmaps".to_owned())).await;
+}
+
+/// A release of the chart in `ns` with cert-manager on: its ServiceAccount and
+/// RBAC as `helm template` renders them, applied by the admin. Returns the
+/// release's full name and a kubeconfig with a token of that ServiceAccount.
+async fn cert_manager_release(ns: &str) -> (String, std::path::PathBuf) {
+    let rendered = support::helm::helm_ok([
+        "template",
+        ns,
+        support::helm::chart().to_str().unwrap(),
+        "--namespace",
+        ns,
+        "--kube-version",
+        "1.35.4",
+        "--set",
+        "certManager.enabled=true",
+        "--show-only",
+        "templates/serviceaccount.yaml",
+        "--show-only",
+        "templates/rbac.yaml",
+    ]);
+    kubectl(&ADMIN)
+        .args(["apply", "-f", "-"])
+        .stdin(rendered)
+        .run()
+        .ok();
+    let fullname = format!("{ns}-approval-gate");
+    let token = kubectl(&ADMIN)
+        .args(["create", "token", &fullname, "-n", ns, "--duration=1h"])
+        .run()
+        .ok();
+    let kubeconfig = plane().token_kubeconfig(ns, token.trim()).unwrap();
+    (fullname, kubeconfig)
+}
+
 /// With `--external-certs` (cert-manager), the operator writes nothing into the
-/// Secret: it trusts the Secret's `ca.crt` and the webhook serves its pair.
+/// Secret: it trusts the Secret's `ca.crt` and the webhook serves its pair. It
+/// runs as its own release's ServiceAccount, under that release's RBAC.
 #[tokio::test]
 async fn certificates_from_cert_manager_are_served_and_trusted_as_given() {
     let (_shared, _one) = operator().await;
     let ns = namespace("reg-external").await;
+    let (fullname, kubeconfig) = cert_manager_release(&ns).await;
     let now = jiff::Timestamp::now();
     let year = Duration::from_secs(365 * 24 * 3600);
     let ca = pki::new_authority(now, year).unwrap();
     let serving = pki::issue_serving(&ca, &["127.0.0.1".to_owned()], now, year).unwrap();
-    // What cert-manager writes for a Certificate.
+    // What cert-manager writes for the chart's serving Certificate.
+    let tls_secret = format!("{fullname}-tls");
     let given: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "issued-tls"}, "type": "kubernetes.io/tls",
+        "metadata": {"name": tls_secret}, "type": "kubernetes.io/tls",
         "stringData": {"ca.crt": ca.cert_pem, "tls.crt": serving.cert_pem, "tls.key": serving.key_pem}
     }))
     .unwrap();
@@ -456,15 +618,16 @@ async fn certificates_from_cert_manager_are_served_and_trusted_as_given() {
         .await
         .unwrap();
 
-    let name = format!("{ns}-external");
+    let name = fullname.clone();
     let external = LocalWebhook::spawn_registering(
         std::path::Path::new(env!("CARGO_BIN_EXE_approval-gate")),
         &plane().dir().join(&ns),
-        &plane().kubeconfig(&ADMIN),
+        &kubeconfig,
         &[
             "--external-certs",
-            "--tls-secret=issued-tls",
+            &format!("--tls-secret={tls_secret}"),
             &format!("--webhook-configuration={name}"),
+            &format!("--owner-cluster-role={fullname}"),
             &format!("--control-namespace={ns}"),
         ],
     )
@@ -485,7 +648,7 @@ async fn certificates_from_cert_manager_are_served_and_trusted_as_given() {
         pki::parse_bundle(ca.cert_pem.as_bytes()).unwrap()
     );
     // The Secret is cert-manager's: nothing was added or replaced.
-    let after = secrets.get("issued-tls").await.unwrap();
+    let after = secrets.get(&tls_secret).await.unwrap();
     assert!(!after.data.as_ref().unwrap().contains_key(CA_KEY));
     assert_eq!(data(&after, TLS_CERT), serving.cert_pem.as_bytes());
     // The webhook serves exactly that pair: a client trusting only this CA

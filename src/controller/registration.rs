@@ -5,7 +5,7 @@
 //! a Warning Event.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     sync::{Arc, RwLock},
     time::Duration,
 };
@@ -217,7 +217,14 @@ struct Maintainer {
     configuration: Latest<ValidatingWebhookConfiguration>,
     owner: Option<OwnerReference>,
     waiting_logged: bool,
+    /// The resourceVersions of this leader's last writes of the
+    /// configuration: a watched version that differs from the desired one and
+    /// is not among them was edited by someone else.
+    own_writes: VecDeque<String>,
 }
+
+/// How many of its own writes the leader remembers.
+const OWN_WRITES: usize = 16;
 
 /// Keeps the Secret and the configuration right until `stop` resolves.
 pub async fn maintain(
@@ -251,6 +258,7 @@ pub async fn maintain(
         configuration: Latest::default(),
         owner: None,
         waiting_logged: false,
+        own_writes: VecDeque::with_capacity(OWN_WRITES),
     };
     let mut wake = tokio::time::Instant::now();
     loop {
@@ -288,15 +296,34 @@ impl Maintainer {
             configuration = %name,
             "the ValidatingWebhookConfiguration was deleted; re-creating it"
         );
+        self.restored(
+            "Recreate",
+            "deleted while approval-gate runs; it was re-created",
+        );
+    }
+
+    fn edited(&self, current: &ValidatingWebhookConfiguration) {
+        let name = &self.config.registration.name;
+        tracing::warn!(
+            configuration = %name,
+            resource_version = %current.resource_version().unwrap_or_default(),
+            "the ValidatingWebhookConfiguration was edited by someone else; putting it back"
+        );
+        self.restored("Revert", "edited while approval-gate runs; it was put back");
+    }
+
+    /// The Warning Event; `action` differs per cause, so that an edit after a
+    /// deletion is an Event of its own, not a repeat of the first.
+    fn restored(&self, action: &'static str, what: &str) {
+        let name = &self.config.registration.name;
         self.events.send(Note {
             regarding: configuration_reference(name),
             warning: true,
             reason: "WebhookConfigurationRestored",
-            action: "Restore",
+            action,
             note: format!(
-                "ValidatingWebhookConfiguration {name} was deleted while approval-gate runs; \
-                 it was re-created. To switch approval-gate off, scale it to zero first \
-                 (see the recovery runbook)."
+                "ValidatingWebhookConfiguration {name} was {what}. To switch approval-gate \
+                 off, scale it to zero first (see the recovery runbook)."
             ),
         });
     }
@@ -427,11 +454,15 @@ impl Maintainer {
             let accepted = registrable(&policies, &refused);
             let rules = rules_for(accepted.iter().map(|p| &p.spec));
             let desired = configuration(&registration, bundle, rules);
-            if let Some(current) = &self.configuration.value
-                && current.webhooks == desired.webhooks
-                && current.metadata.owner_references == desired.metadata.owner_references
-            {
-                return Ok(());
+            if let Some(current) = &self.configuration.value {
+                if current.webhooks == desired.webhooks
+                    && current.metadata.owner_references == desired.metadata.owner_references
+                {
+                    return Ok(());
+                }
+                if edited_by_others(current, &self.own_writes) {
+                    self.edited(current);
+                }
             }
             let name = &registration.name;
             let api = Api::<ValidatingWebhookConfiguration>::all(self.client.clone());
@@ -468,6 +499,11 @@ impl Maintainer {
                 resource_version = %written.resource_version().unwrap_or_default(),
                 "webhook configuration written"
             );
+            if self.own_writes.len() == OWN_WRITES {
+                self.own_writes.pop_front();
+            }
+            self.own_writes
+                .push_back(written.resource_version().unwrap_or_default());
             self.configuration.value = Some(written);
             return Ok(());
         }
@@ -534,6 +570,19 @@ impl Maintainer {
         }
         self.owner.clone()
     }
+}
+
+/// Whether a watched configuration that is not as desired was written by
+/// someone else: this leader has written it before, and not this version.
+/// (A version an earlier leader wrote is not counted: nothing here knows it.)
+fn edited_by_others(
+    current: &ValidatingWebhookConfiguration,
+    own_writes: &VecDeque<String>,
+) -> bool {
+    !own_writes.is_empty()
+        && current
+            .resource_version()
+            .is_none_or(|v| !own_writes.contains(&v))
 }
 
 fn configuration_reference(name: &str) -> ObjectReference {
@@ -609,6 +658,26 @@ mod tests {
         refusals.record(&bad, "refused".into());
         refusals.forget_stale(&[good]);
         assert!(refusals.snapshot().is_empty());
+    }
+
+    #[test]
+    fn only_a_version_this_leader_did_not_write_counts_as_edited() {
+        let at = |version: &str| ValidatingWebhookConfiguration {
+            metadata: kube::api::ObjectMeta {
+                resource_version: Some(version.to_owned()),
+                ..Default::default()
+            },
+            webhooks: None,
+        };
+        let mut own = VecDeque::new();
+        // A new leader has written nothing: whatever it finds is not "edited".
+        assert!(!edited_by_others(&at("7"), &own));
+        own.extend(["8".to_owned(), "9".to_owned()]);
+        // Its own writes, the latest or an older one the watch brings late.
+        assert!(!edited_by_others(&at("9"), &own));
+        assert!(!edited_by_others(&at("8"), &own));
+        assert!(edited_by_others(&at("10"), &own));
+        assert!(edited_by_others(&at("7"), &own));
     }
 
     #[test]

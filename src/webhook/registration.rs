@@ -190,7 +190,10 @@ pub fn configuration(
         match_policy: Some("Equivalent".to_owned()),
         side_effects: "NoneOnDryRun".to_owned(),
         timeout_seconds: Some(registration.timeout_seconds),
-        rules: Some(rules),
+        // The apiserver stores no rules as none at all: written as an empty
+        // list, the read-back would never compare equal and the leader would
+        // rewrite it forever.
+        rules: (!rules.is_empty()).then_some(rules),
         namespace_selector: Some(LabelSelector {
             match_expressions: Some(vec![LabelSelectorRequirement {
                 key: "kubernetes.io/metadata.name".to_owned(),
