@@ -72,10 +72,20 @@ bench-operator: tools
 	$(CARGO) build --release --bin approval-gate
 	$(CARGO) bench --bench operator
 
+## mutants: mutation testing of the pure security core against its unit tests (not part of test; report in target/mutants.out)
+.PHONY: mutants
+mutants:
+	hack/mutants.sh
+
 ## completions: regenerate plugin/completions from the plugin
 completions:
 	$(CARGO) build --quiet --bin kubectl-approve
 	for s in bash zsh fish; do target/debug/kubectl-approve completion $$s > plugin/completions/kubectl-approve.$$s; done
+
+## golden: accept the plugin's current output as tests/golden/ (runs the golden tests, copies what differs from target/golden/)
+.PHONY: golden
+golden: tools
+	CARGO="$(CARGO)" hack/golden.sh
 
 ## chart-crds: copy crds/ into the Helm chart (byte-identical; checked by tests/chart/drift.rs)
 .PHONY: chart-crds

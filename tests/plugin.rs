@@ -15,7 +15,7 @@ use approval_gate::{
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
-use support::*;
+use support::{golden::goldens, *};
 
 /// `kubectl approve ARGS` as `id`, finished.
 fn approve_cmd(id: &Identity, args: &[&str]) -> Output {
@@ -63,6 +63,138 @@ async fn image_of(ns: &str, name: &str) -> String {
         .unwrap()
 }
 
+/// `out` with what differs from run to run replaced: each `known` string by
+/// its placeholder, RFC 3339 times by `<time>`, ages and durations (`3s`,
+/// `14m`, `2h5m`) by `<dur>`, the number after `resourceVersion` by `<rv>`.
+/// A table cell keeps its column: the gap of two or more spaces after it
+/// takes up what the placeholders changed, so the golden files keep the real
+/// layout.
+fn normalise(out: &str, known: &[(&str, &str)]) -> String {
+    let mut text = String::new();
+    for line in out.split_inclusive('\n') {
+        let (line, end) = line.strip_suffix('\n').map_or((line, ""), |l| (l, "\n"));
+        let mut rest = line.trim_start_matches(' ');
+        text.push_str(&line[..line.len() - rest.len()]);
+        // How much longer the line has grown since the last column gap.
+        let mut grown = 0isize;
+        let mut previous = "";
+        while !rest.is_empty() {
+            let word_len = rest.find(' ').unwrap_or(rest.len());
+            let (word, tail) = rest.split_at(word_len);
+            let after = tail.trim_start_matches(' ');
+            let mut gap = tail.len() - after.len();
+            let unnumbered = word.trim_start_matches(|c: char| c.is_ascii_digit());
+            let new = if previous == "resourceVersion" && unnumbered.len() < word.len() {
+                format!("<rv>{unnumbered}")
+            } else {
+                normalise_word(word, known)
+            };
+            previous = word;
+            grown += new.chars().count() as isize - word.chars().count() as isize;
+            text.push_str(&new);
+            if gap >= 2 && !after.is_empty() {
+                let wanted = (gap as isize - grown).max(1) as usize;
+                grown += wanted as isize - gap as isize;
+                gap = wanted;
+            }
+            text.push_str(&" ".repeat(gap));
+            rest = after;
+        }
+        text.push_str(end);
+    }
+    text
+}
+
+fn normalise_word(word: &str, known: &[(&str, &str)]) -> String {
+    let mut word = known
+        .iter()
+        .fold(word.to_owned(), |w, (from, to)| w.replace(from, to));
+    while let Some((start, len)) = find_time(&word) {
+        word.replace_range(start..start + len, "<time>");
+    }
+    if is_duration(&word) {
+        "<dur>".to_owned()
+    } else {
+        word
+    }
+}
+
+/// `3s`, `14m`, `2h5m`, `3d4h`: how the plugin prints ages and durations.
+fn is_duration(word: &str) -> bool {
+    let units: Vec<&str> = word.split_inclusive(['s', 'm', 'h', 'd']).collect();
+    (1..=2).contains(&units.len())
+        && units.iter().all(|u| {
+            u.strip_suffix(['s', 'm', 'h', 'd'])
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
+/// Where the first RFC 3339 time (`2026-03-01T12:00:00Z`, fractions and
+/// offsets allowed) in `s` starts, and its length.
+fn find_time(s: &str) -> Option<(usize, usize)> {
+    let b = s.as_bytes();
+    let fits = |at: usize, shape: &str| {
+        shape
+            .bytes()
+            .enumerate()
+            .all(|(i, c)| match (c, b.get(at + i)) {
+                (b'd', Some(x)) => x.is_ascii_digit(),
+                (c, Some(&x)) => c == x,
+                (_, None) => false,
+            })
+    };
+    (0..b.len()).find_map(|start| {
+        if !fits(start, "dddd-dd-ddTdd:dd:dd") {
+            return None;
+        }
+        let mut end = start + 19;
+        if b.get(end) == Some(&b'.') {
+            end += 1;
+            while b.get(end).is_some_and(u8::is_ascii_digit) {
+                end += 1;
+            }
+        }
+        if b.get(end) == Some(&b'Z') {
+            end += 1;
+        } else if (b.get(end) == Some(&b'+') || b.get(end) == Some(&b'-')) && fits(end + 1, "dd:dd")
+        {
+            end += 6;
+        }
+        Some((start, end - start))
+    })
+}
+
+#[test]
+fn normalise_keeps_columns_and_describe_layout() {
+    let known = [("ns-policy", "<policy>"), ("ns", "<ns>")];
+    let table = "NAME   POLICY      EXPIRES IN   AGE\n\
+                 x      ns-policy   59m          3s\n";
+    assert_eq!(
+        normalise(table, &known),
+        "NAME   POLICY      EXPIRES IN   AGE\n\
+         x      <policy>    <dur>        <dur>\n"
+    );
+    let events = "  AGE   TYPE\n  14s   Normal\n  3s    Normal\n";
+    assert_eq!(
+        normalise(events, &known),
+        "  AGE   TYPE\n  <dur> Normal\n  <dur> Normal\n"
+    );
+    let diff = "  --- deployments.apps/checkout (live, resourceVersion 253)\n";
+    assert_eq!(
+        normalise(diff, &known),
+        "  --- deployments.apps/checkout (live, resourceVersion <rv>)\n"
+    );
+    let field = "Created:      1m5s ago (2026-03-01T11:50:00Z) in ns\n";
+    assert_eq!(
+        normalise(field, &known),
+        "Created:      <dur> ago (<time>) in <ns>\n"
+    );
+    assert_eq!(
+        normalise("app:v2 0/1 10 5ms → 2026-03-01T11:50:00.5+01:00", &[]),
+        "app:v2 0/1 10 5ms → <time>"
+    );
+}
+
 #[tokio::test]
 async fn requester_lists_approver_approves_and_phases_follow() {
     let ns = namespace("plugin-list").await;
@@ -92,6 +224,14 @@ async fn requester_lists_approver_approves_and_phases_follow() {
     );
     assert!(!ok(&ALICE, &["list", "-n", &ns, "--mine"]).contains(&name));
 
+    // The webhook records its Event in the background: describe shows it
+    // once it is there.
+    for _ in 0..100 {
+        if !operator::events_about(&ns, &name, "Blocked").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let described = ok(&BOB, &["describe", &name, "-n", &ns]);
     for part in [
         "Action:       UPDATE deployments.apps/checkout in namespace",
@@ -133,6 +273,7 @@ async fn requester_lists_approver_approves_and_phases_follow() {
         .get(&name)
         .await
         .unwrap();
+    let digest = req.spec.digest.clone().unwrap_or_default();
     let approval = &req.status.unwrap().approvals[0];
     assert_eq!(
         (approval.user.as_str(), approval.comment.as_str()),
@@ -141,6 +282,22 @@ async fn requester_lists_approver_approves_and_phases_follow() {
     assert_eq!(approval.groups, ["sre"]);
 
     assert_eq!(ok(&BOB, &["wait", &name, "-n", &ns, "--timeout", "5s"]), "");
+
+    // What people see, with the run's names, times and digest replaced.
+    let hex = digest.trim_start_matches("sha256:");
+    assert_eq!(hex.len(), 64, "{digest}");
+    let known = [
+        (policy.as_str(), "<policy>"),
+        (name.as_str(), "<name>"),
+        (ns.as_str(), "<ns>"),
+        (hex, "<digest>"),
+        (&hex[..12], "<short-digest>"),
+    ];
+    goldens(&[
+        ("e2e-list.txt", &normalise(&listed, &known)),
+        ("e2e-describe-pending.txt", &normalise(&described, &known)),
+        ("e2e-list-wide-approved.txt", &normalise(&all, &known)),
+    ]);
 }
 
 #[tokio::test]

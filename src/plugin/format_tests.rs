@@ -1,5 +1,5 @@
 //! Unit tests for the pure formatting, and the golden files for the table
-//! and describe layouts (`UPDATE_GOLDEN=1 cargo test --lib plugin` rewrites them).
+//! and describe layouts (`make golden` accepts changed output).
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::{api::core::v1::Event, apimachinery::pkg::apis::meta::v1::Time};
@@ -206,10 +206,12 @@ fn golden_describe_finished() {
     });
     let used = RequestView::new(&used, Some(&p), now());
     let denied = RequestView::new(&reqs[2], Some(&p), now());
-    let expired = RequestView::new(&reqs[3], None, now());
+    let expired = RequestView::new(&reqs[3], Some(&p), now());
+    // As `kubectl approve describe` words them from the policy.
+    let who = approvers(&p.approvers.users, &p.approvers.groups);
     let mut text = String::new();
     for v in [&used, &denied, &expired] {
-        text.push_str(&describe(v, None, &[], now(), Style::default()));
+        text.push_str(&describe(v, Some(&who), &[], now(), Style::default()));
         text.push_str("---\n");
     }
     golden("describe-finished.txt", &text);

@@ -11,7 +11,9 @@ use std::{
 
 use approval_gate::testenv::{ControlPlane, Identity, Options};
 
+pub mod golden;
 pub mod helm;
+pub mod proxy;
 pub mod receiver;
 pub mod webhook;
 
