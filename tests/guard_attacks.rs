@@ -971,16 +971,42 @@ async fn deleting_an_approved_request_grants_nothing() {
 async fn an_impersonated_approval_is_bobs_and_only_the_audit_log_names_the_admin() {
     let scene = held("impersonate", "").await;
     let bob = impersonated("bob", &["sre", APPROVER]).await;
-    let stored = bob.approve(&scene.ns, &scene.request).await.unwrap();
-    let approval = &stored.status.unwrap().approvals[0];
-    assert_eq!(approval.user, "bob");
-    assert_eq!(approval.groups, ["sre", APPROVER]);
+    // The guard judges the impersonated identity, not the admin behind it: an
+    // approval in the admin's name, or claiming the admin's group, is refused.
+    let as_admin = Approval {
+        user: "admin".into(),
+        ..bob.approval()
+    };
+    let msg = refused(
+        bob.write_status(&scene.ns, &scene.request, |s| s.approvals.push(as_admin))
+            .await,
+        "decider-is-caller",
+    );
+    assert!(msg.contains("bob"), "{msg}");
+    let masters = Approval {
+        groups: vec!["sre".into(), "system:masters".into()],
+        ..bob.approval()
+    };
+    refused(
+        bob.write_status(&scene.ns, &scene.request, |s| s.approvals.push(masters))
+            .await,
+        "groups-are-yours",
+    );
+    bob.approve(&scene.ns, &scene.request).await.unwrap();
+    let stored = get_request(&scene.ns, &scene.request).await;
+    let approvals = stored.status.unwrap().approvals;
+    assert_eq!(approvals.len(), 1, "{approvals:?}");
+    assert_eq!(
+        (approvals[0].user.as_str(), approvals[0].groups.as_slice()),
+        ("bob", ["sre".to_owned(), APPROVER.to_owned()].as_slice())
+    );
 
     let entry = audit_entry(|e| {
         e["objectRef"]["name"] == scene.request.as_str()
             && e["objectRef"]["subresource"] == "status"
             && e["verb"] == "update"
             && e["stage"] == "ResponseComplete"
+            && e["responseStatus"]["code"] == 200
     })
     .await;
     assert_eq!(entry["user"]["username"], "admin", "{entry}");

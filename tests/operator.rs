@@ -31,8 +31,11 @@ async fn assert_expires_at(ns: &str, name: &str, deadline: Timestamp) {
     );
 }
 
+/// Each request expires with `expiresAt` at its TTL deadline, and is never seen
+/// Expired before it; how late after the deadline is bounded only by `SLACK`
+/// here and measured by `make bench-operator` (expiry lateness).
 #[tokio::test]
-async fn pending_requests_expire_on_time() {
+async fn pending_requests_expire_at_their_deadline_never_before() {
     let gate = shared().await;
     let ns = namespace("expire").await;
     let extra = "requestTTL: 10s\napprovalTTL: 2s\nbindToContent: false\n";
@@ -241,7 +244,9 @@ async fn leader_failover_finishes_pending_expiries() {
     register(&follower).await;
 
     let ns = namespace("failover").await;
-    let policy = policy(&follower, &ns, "requestTTL: 10s\nbindToContent: false\n").await;
+    // Long enough that the requests are still pending when the leader dies;
+    // the dead leader's own audit log below proves they were.
+    let policy = policy(&follower, &ns, "requestTTL: 20s\nbindToContent: false\n").await;
     let requests = ["one", "two", "three"];
     for name in requests {
         ask(&ns, name, &policy);
@@ -252,7 +257,15 @@ async fn leader_failover_finishes_pending_expiries() {
     }
 
     crash(&leader);
-    let crashed = Timestamp::now();
+    // The leader is dead, so its log is final: it expired none of them, and
+    // every expiry below is the follower's work.
+    for name in requests {
+        assert_eq!(
+            audit_transitions(&leader, &ns, name),
+            ["Requested"],
+            "{name} was no longer pending when the leader crashed"
+        );
+    }
     drop(leader);
     let within = Duration::from_secs(LEASE_SECONDS) + SLACK;
     let (_, took) = await_any_leader(&[instance(&follower)], within).await;
@@ -260,11 +273,7 @@ async fn leader_failover_finishes_pending_expiries() {
     for name in requests {
         let req = get_request(&ns, name).await.unwrap();
         let created = time_of(req.metadata.creation_timestamp.as_ref());
-        let deadline = plus(created, Duration::from_secs(10));
-        assert!(
-            deadline > crashed,
-            "{name} was due before the leader crashed"
-        );
+        let deadline = plus(created, Duration::from_secs(20));
         assert_expires_at(&ns, name, deadline).await;
         let reasons = ["Requested", "Expired"];
         let seen = await_transition_events(&ns, name, &reasons).await;

@@ -176,7 +176,17 @@ pub fn crash(running: &LocalWebhook) {
         // Its watchdog shell has the same arguments, but not the binary as argv[0].
         if args.first() == Some(&binary.as_bytes()) && args.contains(&marker.as_bytes()) {
             signal::kill(Pid::from_raw(pid), signal::Signal::SIGKILL).expect("SIGKILL");
-            return;
+            // Dead once it is a zombie or gone: nothing it writes comes after this.
+            let stat = entry.path().join("stat");
+            for _ in 0..500 {
+                match std::fs::read_to_string(&stat) {
+                    Ok(s) if !s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')) => {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    _ => return,
+                }
+            }
+            panic!("pid {pid} outlived SIGKILL by 5 s");
         }
     }
     panic!("no approval-gate process runs in {}", running.dir.display());
