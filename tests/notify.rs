@@ -170,6 +170,32 @@ async fn a_receiver_that_keeps_failing_is_given_up_after_the_last_attempt() {
     assert!(receiver.received().is_empty());
 }
 
+/// A 408 (timeout) or 429 (too many requests) may pass later and is retried;
+/// any other 4xx will fail the same way again and is given up at once.
+#[tokio::test]
+async fn a_408_or_429_is_retried_and_another_4xx_is_not() {
+    for status in [408, 429] {
+        let receiver = HttpReceiver::start_failing_with(1, status).await;
+        let to = Destination::Webhook {
+            url: receiver.url("/busy"),
+            key: KEY.to_vec(),
+        };
+        let attempts = fast().deliver(&to, &pending_notice()).await.unwrap();
+        assert_eq!((attempts, receiver.failed()), (2, 1), "{status}");
+        assert_eq!(receiver.received().len(), 1, "{status}");
+    }
+    for status in [400, 401, 403, 404, 410, 413, 422] {
+        let receiver = HttpReceiver::start_failing_with(usize::MAX, status).await;
+        let to = Destination::Webhook {
+            url: receiver.url("/refusing"),
+            key: KEY.to_vec(),
+        };
+        let err = fast().deliver(&to, &pending_notice()).await.unwrap_err();
+        assert!(err.to_string().contains(&status.to_string()), "{err}");
+        assert_eq!(receiver.failed(), 1, "{status} was retried");
+    }
+}
+
 fn mailer(smtp: &SmtpReceiver, tls: SmtpTls) -> Mailer {
     Mailer {
         host: smtp.addr.ip().to_string(),

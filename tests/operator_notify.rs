@@ -2,8 +2,9 @@
 //! against a real apiserver delivers a signed webhook when a request becomes
 //! Pending and when it is approved (and an email over STARTTLS to a relay
 //! with a private CA), records what it sent in the request's
-//! status, sends nothing again after a restart, and turns a failing channel
-//! into a Warning Event and a metric until it works.
+//! status, sends nothing again after a restart, sends again with the same
+//! idempotency key when it died between sending and recording, and turns a
+//! failing channel into a Warning Event and a metric until it works.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -288,6 +289,64 @@ async fn a_failing_channel_warns_and_is_retried_until_it_works() {
             .await
             .is_empty()
     );
+}
+
+/// An operator that dies after sending but before recording leaves no
+/// record, so the next leader sends again, with the same idempotency key, for
+/// the receiver to drop the repeat; then it records the delivery once.
+#[tokio::test]
+async fn a_crash_between_send_and_record_resends_with_the_same_idempotency_key() {
+    let _only_us = exclusive().await;
+    let receiver = HttpReceiver::start(0).await;
+    let ns = namespace("notify-crash").await;
+    let hmac_key = format!("{ns}-hmac");
+    secret(&hmac_key, KEY).await;
+    let first = start_leader("notify-crash-first").await;
+    let extra = format!(
+        "bindToContent: false
+notify:
+- name: hook
+  webhook: {{url: '{}', \
+         secretRef: {{name: {SECRET}, key: {hmac_key}}}}}
+",
+        receiver.url("/hook")
+    );
+    let policy = policy(&first, &ns, &extra).await;
+    // The receiver takes the delivery but its answer never comes back.
+    receiver.hold();
+    ask(&ns, "req", &policy);
+    let sent = receiver.await_on("/hook", 1, SLACK).await;
+    assert_eq!(sent.len(), 1, "the first leader sent it");
+    crash(&first);
+    drop(first);
+    assert!(
+        notified(&ns, "req").await.is_empty(),
+        "recorded although no answer came"
+    );
+
+    receiver.answer();
+    let second = start_leader("notify-crash-second").await;
+    let got = receiver.await_on("/hook", 2, SLACK).await;
+    assert_eq!(got.len(), 2, "the second leader sends again");
+    let uid = get_request(&ns, "req").await.unwrap().metadata.uid.unwrap();
+    for delivery in &got {
+        assert_eq!(
+            delivery.header("X-Approval-Gate-Idempotency-Key"),
+            format!("{uid}/Requested")
+        );
+        assert_eq!(verified(delivery)["transition"], "Requested");
+    }
+    for _ in 0..100 {
+        if !notified(&ns, "req").await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        notified(&ns, "req").await,
+        [("Requested".to_owned(), "hook".to_owned())]
+    );
+    drop(second);
 }
 
 /// Waits until the SMTP server holds `n` mails (or 10 s); returns them.

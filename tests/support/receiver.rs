@@ -1,12 +1,13 @@
 //! Real local receivers for notifications: an HTTP server (axum) that keeps
-//! every delivery and can fail the first few, and a minimal SMTP server
-//! with optional STARTTLS.
+//! every delivery and can fail the first few (with a status of the test's
+//! choice) or hold them unanswered, and a minimal SMTP server with optional
+//! STARTTLS.
 
 use std::{
     net::SocketAddr,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -46,6 +47,10 @@ struct Shared {
     received: Mutex<Vec<Delivery>>,
     fail_first: AtomicUsize,
     failed: AtomicUsize,
+    /// The status of a failure; 500 when 0.
+    fail_status: AtomicU16,
+    /// While set, a delivery is kept and left unanswered.
+    holding: AtomicBool,
 }
 
 /// An HTTP server on 127.0.0.1 that answers 200 (after `fail_first` 500s)
@@ -70,6 +75,24 @@ impl HttpReceiver {
         Self { addr, shared }
     }
 
+    /// Like [`Self::start`], failing with `status` instead of 500.
+    pub async fn start_failing_with(fail_first: usize, status: u16) -> Self {
+        let receiver = Self::start(fail_first).await;
+        receiver.shared.fail_status.store(status, Ordering::SeqCst);
+        receiver
+    }
+
+    /// From now on keeps each delivery but does not answer it, as a receiver
+    /// whose reply is lost, until [`Self::answer`].
+    pub fn hold(&self) {
+        self.shared.holding.store(true, Ordering::SeqCst);
+    }
+
+    /// Answers held and new deliveries again.
+    pub fn answer(&self) {
+        self.shared.holding.store(false, Ordering::SeqCst);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -79,7 +102,7 @@ impl HttpReceiver {
         self.shared.received.lock().unwrap().clone()
     }
 
-    /// How many requests got a 500.
+    /// How many requests got a failure status.
     pub fn failed(&self) -> usize {
         self.shared.failed.load(Ordering::SeqCst)
     }
@@ -110,13 +133,17 @@ async fn receive(
     let to_fail = shared.fail_first.load(Ordering::SeqCst);
     if shared.failed.load(Ordering::SeqCst) < to_fail {
         shared.failed.fetch_add(1, Ordering::SeqCst);
-        return StatusCode::INTERNAL_SERVER_ERROR;
+        let status = shared.fail_status.load(Ordering::SeqCst);
+        return StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
     shared.received.lock().unwrap().push(Delivery {
         path: uri.path().to_owned(),
         headers,
         body,
     });
+    while shared.holding.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     StatusCode::OK
 }
 
