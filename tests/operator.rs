@@ -282,6 +282,93 @@ async fn leader_failover_finishes_pending_expiries() {
     }
 }
 
+/// A second control namespace, holding what the chart grants approval-gate's
+/// service account in its own (the namespaced Roles and RoleBindings, copied).
+async fn second_control_namespace() -> String {
+    let ns = namespace("second-home").await;
+    let chart = approval_gate::testenv::rbac::chart_rbac(&plane().bin_dir().join("helm")).unwrap();
+    let admin = client(&ADMIN).await;
+    for mut role in chart.roles {
+        role.metadata.namespace = Some(ns.clone());
+        Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(admin.clone(), &ns)
+            .create(&PostParams::default(), &role)
+            .await
+            .unwrap();
+    }
+    for mut binding in chart.role_bindings {
+        binding.metadata.namespace = Some(ns.clone());
+        Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(admin.clone(), &ns)
+            .create(&PostParams::default(), &binding)
+            .await
+            .unwrap();
+    }
+    ns
+}
+
+/// Waits until `running` logs that it leads.
+async fn await_logged_leader(running: &LocalWebhook) {
+    for _ in 0..(30 * LEASE_SECONDS) {
+        if log_lines(running)
+            .iter()
+            .any(|l| l["fields"]["message"] == "became the leader; reconciling")
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{} never led:\n{}", running.dir.display(), running.log());
+}
+
+/// Two leaders at once, as in a split brain: two operators whose Leases live
+/// in different control namespaces, both reconciling every request at the
+/// same moments (when each is created, and at its deadline). Each transition
+/// is still recorded once in all, because a status write is conditioned on
+/// the resourceVersion it was planned from, and only its winner records.
+#[tokio::test]
+async fn two_leaders_writing_at_once_record_each_transition_once() {
+    let _only_us = exclusive().await;
+    let second_home = second_control_namespace().await;
+    let first = start_leader("split-first").await;
+    let mut args = serve_args(Duration::from_secs(60));
+    args.push(format!("--control-namespace={second_home}"));
+    let second = start("split-second", &args).await;
+    await_logged_leader(&second).await;
+    register(&first).await;
+
+    let ns = namespace("split").await;
+    let policy = policy(&first, &ns, "requestTTL: 10s\nbindToContent: false\n").await;
+    let names: Vec<String> = (0..20).map(|i| format!("req-{i}")).collect();
+    for name in &names {
+        ask(&ns, name, &policy);
+    }
+    let reasons = ["Requested", "Expired"];
+    for name in &names {
+        let req = get_request(&ns, name).await.unwrap();
+        let created = time_of(req.metadata.creation_timestamp.as_ref());
+        assert_expires_at(&ns, name, plus(created, Duration::from_secs(10))).await;
+        let seen = await_transition_events(&ns, name, &reasons).await;
+        assert_eq!(seen, once_each(&reasons), "{name}");
+        let mut audited = audit_transitions(&first, &ns, name);
+        audited.extend(audit_transitions(&second, &ns, name));
+        audited.sort();
+        assert_eq!(audited, ["Expired", "Requested"], "{name}");
+    }
+    // Both really reconciled every request: neither stood by.
+    let labels = r#"controller="approvalrequest""#;
+    let all = names.len() as f64;
+    for running in [&first, &second] {
+        let metrics = scrape_until(running, |m| {
+            value(m, "approval_gate_reconciles_total", labels) >= 2.0 * all
+        })
+        .await;
+        assert!(
+            value(&metrics, "approval_gate_reconciles_total", labels) >= 2.0 * all,
+            "{} did not reconcile every request twice:\n{metrics}",
+            running.dir.display()
+        );
+    }
+}
+
 #[tokio::test]
 async fn retention_removes_finished_requests() {
     let gate = shared().await;
