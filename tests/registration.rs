@@ -506,28 +506,40 @@ async fn an_edited_configuration_is_put_back_rules_failure_policy_and_ca_bundle(
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(other_ca.cert_pem)
     };
-    let edit = serde_json::json!([
-        {"op": "replace", "path": "/webhooks/0/rules", "value": []},
-        {"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Ignore"},
-        {"op": "replace", "path": "/webhooks/0/clientConfig/caBundle", "value": other_bundle},
-        {"op": "replace", "path": "/webhooks/1/failurePolicy", "value": "Ignore"},
-    ]);
-    kubectl(&ADMIN)
-        .args([
-            "patch",
-            "validatingwebhookconfiguration",
-            CONFIGURATION,
-            "--type=json",
-        ])
-        .args(["-p", &edit.to_string()])
-        .run()
-        .ok();
-
-    let put_back = configuration_where(|c| c.webhooks == kept.webhooks).await;
-    assert_ne!(
-        put_back.metadata.resource_version, kept.metadata.resource_version,
-        "the edit never landed"
-    );
+    let edits = [
+        serde_json::json!([{"op": "replace", "path": "/webhooks/0/rules", "value": []}]),
+        serde_json::json!([{"op": "replace", "path": "/webhooks/0/failurePolicy", "value": "Ignore"}]),
+        serde_json::json!([{"op": "replace", "path": "/webhooks/1/failurePolicy", "value": "Ignore"}]),
+        serde_json::json!([
+            {"op": "replace", "path": "/webhooks/0/clientConfig/caBundle", "value": other_bundle}
+        ]),
+    ];
+    // Each edit alone is put back.
+    for edit in edits {
+        let edited = kubectl(&ADMIN)
+            .args([
+                "patch",
+                "validatingwebhookconfiguration",
+                CONFIGURATION,
+                "--type=json",
+            ])
+            .args([
+                "-p",
+                &edit.to_string(),
+                "-o",
+                "jsonpath={.metadata.resourceVersion}",
+            ])
+            .run()
+            .ok();
+        let put_back = configuration_where(|c| {
+            c.webhooks == kept.webhooks && c.metadata.resource_version.as_deref() != Some(&edited)
+        })
+        .await;
+        assert_ne!(
+            put_back.metadata.resource_version, kept.metadata.resource_version,
+            "the edit {edit} never landed"
+        );
+    }
     let notes = restored_events(restored_before + 1).await;
     assert!(
         notes
