@@ -30,9 +30,9 @@ tools:
 build:
 	$(CARGO) build --all-targets
 
-## test: unit and integration tests against a real etcd + kube-apiserver
+## test: unit and integration tests against a real etcd + kube-apiserver, and each bench's self-check (no load)
 test: tools
-	$(CARGO) test --lib --bins --tests --no-fail-fast
+	$(CARGO) test --lib --bins --tests --benches --no-fail-fast
 
 ## lint: formatting and clippy, as CI checks them
 lint:
