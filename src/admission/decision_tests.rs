@@ -241,6 +241,22 @@ fn reusable_approval_is_not_reported_as_single_use() {
     let decision = decide_checkout("singleUse: false", [approved]);
     assert_eq!(decision.verdict_label(), "granted");
     assert_eq!(decision.single_use_grants().count(), 0);
+    // It is tallied as a use of the reusable approval instead.
+    let reused: Vec<&Grant> = decision.reusable_grants().collect();
+    assert_eq!(reused.len(), 1);
+    assert_eq!(reused[0].request.name_any(), "checkout-rollout");
+}
+
+#[test]
+fn a_single_use_approval_is_consumed_not_tallied_as_reused() {
+    let approved = mk_approved(
+        "checkout-rollout",
+        "prod-deploys",
+        &alice_updates_checkout(),
+    );
+    let decision = decide_checkout("", [approved]);
+    assert_eq!(decision.single_use_grants().count(), 1);
+    assert_eq!(decision.reusable_grants().count(), 0);
 }
 
 #[test]

@@ -688,6 +688,45 @@ fn every_policy_problem_names_its_field() {
     }
 }
 
+/// The TTL bounds are inclusive, to the second: the last sane value on each
+/// side passes, one second past it does not.
+#[test]
+fn ttl_bounds_hold_exactly_at_their_edges() {
+    let secs = crate::crd::Duration::from_secs;
+    let week = 7 * 24 * 3600;
+    let day = 24 * 3600;
+    let request = |s: u64, ok: bool| {
+        let mut spec = policy("");
+        spec.request_ttl = secs(s);
+        (
+            format!("requestTTL {s}s"),
+            review_policy(&spec).is_empty(),
+            ok,
+        )
+    };
+    let approval = |s: u64, ok: bool| {
+        let mut spec = policy("");
+        spec.approval_ttl = secs(s);
+        (
+            format!("approvalTTL {s}s"),
+            review_policy(&spec).is_empty(),
+            ok,
+        )
+    };
+    for (what, passed, ok) in [
+        request(9, false),
+        request(10, true),
+        request(week, true),
+        request(week + 1, false),
+        approval(0, false),
+        approval(1, true),
+        approval(day, true),
+        approval(day + 1, false),
+    ] {
+        assert_eq!(passed, ok, "{what}");
+    }
+}
+
 #[test]
 fn an_approval_ttl_under_a_second_is_a_problem() {
     let p = policy("approvalTTL: 500ms");
