@@ -287,22 +287,26 @@ async fn leader_failover_finishes_pending_expiries() {
 async fn second_control_namespace() -> String {
     let ns = namespace("second-home").await;
     let chart = approval_gate::testenv::rbac::chart_rbac(&plane().bin_dir().join("helm")).unwrap();
-    let admin = client(&ADMIN).await;
-    for mut role in chart.roles {
-        role.metadata.namespace = Some(ns.clone());
-        Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(admin.clone(), &ns)
-            .create(&PostParams::default(), &role)
-            .await
-            .unwrap();
-    }
-    for mut binding in chart.role_bindings {
-        binding.metadata.namespace = Some(ns.clone());
-        Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(admin.clone(), &ns)
-            .create(&PostParams::default(), &binding)
-            .await
-            .unwrap();
-    }
+    create_in(&ns, chart.roles).await;
+    create_in(&ns, chart.role_bindings).await;
     ns
+}
+
+/// Creates each of `objects` in `ns`, as the admin.
+async fn create_in<K>(ns: &str, objects: Vec<K>)
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api = Api::<K>::namespaced(client(&ADMIN).await, ns);
+    for mut object in objects {
+        object.meta_mut().namespace = Some(ns.to_owned());
+        api.create(&PostParams::default(), &object).await.unwrap();
+    }
 }
 
 /// Waits until `running` logs that it leads.

@@ -111,6 +111,22 @@ fn gated_resources(config: &ValidatingWebhookConfiguration) -> Vec<String> {
         .collect()
 }
 
+/// Creates the policy `<ns>-<suffix>` on ConfigMap CREATEs in `ns` (with
+/// `extra` spec lines) and waits until the registration gates ConfigMaps.
+async fn configmaps_policy(ns: &str, suffix: &str, extra: &str) -> String {
+    let policy = format!("{ns}-{suffix}");
+    create_policy(
+        &policy,
+        &format!(
+            "rules: [{{apiGroups: [''], resources: [configmaps], operations: [CREATE], namespaces: [{ns}]}}]\n\
+             approvers: {{groups: [sre]}}\n{extra}"
+        ),
+    )
+    .await;
+    configuration_where(|c| gated_resources(c).contains(&"configmaps".to_owned())).await;
+    policy
+}
+
 async fn delete_policy(name: &str) {
     Api::<ApprovalPolicy>::all(client(&ADMIN).await)
         .delete(name, &DeleteParams::default())
@@ -364,16 +380,7 @@ async fn metrics_of(operator: &LocalWebhook) -> String {
 async fn a_forced_rotation_keeps_admissions_flowing_without_a_tls_error() {
     let (operator, _one) = operator().await;
     let ns = namespace("reg-rotate").await;
-    let policy = format!("{ns}-stream");
-    create_policy(
-        &policy,
-        &format!(
-            "rules: [{{apiGroups: [''], resources: [configmaps], operations: [CREATE], namespaces: [{ns}]}}]\n\
-             approvers: {{groups: [sre]}}\nmode: Audit\n"
-        ),
-    )
-    .await;
-    configuration_where(|c| gated_resources(c).contains(&"configmaps".to_owned())).await;
+    let policy = configmaps_policy(&ns, "stream", "mode: Audit\n").await;
     let before = secret().await;
     let decided_before = decisions(&metrics_of(operator).await);
 
@@ -487,15 +494,7 @@ async fn an_edited_configuration_is_put_back_rules_failure_policy_and_ca_bundle(
     let (operator, _one) = operator().await;
     let ns = namespace("reg-edited").await;
     // A policy, so that the configuration has rules to lose.
-    let policy = format!("{ns}-configmaps");
-    create_policy(
-        &policy,
-        &format!(
-            "rules: [{{apiGroups: [''], resources: [configmaps], operations: [CREATE], namespaces: [{ns}]}}]\n\
-             approvers: {{groups: [sre]}}\n"
-        ),
-    )
-    .await;
+    let policy = configmaps_policy(&ns, "configmaps", "").await;
     let kept = configuration_where(|c| gated_resources(c).contains(&"configmaps".to_owned())).await;
     let restored_before = restored_events(0).await.len();
 
