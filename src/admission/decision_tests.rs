@@ -362,6 +362,32 @@ fn a_new_request_after_a_denial_points_to_it_even_for_other_content() {
     assert_eq!(held(&first).1.create.as_ref().unwrap().spec.previous, None);
 }
 
+/// Only a request under the same policy, in the namespace the new one lives
+/// in, is pointed to: another policy's "no", or one written elsewhere by hand,
+/// is not this policy's earlier decision.
+#[test]
+fn a_denial_under_another_policy_or_elsewhere_is_not_the_previous_decision() {
+    let denied = |name: &str, policy: &str, namespace: &str| {
+        let mut req = mk_request(name, policy, &alice_updates_checkout(), 300);
+        req.metadata.namespace = Some(namespace.into());
+        req.status.get_or_insert_with(Default::default).denial = Some(crate::crd::Verdict {
+            user: "bob".into(),
+            time: Time(ts(NOW - 200)),
+            reason: "no".into(),
+        });
+        req
+    };
+    for other in [
+        denied("checkout-other-policy", "old-deploys", "prod"),
+        denied("checkout-elsewhere", "prod-deploys", "staging"),
+    ] {
+        let name = other.name_any();
+        let decision = decide_checkout("", [other]);
+        let new = held(&decision).1.create.clone().expect("a new request");
+        assert_eq!(new.spec.previous, None, "{name}");
+    }
+}
+
 #[test]
 fn requester_cannot_approve_own_request() {
     let attempt = update_deployment("alice", &["sre"], "prod", "checkout");
