@@ -487,6 +487,25 @@ fn controller_creates_requests_for_others_without_a_digest() {
     assert_eq!(create(&pending(), &controller(), Some(&policy(""))), Ok(()));
 }
 
+/// `spec.previous` shows approvers an earlier "no": only approval-gate,
+/// which knows the requests, may write it, or a requester could invent one.
+#[test]
+fn only_approval_gate_records_a_previous_decision() {
+    let previous = crate::crd::Previous {
+        name: "checkout-first".into(),
+        phase: crate::crd::Phase::Expired,
+        by: String::new(),
+        reason: String::new(),
+    };
+    let mut by_alice = by_hand("alice");
+    by_alice.spec.previous = Some(Box::new(previous.clone()));
+    let v = create(&by_alice, &alice(), Some(&policy(""))).unwrap_err();
+    assert_eq!(v.rule, "previous-by-approval-gate");
+    let mut by_gate = pending();
+    by_gate.spec.previous = Some(Box::new(previous));
+    assert_eq!(create(&by_gate, &controller(), Some(&policy(""))), Ok(()));
+}
+
 #[test]
 fn a_new_request_carries_no_decisions() {
     let v = create(&approved(), &alice(), Some(&policy(""))).unwrap_err();
@@ -600,6 +619,22 @@ fn requester_cannot_erase_a_decided_request_but_admin_and_retention_can() {
         assert_eq!(delete(&req, &alice()), Err("decided-requests-stay"));
         assert_eq!(delete(&req, &admin()), Ok(()));
         assert_eq!(delete(&req, &controller()), Ok(()));
+    }
+}
+
+/// Either mark of a use makes the refusal say "used", not "approved".
+#[test]
+fn a_request_with_either_mark_of_a_use_is_refused_as_used() {
+    let at_only = written(&approved(), |s| s.used_at = Some(Time(ts(70))));
+    let by_only = written(&approved(), |s| {
+        s.used_by = Some(crate::crd::UsedBy {
+            uid: "u".into(),
+            user: "alice".into(),
+        });
+    });
+    for req in [at_only, by_only] {
+        let v = review_delete(&req, &alice().actor(), &GuardConfig::default()).unwrap_err();
+        assert!(v.message.contains("this request was used"), "{}", v.message);
     }
 }
 
