@@ -448,6 +448,37 @@ fn rejection_says_why_the_state_forbids_it() {
         v.message,
         "this request cannot be approved: it is Used (final)"
     );
+    // An approved request is not final: it can still be revoked.
+    let approved = approved();
+    let new = written(&approved, |s| s.denial = Some(dave().verdict()));
+    let v = review_status(
+        &approved,
+        &new,
+        &dave().actor(),
+        Some(&policy("")),
+        &GuardConfig::default(),
+        ts(NOW),
+    )
+    .unwrap_err();
+    assert_eq!(v.message, "this request cannot be denied: it is Approved");
+}
+
+#[test]
+fn a_write_that_records_no_decision_says_so() {
+    let old = pending();
+    let v = review_status(
+        &old,
+        &old.clone(),
+        &bob().actor(),
+        Some(&policy("")),
+        &GuardConfig::default(),
+        ts(NOW),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (v.rule, v.message.as_str()),
+        ("one-decision", "the write records no decision")
+    );
 }
 
 #[test]
@@ -649,6 +680,17 @@ fn an_approver_may_not_withdraw_someone_elses_request() {
 #[test]
 fn a_valid_policy_has_no_problems() {
     assert_eq!(review_policy(&policy("")), Vec::<String>::new());
+    // Several groups without a wildcard, and "*/*" alone, are fine.
+    let mut groups = policy("");
+    groups.rules = vec![rule(
+        &["apps", "batch"],
+        &["deployments", "jobs"],
+        &[RuleOperation::Update],
+    )];
+    assert_eq!(review_policy(&groups), Vec::<String>::new());
+    let mut everything = policy("");
+    everything.rules = vec![rule(&["*"], &["*/*"], &[RuleOperation::Update])];
+    assert_eq!(review_policy(&everything), Vec::<String>::new());
     let mut exec = policy("");
     exec.rules = vec![rule(&[""], &["pods/exec"], &[RuleOperation::Connect])];
     assert_eq!(review_policy(&exec), Vec::<String>::new());
