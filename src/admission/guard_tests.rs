@@ -677,6 +677,31 @@ fn an_approver_may_not_withdraw_someone_elses_request() {
 
 // --- policies ---
 
+/// A subresource listed beside a wildcard that already matches it is refused
+/// (the apiserver would refuse the registered rule); others stand.
+#[test]
+fn a_resource_shadowed_by_a_wildcard_beside_it_is_a_problem() {
+    let shadowed = |resources: &[&str]| {
+        let mut p = policy("");
+        p.rules = vec![rule(&["", "apps"], resources, &[RuleOperation::Update])];
+        review_policy(&p)
+            .iter()
+            .any(|m| m.contains("is already matched by a wildcard beside it"))
+    };
+    for (resources, expected) in [
+        (&["pods/*", "pods/exec"][..], true),
+        (&["*/scale", "deployments/scale"][..], true),
+        (&["pods/*"][..], false),
+        (&["*/scale"][..], false),
+        (&["pods/*", "deployments/scale"][..], false),
+        (&["*/scale", "deployments/status"][..], false),
+        (&["pods/exec", "pods/attach"][..], false),
+        (&["*/*", "pods/exec"][..], false),
+    ] {
+        assert_eq!(shadowed(resources), expected, "{resources:?}");
+    }
+}
+
 #[test]
 fn a_valid_policy_has_no_problems() {
     assert_eq!(review_policy(&policy("")), Vec::<String>::new());
