@@ -696,6 +696,7 @@ fn a_resource_shadowed_by_a_wildcard_beside_it_is_a_problem() {
         (&["pods/*", "deployments/scale"][..], false),
         (&["*/scale", "deployments/status"][..], false),
         (&["pods/exec", "pods/attach"][..], false),
+        (&["deployments/scale", "statefulsets/scale"][..], false),
         (&["*/*", "pods/exec"][..], false),
     ] {
         assert_eq!(shadowed(resources), expected, "{resources:?}");
