@@ -309,20 +309,6 @@ where
     }
 }
 
-/// Waits until `running` logs that it leads.
-async fn await_logged_leader(running: &LocalWebhook) {
-    for _ in 0..(30 * LEASE_SECONDS) {
-        if log_lines(running)
-            .iter()
-            .any(|l| l["fields"]["message"] == "became the leader; reconciling")
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{} never led:\n{}", running.dir.display(), running.log());
-}
-
 /// Two leaders at once, as in a split brain: two operators whose Leases live
 /// in different control namespaces, both reconciling every request at the
 /// same moments (when each is created, and at its deadline). Each transition
@@ -336,7 +322,7 @@ async fn two_leaders_writing_at_once_record_each_transition_once() {
     let mut args = serve_args(Duration::from_secs(60));
     args.push(format!("--control-namespace={second_home}"));
     let second = start("split-second", &args).await;
-    await_logged_leader(&second).await;
+    await_leader_in(&second_home, &instance(&second)).await;
     register(&first).await;
 
     let ns = namespace("split").await;

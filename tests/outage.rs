@@ -27,7 +27,11 @@ use kube::{
     Api,
     api::{DeleteParams, PostParams},
 };
-use support::{proxy::StallingProxy, *};
+use support::{
+    operator::{scrape, value},
+    proxy::StallingProxy,
+    *,
+};
 use tokio::sync::Mutex;
 
 /// Both tests register a webhook for ConfigMaps; one at a time.
@@ -160,20 +164,6 @@ async fn with_the_webhook_down_nodes_leases_and_csrs_pass_and_the_rest_is_refuse
         .ok();
 }
 
-/// A value of the webhook's metric `name` with `labels` (`""` for none).
-async fn metric(metrics_url: &str, name: &str, labels: &str) -> f64 {
-    let text = reqwest::get(format!("{metrics_url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let series = format!("{name}{labels} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&series))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
-}
-
 /// How many held changes the test makes while the apiserver is stalled: two
 /// Events each, well past the webhook's queue of 1,024.
 const HELD: usize = 600;
@@ -225,7 +215,11 @@ async fn a_stalled_apiserver_delays_no_denial_and_unpublished_events_are_counted
         assert!(attempt < 100, "never held: {}", probe.stderr());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let dropped_before = metric(&gate.metrics_url, "approval_gate_events_dropped_total", "").await;
+    let dropped_before = value(
+        &scrape(&gate).await,
+        "approval_gate_events_dropped_total",
+        "",
+    );
 
     proxy.stall();
     let alice = Api::<ConfigMap>::namespaced(client(&ALICE).await, &ns);
@@ -253,17 +247,16 @@ async fn a_stalled_apiserver_delays_no_denial_and_unpublished_events_are_counted
         assert!(denial.contains("needs approval"), "{denial}");
         assert!(denial.contains("is being created"), "{denial}");
     }
-    let timed_out = metric(
-        &gate.metrics_url,
+    let metrics = scrape(&gate).await;
+    let timed_out = value(
+        &metrics,
         "approval_gate_auto_requests_total",
-        "{result=\"timeout\"}",
-    )
-    .await;
+        r#"result="timeout""#,
+    );
     assert_eq!(timed_out, HELD as f64);
     // Two Events per denial, a queue of 1,024 and at most one in flight: the
     // rest were dropped and counted, never waited for.
-    let dropped =
-        metric(&gate.metrics_url, "approval_gate_events_dropped_total", "").await - dropped_before;
+    let dropped = value(&metrics, "approval_gate_events_dropped_total", "") - dropped_before;
     assert!(
         dropped >= (2 * HELD - 1025) as f64,
         "only {dropped} Events dropped"

@@ -311,29 +311,14 @@ async fn a_deleted_configuration_is_put_back_and_the_repair_is_logged() {
         "{}",
         operator.log()
     );
-    // The repair also leaves a Warning Event (cluster-scoped objects' Events
-    // live in `default`).
-    let mut events = String::new();
-    for _ in 0..100 {
-        events = kubectl(&ADMIN)
-            .args([
-                "get",
-                "events",
-                "-n",
-                "default",
-                "--field-selector",
-                "reason=WebhookConfigurationRestored",
-                "-o",
-                "jsonpath={.items[*].type}",
-            ])
-            .run()
-            .ok();
-        if events.contains("Warning") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(events.contains("Warning"), "no Warning Event: {events:?}");
+    // The repair also leaves a Warning Event.
+    let notes = restored_events(1).await;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("was deleted while approval-gate runs")),
+        "no Warning Event: {notes:?}"
+    );
 }
 
 /// Creates ConfigMaps as alice until `stop`; every create passes through the
@@ -466,21 +451,19 @@ async fn a_forced_rotation_keeps_admissions_flowing_without_a_tls_error() {
     delete_policy(&policy).await;
 }
 
-/// The Warning Events `WebhookConfigurationRestored` (cluster-scoped objects'
-/// Events live in `default`), once at least `at_least` exist.
+/// The notes of the Warning Events `WebhookConfigurationRestored`
+/// (cluster-scoped objects' Events live in `default`), once at least
+/// `at_least` exist.
 async fn restored_events(at_least: usize) -> Vec<String> {
     let mut notes = Vec::new();
     for _ in 0..100 {
-        let out = kubectl(&ADMIN)
-            .args(["get", "events", "-n", "default", "--field-selector"])
-            .args(["reason=WebhookConfigurationRestored,type=Warning"])
-            .args([
-                "-o",
-                "jsonpath={range .items[*]}{.message}{.note}{\"\\n\"}{end}",
-            ])
-            .run()
-            .ok();
-        notes = out.lines().map(str::to_owned).collect();
+        notes = operator::events_where(
+            "default",
+            "reason=WebhookConfigurationRestored,type=Warning",
+        )
+        .iter()
+        .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+        .collect();
         if notes.len() >= at_least {
             break;
         }

@@ -109,6 +109,15 @@ fn mk_approved(name: &str, policy: &str, attempt: &Attempt) -> ApprovalRequest {
     req
 }
 
+/// alice's approved request `checkout-rollout` to update checkout under prod-deploys.
+fn checkout_rollout() -> ApprovalRequest {
+    mk_approved(
+        "checkout-rollout",
+        "prod-deploys",
+        &alice_updates_checkout(),
+    )
+}
+
 fn mk_index<P, R>(policies: P, requests: R) -> Index
 where
     P: IntoIterator<Item = ApprovalPolicy>,
@@ -216,11 +225,7 @@ fn pending_request_for_the_same_change_is_named_and_not_recreated() {
 
 #[test]
 fn approved_unexpired_request_with_matching_digest_grants_once() {
-    let approved = mk_approved(
-        "checkout-rollout",
-        "prod-deploys",
-        &alice_updates_checkout(),
-    );
+    let approved = checkout_rollout();
     let decision = decide_checkout("", [approved]);
     assert!(decision.allowed());
     assert_eq!(decision.verdict_label(), "granted");
@@ -233,11 +238,7 @@ fn approved_unexpired_request_with_matching_digest_grants_once() {
 
 #[test]
 fn reusable_approval_is_not_reported_as_single_use() {
-    let approved = mk_approved(
-        "checkout-rollout",
-        "prod-deploys",
-        &alice_updates_checkout(),
-    );
+    let approved = checkout_rollout();
     let decision = decide_checkout("singleUse: false", [approved]);
     assert_eq!(decision.verdict_label(), "granted");
     assert_eq!(decision.single_use_grants().count(), 0);
@@ -249,11 +250,7 @@ fn reusable_approval_is_not_reported_as_single_use() {
 
 #[test]
 fn a_single_use_approval_is_consumed_not_tallied_as_reused() {
-    let approved = mk_approved(
-        "checkout-rollout",
-        "prod-deploys",
-        &alice_updates_checkout(),
-    );
+    let approved = checkout_rollout();
     let decision = decide_checkout("", [approved]);
     assert_eq!(decision.single_use_grants().count(), 1);
     assert_eq!(decision.reusable_grants().count(), 0);
@@ -261,11 +258,7 @@ fn a_single_use_approval_is_consumed_not_tallied_as_reused() {
 
 #[test]
 fn approval_for_different_content_does_not_allow_this_change() {
-    let mut other = mk_approved(
-        "checkout-rollout",
-        "prod-deploys",
-        &alice_updates_checkout(),
-    );
+    let mut other = checkout_rollout();
     other.spec.digest = Some(sha('b'));
     let decision = decide_checkout("", [other]);
     let (_, hold) = held(&decision);
@@ -279,11 +272,7 @@ fn approval_for_different_content_does_not_allow_this_change() {
 
 #[test]
 fn approval_not_bound_to_content_allows_any_content() {
-    let mut other = mk_approved(
-        "checkout-rollout",
-        "prod-deploys",
-        &alice_updates_checkout(),
-    );
+    let mut other = checkout_rollout();
     other.spec.digest = Some(sha('b'));
     let decision = decide_checkout("bindToContent: false", [other]);
     assert!(decision.allowed());
@@ -431,11 +420,7 @@ fn approval_by_a_non_approver_does_not_count() {
 
 #[test]
 fn approved_request_in_another_namespace_does_not_count() {
-    let mut elsewhere = mk_approved(
-        "checkout-rollout",
-        "prod-deploys",
-        &alice_updates_checkout(),
-    );
+    let mut elsewhere = checkout_rollout();
     elsewhere.metadata.namespace = Some("staging".into());
     let decision = decide_checkout("", [elsewhere]);
     let (_, hold) = held(&decision);

@@ -111,6 +111,18 @@ fn written(
     new
 }
 
+/// How a status write by `who` under `p` is judged at `NOW`.
+fn judge(
+    who: &Caller,
+    old: &ApprovalRequest,
+    p: &ApprovalPolicySpec,
+    change: impl FnOnce(&mut ApprovalRequestStatus),
+) -> Review {
+    let new = written(old, change);
+    let config = GuardConfig::default();
+    review_status(old, &new, &who.actor(), Some(p), &config, ts(NOW))
+}
+
 /// The rule a status write by `who` breaks under `p`, judged at `NOW`.
 fn status_write(
     who: &Caller,
@@ -118,9 +130,7 @@ fn status_write(
     p: &ApprovalPolicySpec,
     change: impl FnOnce(&mut ApprovalRequestStatus),
 ) -> Result<(), &'static str> {
-    let new = written(old, change);
-    let config = GuardConfig::default();
-    review_status(old, &new, &who.actor(), Some(p), &config, ts(NOW)).map_err(|v| v.rule)
+    judge(who, old, p, change).map_err(|v| v.rule)
 }
 
 /// `who` appends their own approval.
@@ -434,47 +444,24 @@ fn only_an_approved_request_can_be_revoked_and_only_a_pending_one_denied() {
 fn rejection_says_why_the_state_forbids_it() {
     let mut used = approved();
     used.status.get_or_insert_with(Default::default).used_at = Some(Time(ts(60)));
-    let new = written(&used, |s| s.approvals.push(dave().approval()));
-    let v = review_status(
-        &used,
-        &new,
-        &dave().actor(),
-        Some(&policy("")),
-        &GuardConfig::default(),
-        ts(NOW),
-    )
-    .unwrap_err();
+    let approval = dave().approval();
+    let v = judge(&dave(), &used, &policy(""), |s| s.approvals.push(approval)).unwrap_err();
     assert_eq!(
         v.message,
         "this request cannot be approved: it is Used (final)"
     );
     // An approved request is not final: it can still be revoked.
-    let approved = approved();
-    let new = written(&approved, |s| s.denial = Some(dave().verdict()));
-    let v = review_status(
-        &approved,
-        &new,
-        &dave().actor(),
-        Some(&policy("")),
-        &GuardConfig::default(),
-        ts(NOW),
-    )
+    let denial = dave().verdict();
+    let v = judge(&dave(), &approved(), &policy(""), |s| {
+        s.denial = Some(denial)
+    })
     .unwrap_err();
     assert_eq!(v.message, "this request cannot be denied: it is Approved");
 }
 
 #[test]
 fn a_write_that_records_no_decision_says_so() {
-    let old = pending();
-    let v = review_status(
-        &old,
-        &old.clone(),
-        &bob().actor(),
-        Some(&policy("")),
-        &GuardConfig::default(),
-        ts(NOW),
-    )
-    .unwrap_err();
+    let v = judge(&bob(), &pending(), &policy(""), |_| {}).unwrap_err();
     assert_eq!(
         (v.rule, v.message.as_str()),
         ("one-decision", "the write records no decision")

@@ -94,23 +94,18 @@ impl RequestView {
             time: v.time.0,
             reason: inert(&v.reason),
         };
-        let used = status.used_at.as_ref().map(|at| VerdictLine {
-            user: status
-                .used_by
-                .as_ref()
-                .map(|u| inert(&u.user))
-                .unwrap_or_default(),
+        let use_line = |at: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+                        by: Option<&crate::crd::UsedBy>,
+                        reason: String| VerdictLine {
+            user: by.map(|u| inert(&u.user)).unwrap_or_default(),
             time: at.0,
-            reason: String::new(),
-        });
-        let last_use = status.last_used_at.as_ref().map(|at| VerdictLine {
-            user: status
-                .last_used_by
-                .as_ref()
-                .map(|u| inert(&u.user))
-                .unwrap_or_default(),
-            time: at.0,
-            reason: format!("{} uses in all", status.uses.unwrap_or(0)),
+            reason,
+        };
+        let used = (status.used_at.as_ref())
+            .map(|at| use_line(at, status.used_by.as_ref(), String::new()));
+        let last_use = status.last_used_at.as_ref().map(|at| {
+            let reason = format!("{} uses in all", status.uses.unwrap_or(0));
+            use_line(at, status.last_used_by.as_ref(), reason)
         });
         let superseded = status.superseded.as_ref().map(|s| VerdictLine {
             user: format!("request {}", inert(&s.by)),

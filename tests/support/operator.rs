@@ -194,7 +194,12 @@ pub fn crash(running: &LocalWebhook) {
 
 /// The Lease's holder, unless its lease has run out.
 pub async fn live_holder() -> Option<String> {
-    let leases = Api::<Lease>::namespaced(client(&ADMIN).await, CONTROL_NAMESPACE);
+    live_holder_in(CONTROL_NAMESPACE).await
+}
+
+/// The holder of the Lease in `namespace`, unless its lease has run out.
+pub async fn live_holder_in(namespace: &str) -> Option<String> {
+    let leases = Api::<Lease>::namespaced(client(&ADMIN).await, namespace);
     let spec = leases.get_opt(LEASE_NAME).await.ok()??.spec?;
     let renewed = spec.renew_time.or(spec.acquire_time)?.0;
     let duration = SignedDuration::from_secs(spec.lease_duration_seconds?.into());
@@ -204,10 +209,19 @@ pub async fn live_holder() -> Option<String> {
 
 /// Waits until one of `candidates` holds the Lease; returns it and how long that took.
 pub async fn await_any_leader(candidates: &[String], within: Duration) -> (String, Duration) {
+    await_any_leader_in(CONTROL_NAMESPACE, candidates, within).await
+}
+
+/// Like [`await_any_leader`], for the Lease in `namespace`.
+pub async fn await_any_leader_in(
+    namespace: &str,
+    candidates: &[String],
+    within: Duration,
+) -> (String, Duration) {
     let started = tokio::time::Instant::now();
     let mut holder = None;
     while started.elapsed() < within {
-        holder = live_holder().await;
+        holder = live_holder_in(namespace).await;
         if let Some(h) = holder.as_ref().filter(|h| candidates.contains(h)) {
             return (h.clone(), started.elapsed());
         }
@@ -218,8 +232,13 @@ pub async fn await_any_leader(candidates: &[String], within: Duration) -> (Strin
 
 /// Waits (three Lease durations at most) until `instance` holds the Lease.
 pub async fn await_leader(instance: &str) {
+    await_leader_in(CONTROL_NAMESPACE, instance).await;
+}
+
+/// Like [`await_leader`], for the Lease in `namespace`.
+pub async fn await_leader_in(namespace: &str, instance: &str) {
     let within = Duration::from_secs(3 * LEASE_SECONDS);
-    await_any_leader(&[instance.to_owned()], within).await;
+    await_any_leader_in(namespace, &[instance.to_owned()], within).await;
 }
 
 /// Waits until no operator leads: nobody holds a live Lease.
@@ -472,7 +491,11 @@ pub async fn scrape_until(running: &LocalWebhook, holds: impl Fn(&str) -> bool) 
 /// One sample, `name{labels}` exactly as exposed, for example
 /// `sample(text, "approval_gate_requests", r#"phase="Pending""#)`.
 pub fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
-    let series = format!("{name}{{{labels}}} ");
+    let series = if labels.is_empty() {
+        format!("{name} ")
+    } else {
+        format!("{name}{{{labels}}} ")
+    };
     text.lines()
         .find_map(|l| l.strip_prefix(&series))
         .and_then(|v| v.trim().parse().ok())
@@ -517,7 +540,7 @@ pub fn events_about(ns: &str, name: &str, reason: &str) -> Vec<serde_json::Value
 }
 
 /// The Events in `ns` that `selector` (a field selector) picks.
-fn events_where(ns: &str, selector: &str) -> Vec<serde_json::Value> {
+pub fn events_where(ns: &str, selector: &str) -> Vec<serde_json::Value> {
     let out = kubectl(&ADMIN)
         .args([
             "get",
