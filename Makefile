@@ -5,6 +5,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
 DEV_DIR ?= .dev
+DEV_CLUSTER_DIR ?= .dev-cluster
 
 # The folder holding etcd, kube-apiserver and helm (built on first use).
 BIN_DIR = $(shell hack/build-tools.sh --dir)
@@ -23,21 +24,31 @@ CONTAINER_ENGINE ?= docker
 
 all: build
 
-## tools: build etcd, kube-apiserver and helm from their Go modules (cached)
+## tools: build etcd, kube-apiserver, kube-controller-manager, kubelet, kube-scheduler and helm from their Go modules (cached)
 tools:
 	@hack/build-tools.sh >/dev/null
 
-build:
-	$(CARGO) build --all-targets
+## node-deps: install containerd, runc, the CNI plugins, musl-tools, busybox-static and the Rust musl target when missing (needs root)
+.PHONY: node-deps
+node-deps:
+	hack/node-deps.sh
 
-## test: unit and integration tests against a real etcd + kube-apiserver, and each bench's self-check (no load)
-test: tools
-	$(CARGO) test --lib --bins --tests --benches --no-fail-fast
+## image-oci: build the container images without a daemon, as OCI archives in target/oci (static musl binaries)
+.PHONY: image-oci
+image-oci:
+	hack/image.sh target/oci
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+## test: unit and integration tests against a real etcd + kube-apiserver (and a real node for tests/cluster), and each bench's self-check (no load)
+test: tools image-oci
+	$(CARGO) test --workspace --lib --bins --tests --benches --no-fail-fast
 
 ## lint: formatting and clippy, as CI checks them
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
@@ -51,6 +62,12 @@ crds:
 dev: tools
 	$(CARGO) build --bin approval-gate-dev --bin approval-gate --bin kubectl-approve
 	target/debug/approval-gate-dev --dir $(DEV_DIR)
+
+## dev-cluster: like dev, with a real node: helm install of the chart from the local image, then a real kubectl exec (needs root)
+.PHONY: dev-cluster
+dev-cluster: tools image-oci
+	$(CARGO) build --bin approval-gate-dev --bin kubectl-approve
+	target/debug/approval-gate-dev --cluster --dir $(DEV_CLUSTER_DIR)
 
 ## dev-up: start the local control plane in the background and wait until ready
 dev-up: tools

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the local control plane (etcd, kube-apiserver, kube-controller-manager)
-# and helm from their Go modules under hack/tools/, into a cache outside the
+# Builds the local control plane (etcd, kube-apiserver, kube-controller-manager),
+# the real node's kubelet and kube-scheduler, and helm from their Go modules under hack/tools/, into a cache outside the
 # repository. A binary that is already built is skipped, so later runs take
 # seconds.
 #
@@ -65,5 +65,8 @@ build kube-apiserver kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kube_
 # Same module (hack/tools/kube-apiserver pins k8s.io/kubernetes): tests that
 # need garbage collection run its garbagecollector controller.
 build kube-controller-manager kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
+# The real node: kubelet and kube-scheduler from the same pinned module.
+build kubelet kube-apiserver k8s.io/kubernetes/cmd/kubelet "$kube_ldflags"
+build kube-scheduler kube-apiserver k8s.io/kubernetes/cmd/kube-scheduler "$kube_ldflags"
 build helm helm helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}"
 echo "$bindir"

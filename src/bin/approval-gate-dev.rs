@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use approval_gate::{
     crd::{ApprovalPolicy, ApprovalPolicySpec},
-    testenv::{ControlPlane, Options, identities, webhook::LocalWebhook},
+    testenv::{
+        ControlPlane, Options, identities,
+        node::{Cluster, ClusterOptions},
+        webhook::LocalWebhook,
+    },
     webhook::registration::CONFIGURATION_NAME,
 };
 use clap::Parser;
@@ -31,6 +35,14 @@ struct Args {
     /// Folder holding etcd and kube-apiserver (what `hack/build-tools.sh` prints).
     #[arg(long, env = "APPROVAL_GATE_BIN_DIR")]
     bin_dir: Option<PathBuf>,
+    /// Run a real node too (containerd, kubelet, scheduler, all controllers)
+    /// and `helm install` the chart onto it from the images in `--images`
+    /// (`make dev-cluster`; needs root and `make image-oci`).
+    #[arg(long)]
+    cluster: bool,
+    /// Where `make image-oci` wrote the OCI archives (with `--cluster`).
+    #[arg(long, default_value = "target/oci")]
+    images: PathBuf,
 }
 
 #[tokio::main]
@@ -42,11 +54,15 @@ async fn main() -> anyhow::Result<()> {
             bin_dir,
             dir: None,
             install: true,
+            node_address: None,
         },
         None => Options::from_env()?,
     };
     let dir = std::path::absolute(&args.dir).context("resolving --dir")?;
     opts.dir = Some(dir.join("run"));
+    if args.cluster {
+        return run_cluster(opts, &dir, &args.images).await;
+    }
     let plane = ControlPlane::start(opts)
         .await
         .context("starting the control plane")?;
@@ -60,17 +76,101 @@ async fn main() -> anyhow::Result<()> {
     print_banner(&plane, &dir);
     std::fs::write(dir.join("ready"), plane.url()).context("writing the ready marker")?;
 
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
+    until_stopped().await?;
     eprintln!("stopping the control plane...");
     let _ = std::fs::remove_file(dir.join("ready"));
     drop(webhook);
     drop(controller_manager);
     plane.stop();
     Ok(())
+}
+
+async fn until_stopped() -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    Ok(())
+}
+
+/// `make dev-cluster`: the control plane with a real node, approval-gate
+/// installed by `helm install` from the local image, the demo policy, and a
+/// shell pod in `prod` to `kubectl exec` into.
+async fn run_cluster(
+    mut opts: Options,
+    dir: &std::path::Path,
+    images: &std::path::Path,
+) -> anyhow::Result<()> {
+    opts.install = false;
+    let images = ["pause", "approval-gate", "shell"]
+        .iter()
+        .map(|name| images.join(format!("{name}.oci.tar")))
+        .collect();
+    eprintln!("starting the control plane and a real node...");
+    let cluster = Cluster::start(ClusterOptions {
+        control: opts,
+        images,
+    })
+    .await
+    .context("starting the real node")?;
+    let plane = cluster.plane()?;
+    eprintln!("helm install approval-gate (two replicas, from the local image)...");
+    let chart = std::env::current_dir()?.join("charts/approval-gate");
+    cluster
+        .helm_install(&chart, &[])
+        .await
+        .context("installing the chart")?;
+    plane.install_dev_rbac().await?;
+    install_demo_policy(plane).await?;
+    cluster.run_shell_pod("prod", "shell").await?;
+    let admin = plane.client(&identities::ADMIN).await?;
+    wait_registered(&admin, CLUSTER_CONFIGURATION).await?;
+    link_kubeconfigs(plane, dir)?;
+    print_identities(plane, dir);
+    print_cluster_walkthrough(dir);
+    std::fs::write(dir.join("ready"), plane.url()).context("writing the ready marker")?;
+    until_stopped().await?;
+    eprintln!("stopping the node and the control plane...");
+    let _ = std::fs::remove_file(dir.join("ready"));
+    cluster.stop();
+    Ok(())
+}
+
+/// The webhook configuration the chart's release registers.
+const CLUSTER_CONFIGURATION: &str = "approval-gate";
+
+fn print_cluster_walkthrough(dir: &std::path::Path) {
+    let rel = relative_to_cwd(dir);
+    let alice = rel("kubeconfig-alice".into());
+    let bob = rel("kubeconfig-bob".into());
+    println!("approval-gate runs as two pods on a real node (helm release approval-gate).");
+    println!("ApprovalPolicy demo-prod holds kubectl exec (and every other way into a pod),");
+    println!(
+        "changes to Deployments and deleting the namespace in `prod` until group sre approves."
+    );
+    println!();
+    println!("Try:");
+    println!("  export KUBECONFIG={}", rel("kubeconfig".into()));
+    println!("  kubectl get nodes,pods -A -o wide");
+    println!(
+        "  kubectl --kubeconfig {alice} -n prod exec shell -- id        # held: names the request (NAME)"
+    );
+    println!(
+        "  export PATH=\"$PWD/target/debug:$PATH\"                 # puts `kubectl approve` on PATH"
+    );
+    println!(
+        "  kubectl approve describe NAME -n prod --kubeconfig {bob}   # bob sees the command line"
+    );
+    println!("  kubectl approve NAME -n prod --kubeconfig {bob}            # bob approves");
+    println!(
+        "  kubectl --kubeconfig {alice} -n prod exec shell -- id        # runs in the pod, once"
+    );
+    println!();
+    println!(
+        "Logs: {} (kubelet.log, containerd.log, ...)   Press Ctrl-C to stop.",
+        rel("run".into())
+    );
 }
 
 /// The demo policy: changes to Deployments (scaling included), `kubectl exec`
@@ -98,16 +198,7 @@ async fn start_webhook(plane: &ControlPlane) -> anyhow::Result<LocalWebhook> {
         .map(|dir| dir.join("approval-gate"))
         .context("locating the approval-gate binary")?;
     let admin = plane.client(&identities::ADMIN).await?;
-    let spec: ApprovalPolicySpec = serde_yaml_ng::from_str(DEMO_POLICY)?;
-    let policy = ApprovalPolicy::new("demo-prod", spec);
-    let ssa = PatchParams::apply("approval-gate-dev").force();
-    Api::<ApprovalPolicy>::all(admin.clone())
-        .patch("demo-prod", &ssa, &Patch::Apply(&policy))
-        .await
-        .context("installing the demo policy")?;
-    if !plane.namespace_exists("prod").await? {
-        plane.create_namespace_named("prod").await?;
-    }
+    install_demo_policy(plane).await?;
     let webhook = LocalWebhook::spawn_registering(
         &binary,
         &plane.dir().join("webhook"),
@@ -117,15 +208,31 @@ async fn start_webhook(plane: &ControlPlane) -> anyhow::Result<LocalWebhook> {
     webhook
         .wait_ready(std::time::Duration::from_secs(60))
         .await?;
-    wait_registered(&admin).await?;
+    wait_registered(&admin, CONFIGURATION_NAME).await?;
     Ok(webhook)
 }
 
+/// The demo policy and the namespace `prod`.
+async fn install_demo_policy(plane: &ControlPlane) -> anyhow::Result<()> {
+    let admin = plane.client(&identities::ADMIN).await?;
+    let spec: ApprovalPolicySpec = serde_yaml_ng::from_str(DEMO_POLICY)?;
+    let policy = ApprovalPolicy::new("demo-prod", spec);
+    let ssa = PatchParams::apply("approval-gate-dev").force();
+    Api::<ApprovalPolicy>::all(admin)
+        .patch("demo-prod", &ssa, &Patch::Apply(&policy))
+        .await
+        .context("installing the demo policy")?;
+    if !plane.namespace_exists("prod").await? {
+        plane.create_namespace_named("prod").await?;
+    }
+    Ok(())
+}
+
 /// Waits until the operator has registered the webhook for the demo policy.
-async fn wait_registered(admin: &kube::Client) -> anyhow::Result<()> {
+async fn wait_registered(admin: &kube::Client, name: &str) -> anyhow::Result<()> {
     let api = Api::<ValidatingWebhookConfiguration>::all(admin.clone());
     for _ in 0..300 {
-        let registered = api.get_opt(CONFIGURATION_NAME).await?.is_some_and(|c| {
+        let registered = api.get_opt(name).await?.is_some_and(|c| {
             c.webhooks
                 .unwrap_or_default()
                 .first()
@@ -152,8 +259,9 @@ fn link_kubeconfigs(plane: &ControlPlane, dir: &std::path::Path) -> anyhow::Resu
     Ok(())
 }
 
-fn print_banner(plane: &ControlPlane, dir: &std::path::Path) {
-    let rel = |name: String| {
+/// `dir/<name>`, relative to the working directory when it is inside it.
+fn relative_to_cwd(dir: &std::path::Path) -> impl Fn(String) -> String + '_ {
+    move |name: String| {
         let path = dir.join(name);
         std::env::current_dir()
             .ok()
@@ -165,7 +273,11 @@ fn print_banner(plane: &ControlPlane, dir: &std::path::Path) {
             .unwrap_or(path)
             .display()
             .to_string()
-    };
+    }
+}
+
+fn print_identities(plane: &ControlPlane, dir: &std::path::Path) {
+    let rel = relative_to_cwd(dir);
     println!(
         "approval-gate local control plane is ready at {}",
         plane.url()
@@ -174,13 +286,18 @@ fn print_banner(plane: &ControlPlane, dir: &std::path::Path) {
     println!("Identities (one kubeconfig each):");
     for id in &identities::ALL {
         println!(
-            "  {:<11} {:<60} {}",
+            "  {:<14} {:<60} {}",
             id.key,
             rel(id.kubeconfig_name()),
             id.role
         );
     }
     println!();
+}
+
+fn print_banner(plane: &ControlPlane, dir: &std::path::Path) {
+    let rel = relative_to_cwd(dir);
+    print_identities(plane, dir);
     let alice = rel("kubeconfig-alice".into());
     let bob = rel("kubeconfig-bob".into());
     println!("The webhook is registered. ApprovalPolicy demo-prod holds changes to Deployments");

@@ -15,8 +15,10 @@ mod supersede;
 use std::{sync::Arc, time::Duration};
 
 use futures::{StreamExt as _, future};
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::{
-    Api, Client,
+    Api, Client, ResourceExt as _,
+    api::{Patch, PatchParams},
     runtime::{
         Controller, WatchStreamExt as _,
         controller::Action,
@@ -99,6 +101,13 @@ pub async fn run(
             changed = leading.wait_for(|is_leader| *is_leader) => if changed.is_err() { break },
         }
         tracing::info!(instance = %config.instance, "became the leader; reconciling");
+        if let Some(owner) = config
+            .registration
+            .as_ref()
+            .and_then(|r| r.owner_cluster_role.as_deref())
+        {
+            own_lease(&client, &config.lease_namespace, owner).await;
+        }
         let mut lost = leading.clone();
         let stop = async move {
             let _ = lost.wait_for(|is_leader| !*is_leader).await;
@@ -123,6 +132,31 @@ pub async fn run(
         let _ = manager.release().await;
     }
     Ok(())
+}
+
+/// Makes the leader Lease a dependent of the owner ClusterRole, as the
+/// webhook configuration and the issued Secret are, so that uninstalling
+/// removes it too. Best effort: a failure is logged, and leading goes on.
+async fn own_lease(client: &Client, namespace: &str, owner_role: &str) {
+    let leases = Api::<Lease>::namespaced(client.clone(), namespace);
+    let result = async {
+        let Some(owner) = registration::owner_reference(client, owner_role).await? else {
+            return Ok(());
+        };
+        let lease = leases.get(LEASE_NAME).await?;
+        if lease.owner_references().iter().any(|o| o.uid == owner.uid) {
+            return Ok(());
+        }
+        let patch = serde_json::json!({"metadata": {"ownerReferences": [owner]}});
+        leases
+            .patch(LEASE_NAME, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(drop)
+    }
+    .await;
+    if let Err(err) = result {
+        tracing::warn!(cluster_role = %owner_role, error = %Error::Kube(err), "cannot make the leader Lease a dependent of the owner ClusterRole; uninstalling will leave it");
+    }
 }
 
 /// Runs both controllers until `stop` resolves.

@@ -556,20 +556,30 @@ impl Maintainer {
             return self.owner.clone();
         }
         let name = self.config.owner_cluster_role.as_ref()?;
-        match Api::<ClusterRole>::all(self.client.clone()).get(name).await {
-            Ok(role) => {
-                self.owner = role.controller_owner_ref(&()).map(|mut o| {
-                    o.controller = None;
-                    o.block_owner_deletion = None;
-                    o
-                });
-            }
+        match owner_reference(&self.client, name).await {
+            Ok(owner) => self.owner = owner,
             Err(err) => {
                 tracing::warn!(cluster_role = %name, error = %Error::Kube(err), "cannot read the owner ClusterRole; the configuration will not be garbage-collected on uninstall");
             }
         }
         self.owner.clone()
     }
+}
+
+/// A reference to the ClusterRole `name` as a plain (not controlling) owner:
+/// what approval-gate makes for itself (the webhook configuration, the issued
+/// Secret, the leader Lease) carries it, so that deleting the role on
+/// uninstall lets the garbage collector remove them.
+pub(crate) async fn owner_reference(
+    client: &Client,
+    name: &str,
+) -> Result<Option<OwnerReference>, kube::Error> {
+    let role = Api::<ClusterRole>::all(client.clone()).get(name).await?;
+    Ok(role.controller_owner_ref(&()).map(|mut o| {
+        o.controller = None;
+        o.block_owner_deletion = None;
+        o
+    }))
 }
 
 /// Whether a watched configuration that is not as desired was written by

@@ -62,12 +62,15 @@ pub struct ControlPlaneCerts {
 }
 
 impl ControlPlaneCerts {
-    pub fn generate() -> Result<Self> {
+    /// Material for an apiserver serving on `address` (and on loopback).
+    pub fn generate(address: std::net::Ipv4Addr) -> Result<Self> {
+        let address = address.to_string();
         let serving = ServingCerts::generate(
             "kube-apiserver",
             &[
                 "localhost",
                 "127.0.0.1",
+                &address,
                 "kubernetes",
                 "kubernetes.default.svc",
             ],

@@ -75,8 +75,24 @@ pub const CONTROLLER_MANAGER: Identity = Identity {
     role: "kube-controller-manager (garbage collection, when started)",
 };
 
+/// kube-scheduler, bound by the apiserver's bootstrap RBAC (real node only).
+pub const SCHEDULER: Identity = Identity {
+    key: "kube-scheduler",
+    username: "system:kube-scheduler",
+    groups: &[],
+    role: "kube-scheduler (real node only)",
+};
+
+/// The real node's kubelet, authorized by the Node authorizer.
+pub const NODE: Identity = Identity {
+    key: "node",
+    username: "system:node:approval-gate-node",
+    groups: &["system:nodes"],
+    role: "the real node's kubelet (real node only)",
+};
+
 /// Every identity, admin first.
-pub const ALL: [Identity; 8] = [
+pub const ALL: [Identity; 10] = [
     ADMIN,
     ALICE,
     BOB,
@@ -85,6 +101,8 @@ pub const ALL: [Identity; 8] = [
     GITOPS,
     CONTROLLER,
     CONTROLLER_MANAGER,
+    SCHEDULER,
+    NODE,
 ];
 
 impl Identity {

@@ -8,12 +8,13 @@
 pub mod certs;
 pub mod identities;
 mod kubeconfig;
+pub mod node;
 pub mod process;
 pub mod rbac;
 pub mod webhook;
 
 use std::{
-    net::TcpListener,
+    net::{Ipv4Addr, TcpListener},
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -55,6 +56,12 @@ pub struct Options {
     pub dir: Option<PathBuf>,
     /// Install approval-gate's CRDs and the demo RBAC once the apiserver is ready.
     pub install: bool,
+    /// Serve on this address instead of loopback, for a real node whose pods
+    /// and kubelet reach the apiserver there (see [`node::Cluster`]). The
+    /// apiserver then also routes webhook calls to the Service's endpoints
+    /// (`--enable-aggregator-routing`), authorizes kubelets with the Node
+    /// authorizer, and keeps the `kubernetes` Service's endpoints.
+    pub node_address: Option<Ipv4Addr>,
 }
 
 impl Options {
@@ -76,6 +83,7 @@ impl Options {
             bin_dir,
             dir: None,
             install: true,
+            node_address: None,
         })
     }
 }
@@ -104,7 +112,8 @@ impl ControlPlane {
             }
         }
         let (tmp, dir) = prepare_dir(opts.dir.as_deref())?;
-        let certs = certs::ControlPlaneCerts::generate()?;
+        let address = opts.node_address.unwrap_or(Ipv4Addr::LOCALHOST);
+        let certs = certs::ControlPlaneCerts::generate(address)?;
         let tokens: Vec<(Identity, String)> = identities::ALL
             .iter()
             .map(|id| (id.clone(), random_token()))
@@ -119,6 +128,13 @@ impl ControlPlane {
         write_webhook_client(&dir)?;
 
         let [etcd_port, peer_port, api_port] = free_ports()?;
+        let mut args = apiserver_args(&dir, etcd_port, address, api_port);
+        if opts.node_address.is_some() {
+            args.extend(node::apiserver_args(&dir, address)?);
+        } else {
+            args.push("--authorization-mode=RBAC".to_owned());
+            args.push("--endpoint-reconciler-type=none".to_owned());
+        }
         let etcd = ManagedProcess::spawn(
             "etcd",
             &opts.bin_dir.join("etcd"),
@@ -128,10 +144,10 @@ impl ControlPlane {
         let apiserver = ManagedProcess::spawn(
             "kube-apiserver",
             &opts.bin_dir.join("kube-apiserver"),
-            &apiserver_args(&dir, etcd_port, api_port),
+            &args,
             &dir.join("kube-apiserver.log"),
         )?;
-        let url = format!("https://127.0.0.1:{api_port}");
+        let url = format!("https://{address}:{api_port}");
         for (id, token) in &tokens {
             let config = kubeconfig::render(&url, &certs.serving.ca_pem, id.key, token)?;
             write(&dir.join(id.kubeconfig_name()), &config)?;
@@ -262,10 +278,14 @@ impl ControlPlane {
             },
             ..ServiceAccount::default()
         };
-        Api::<ServiceAccount>::namespaced(client, &name)
+        // On a real node the serviceaccount controller may be first.
+        match Api::<ServiceAccount>::namespaced(client, &name)
             .create(&PostParams::default(), &sa)
-            .await?;
-        Ok(())
+            .await
+        {
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+            other => other.map(drop).map_err(Error::from),
+        }
     }
 
     /// Stops the apiserver and etcd now (dropping does the same).
@@ -330,10 +350,17 @@ impl ControlPlane {
         apply_namespaced(&client, &chart.service_accounts).await?;
         apply_namespaced(&client, &chart.roles).await?;
         apply_namespaced(&client, &chart.role_bindings).await?;
+        self.install_dev_rbac().await?;
+        install_crds(&client, &crate::crd::all()).await
+    }
+
+    /// Installs the demo RBAC only: who may request, approve and change
+    /// workloads (the chart's user roles are bound to the demo identities).
+    pub async fn install_dev_rbac(&self) -> Result<()> {
+        let client = self.client(&identities::ADMIN).await?;
         let (roles, bindings) = rbac::dev_rbac();
         apply_all(&client, &roles).await?;
-        apply_all(&client, &bindings).await?;
-        install_crds(&client, &crate::crd::all()).await
+        apply_all(&client, &bindings).await
     }
 }
 
@@ -411,18 +438,17 @@ fn etcd_args(dir: &Path, port: u16, peer: u16) -> Vec<String> {
     ]
 }
 
-fn apiserver_args(dir: &Path, etcd_port: u16, port: u16) -> Vec<String> {
+fn apiserver_args(dir: &Path, etcd_port: u16, address: Ipv4Addr, port: u16) -> Vec<String> {
     let file = |name: &str| dir.join(name).display().to_string();
     vec![
         format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
         format!("--secure-port={port}"),
-        "--bind-address=127.0.0.1".to_owned(),
-        "--advertise-address=127.0.0.1".to_owned(),
+        format!("--bind-address={address}"),
+        format!("--advertise-address={address}"),
         format!("--cert-dir={}", file("apiserver-certs")),
         format!("--tls-cert-file={}", file("apiserver.crt")),
         format!("--tls-private-key-file={}", file("apiserver.key")),
         format!("--token-auth-file={}", file("tokens.csv")),
-        "--authorization-mode=RBAC".to_owned(),
         "--service-cluster-ip-range=10.96.0.0/16".to_owned(),
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local".to_owned(),
         format!("--service-account-key-file={}", file("sa.pub")),
@@ -434,7 +460,6 @@ fn apiserver_args(dir: &Path, etcd_port: u16, port: u16) -> Vec<String> {
         format!("--audit-policy-file={}", file("audit-policy.yaml")),
         format!("--audit-log-path={}", file("audit.log")),
         "--audit-log-mode=blocking".to_owned(),
-        "--endpoint-reconciler-type=none".to_owned(),
         "--allow-privileged=true".to_owned(),
         "--profiling=false".to_owned(),
         "--v=1".to_owned(),
@@ -511,6 +536,13 @@ fn prepare_dir(dir: Option<&Path>) -> Result<(Option<tempfile::TempDir>, PathBuf
     Ok((Some(tmp), path))
 }
 
+/// Removes what runs whose owner died left behind: their folders, and for a
+/// real node its containers, mounts, network namespaces and bridge.
+/// Every start does this too.
+pub fn sweep_stale() {
+    remove_stale_dirs();
+}
+
 /// Removes temporary directories whose owning process is gone: a test binary
 /// that exits never drops its shared control plane, so its files stay behind.
 fn remove_stale_dirs() {
@@ -528,6 +560,9 @@ fn remove_stale_dirs() {
             .and_then(|pid| pid.trim().parse::<u32>().ok())
             .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
         if is_ours && !alive {
+            if let Some(bridge) = node::Bridge::recorded_in(&path) {
+                node::sweep(&path, &bridge);
+            }
             let _ = std::fs::remove_dir_all(&path);
         }
     }

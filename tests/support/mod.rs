@@ -42,7 +42,7 @@ pub fn plane() -> &'static ControlPlane {
 }
 
 /// Binaries from the environment, or built (or found in the cache) by hack/build-tools.sh.
-fn options() -> Options {
+pub fn options() -> Options {
     if let Ok(opts) = Options::from_env() {
         return opts;
     }
@@ -58,6 +58,7 @@ fn options() -> Options {
         bin_dir: bin_dir.into(),
         dir: None,
         install: true,
+        node_address: None,
     }
 }
 
@@ -76,8 +77,13 @@ pub async fn namespace(prefix: &str) -> String {
 
 /// The real `kubectl`, run as `id`.
 pub fn kubectl(id: &Identity) -> Kubectl {
+    kubectl_with(&plane().kubeconfig(id))
+}
+
+/// The real `kubectl` with the given kubeconfig.
+pub fn kubectl_with(kubeconfig: &std::path::Path) -> Kubectl {
     let mut cmd = Command::new("kubectl");
-    cmd.env("KUBECONFIG", plane().kubeconfig(id))
+    cmd.env("KUBECONFIG", kubeconfig)
         .env_remove("KUBECTL_EXTERNAL_DIFF");
     Kubectl { cmd, stdin: None }
 }
@@ -262,13 +268,18 @@ pub fn apply(id: &Identity, manifest: &str) -> KubectlOutput {
 /// `kubectl approve` as `id`: the real kubectl, with the freshly built plugin
 /// first on PATH, without colour.
 pub fn plugin(id: &Identity) -> Command {
+    plugin_with(&plane().kubeconfig(id))
+}
+
+/// `kubectl approve` with the given kubeconfig (see [`plugin`]).
+pub fn plugin_with(kubeconfig: &std::path::Path) -> Command {
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_kubectl-approve"));
     let dir = bin.parent().expect("the plugin's folder");
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut paths = vec![dir.to_path_buf()];
     paths.extend(std::env::split_paths(&path));
     let mut cmd = Command::new("kubectl");
-    cmd.env("KUBECONFIG", plane().kubeconfig(id))
+    cmd.env("KUBECONFIG", kubeconfig)
         .env("PATH", std::env::join_paths(paths).expect("a PATH"))
         .env("NO_COLOR", "1")
         .env_remove("KUBECTL_EXTERNAL_DIFF")
