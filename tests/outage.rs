@@ -16,7 +16,10 @@ use std::time::Duration;
 use approval_gate::{
     crd::ApprovalPolicySpec,
     pki,
-    webhook::registration::{CONFIGURATION_NAME, Endpoint, Registration, configuration, rules_for},
+    webhook::registration::{
+        CONFIGURATION_NAME, Endpoint, NamespaceScope, Registration, ScopedRules, configuration,
+        rules_for,
+    },
 };
 use futures::StreamExt as _;
 use k8s_openapi::{
@@ -38,8 +41,9 @@ use tokio::sync::Mutex;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 /// The gate's rules as the operator derives them from one policy on
-/// ConfigMaps in `ns`, Leases, Nodes and CSRs.
-fn derived_rules(ns: &str) -> Vec<k8s_openapi::api::admissionregistration::v1::RuleWithOperations> {
+/// ConfigMaps in `ns`, Leases, Nodes and CSRs, in one webhook for any
+/// namespace (the test scopes it to `ns` itself).
+fn derived_rules(ns: &str) -> Vec<ScopedRules> {
     let spec: ApprovalPolicySpec = serde_yaml_ng::from_str(&format!(
         "rules:\n\
          - {{apiGroups: [''], resources: [configmaps], namespaces: [{ns}], operations: ['*']}}\n\
@@ -49,7 +53,14 @@ fn derived_rules(ns: &str) -> Vec<k8s_openapi::api::admissionregistration::v1::R
          approvers: {{groups: [sre]}}\n"
     ))
     .unwrap();
-    rules_for([&spec])
+    let rules = rules_for([&spec])
+        .into_iter()
+        .flat_map(|g| g.rules)
+        .collect();
+    vec![ScopedRules {
+        scope: NamespaceScope::Any,
+        rules,
+    }]
 }
 
 /// A CertificateSigningRequest manifest with a real PKCS#10 request.

@@ -898,12 +898,12 @@ fn namespace_updates_reach_the_webhook_only_when_a_policy_selects_by_label() {
         "{apiGroups: [apps], resources: [deployments], operations: [UPDATE], \
          namespaceSelector: {matchLabels: {env: prod}}}",
     );
-    let namespaces =
-        |rules: Vec<k8s_openapi::api::admissionregistration::v1::RuleWithOperations>| {
-            rules
-                .iter()
-                .any(|r| r.resources.as_deref() == Some(&["namespaces".to_owned()][..]))
-        };
+    let namespaces = |groups: Vec<crate::webhook::registration::ScopedRules>| {
+        groups
+            .iter()
+            .flat_map(|g| &g.rules)
+            .any(|r| r.resources.as_deref() == Some(&["namespaces".to_owned()][..]))
+    };
     assert!(!namespaces(rules_for([&by_name.spec])));
     assert!(namespaces(rules_for([&by_name.spec, &by_label.spec])));
 }

@@ -499,8 +499,9 @@ impl Cluster {
         if let Some(mut containerd) = self.containerd.take() {
             containerd.stop(Duration::from_secs(10));
         }
-        drop(plane);
+        // Mounts go before the control plane's folder is removed with it.
         sweep(&self.dir, &self.bridge);
+        drop(plane);
     }
 
     /// Whether the runtime runs no task (container or sandbox) any more.

@@ -20,7 +20,9 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    webhook::registration::{CONFIGURATION_NAME, Endpoint, Registration, configuration},
+    webhook::registration::{
+        CONFIGURATION_NAME, Endpoint, NamespaceScope, Registration, ScopedRules, configuration,
+    },
 };
 
 /// A webhook process serving on loopback.
@@ -168,10 +170,14 @@ impl LocalWebhook {
         })
     }
 
-    /// Registers this webhook by URL for `rules`.
+    /// Registers this webhook by URL for `rules`, in any namespace.
     pub async fn register(&self, client: &Client, rules: Vec<RuleWithOperations>) -> Result<()> {
         let registration = Registration::new(Endpoint::Url(self.url.clone()), CONTROL_NAMESPACE);
-        let config = configuration(&registration, self.ca_pem.as_bytes(), rules);
+        let any = ScopedRules {
+            scope: NamespaceScope::Any,
+            rules,
+        };
+        let config = configuration(&registration, self.ca_pem.as_bytes(), vec![any]);
         Api::<ValidatingWebhookConfiguration>::all(client.clone())
             .patch(
                 CONFIGURATION_NAME,

@@ -15,6 +15,10 @@ use crate::crd::{ApprovalPolicySpec, RuleOperation};
 pub const CONFIGURATION_NAME: &str = "approval-gate";
 pub const WEBHOOK_NAME: &str = "validate.approvalgate.dev";
 pub const GUARD_NAME: &str = "guard.approvalgate.dev";
+/// The webhook for rules that apply in any namespace.
+pub const ANY_NAMESPACE_NAME: &str = "any-namespace.validate.approvalgate.dev";
+/// The label the apiserver puts on every namespace: its name.
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// approval-gate's own resources: every write to them is judged by the guard.
 pub fn guard_rules() -> Vec<RuleWithOperations> {
@@ -103,16 +107,42 @@ impl Registration {
     }
 }
 
+/// Which namespaces a group of webhook rules can apply to. The apiserver
+/// sends a request to a webhook only when the namespace matches, so while
+/// approval-gate is down, a namespace no policy names or selects works.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NamespaceScope {
+    /// Any namespace (a rule that names none, or selects by label to hold a
+    /// relabel out of scope: the new labels may no longer match).
+    Any,
+    /// The namespaces the policies' rules list, all of them together.
+    Named(std::collections::BTreeSet<String>),
+    /// The namespaces a rule's `namespaceSelector` selects.
+    Selected(LabelSelector),
+}
+
+/// Webhook rules and the namespaces they can apply to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScopedRules {
+    pub scope: NamespaceScope,
+    pub rules: Vec<RuleWithOperations>,
+}
+
 /// The webhook rules that cover every policy's rules, so that only requests
-/// that can matter reach the webhook; and namespace UPDATEs when a policy
-/// selects namespaces by label, so that relabelling one out of scope is held.
+/// that can matter reach the webhook, grouped by the namespaces they can
+/// apply to; and namespace UPDATEs when a policy selects namespaces by
+/// label, so that relabelling one out of scope is held. A rule that lists
+/// namespaces is scoped to them even when it also selects by label (a rule
+/// needs both), so a group may send more than its rules need, never less.
 pub fn rules_for<'a>(
     policies: impl IntoIterator<Item = &'a ApprovalPolicySpec>,
-) -> Vec<RuleWithOperations> {
+) -> Vec<ScopedRules> {
     let policies: Vec<&ApprovalPolicySpec> = policies.into_iter().collect();
-    let mut rules = Vec::new();
+    let mut any = Vec::new();
+    let mut named = (std::collections::BTreeSet::new(), Vec::new());
+    let mut selected: Vec<(LabelSelector, Vec<RuleWithOperations>)> = Vec::new();
     if crate::admission::matching::selects_by_label(policies.iter().copied()) {
-        rules.push(RuleWithOperations {
+        any.push(RuleWithOperations {
             api_groups: Some(vec![String::new()]),
             api_versions: Some(vec!["*".to_owned()]),
             operations: Some(vec!["UPDATE".to_owned()]),
@@ -141,12 +171,41 @@ pub fn rules_for<'a>(
                 resources: Some(rule.resources.clone()),
                 scope: Some("*".to_owned()),
             };
-            if !rules.contains(&candidate) {
-                rules.push(candidate);
+            let group = if !rule.namespaces.is_empty() {
+                named.0.extend(rule.namespaces.iter().cloned());
+                &mut named.1
+            } else if let Some(selector) = &rule.namespace_selector {
+                let at = match selected.iter().position(|(s, _)| s == selector) {
+                    Some(at) => at,
+                    None => {
+                        selected.push((selector.clone(), Vec::new()));
+                        selected.len() - 1
+                    }
+                };
+                &mut selected[at].1
+            } else {
+                &mut any
+            };
+            if !group.contains(&candidate) {
+                group.push(candidate);
             }
         }
     }
-    rules
+    let mut groups = vec![ScopedRules {
+        scope: NamespaceScope::Named(named.0),
+        rules: named.1,
+    }];
+    if !any.is_empty() {
+        groups.push(ScopedRules {
+            scope: NamespaceScope::Any,
+            rules: any,
+        });
+    }
+    groups.extend(selected.into_iter().map(|(selector, rules)| ScopedRules {
+        scope: NamespaceScope::Selected(selector),
+        rules,
+    }));
+    groups
 }
 
 /// The configuration, with safe defaults: fail closed with a short timeout,
@@ -158,7 +217,7 @@ pub fn rules_for<'a>(
 pub fn configuration(
     registration: &Registration,
     ca_bundle: &[u8],
-    rules: Vec<RuleWithOperations>,
+    groups: Vec<ScopedRules>,
 ) -> ValidatingWebhookConfiguration {
     let ca_bundle = Some(ByteString(ca_bundle.to_vec()));
     let client_config = match &registration.endpoint {
@@ -182,32 +241,72 @@ pub fn configuration(
             }),
         },
     };
-    let webhook = ValidatingWebhook {
-        name: WEBHOOK_NAME.to_owned(),
-        admission_review_versions: vec!["v1".to_owned()],
-        client_config,
-        failure_policy: Some(registration.failure_policy.clone()),
-        match_policy: Some("Equivalent".to_owned()),
-        side_effects: "NoneOnDryRun".to_owned(),
-        timeout_seconds: Some(registration.timeout_seconds),
-        // The apiserver stores no rules as none at all: written as an empty
-        // list, the read-back would never compare equal and the leader would
-        // rewrite it forever.
-        rules: (!rules.is_empty()).then_some(rules),
-        namespace_selector: Some(LabelSelector {
-            match_expressions: Some(vec![LabelSelectorRequirement {
-                key: "kubernetes.io/metadata.name".to_owned(),
-                operator: "NotIn".to_owned(),
-                values: Some(vec![
-                    "kube-system".to_owned(),
-                    registration.own_namespace.clone(),
-                ]),
-            }]),
-            match_labels: None,
-        }),
-        match_conditions: Some(recovery_exemptions()),
-        object_selector: Some(LabelSelector::default()),
+    let never = LabelSelectorRequirement {
+        key: NAMESPACE_NAME_LABEL.to_owned(),
+        operator: "NotIn".to_owned(),
+        values: Some(vec![
+            "kube-system".to_owned(),
+            registration.own_namespace.clone(),
+        ]),
     };
+    let gate = |name: String, scope: &NamespaceScope, rules: Vec<RuleWithOperations>| {
+        let mut selector = match scope {
+            NamespaceScope::Any => LabelSelector::default(),
+            // `In` needs a value; with none listed the webhook has no rules.
+            NamespaceScope::Named(names) if names.is_empty() => LabelSelector::default(),
+            NamespaceScope::Named(names) => LabelSelector {
+                match_expressions: Some(vec![LabelSelectorRequirement {
+                    key: NAMESPACE_NAME_LABEL.to_owned(),
+                    operator: "In".to_owned(),
+                    values: Some(names.iter().cloned().collect()),
+                }]),
+                match_labels: None,
+            },
+            NamespaceScope::Selected(selector) => selector.clone(),
+        };
+        selector
+            .match_expressions
+            .get_or_insert_with(Vec::new)
+            .push(never.clone());
+        ValidatingWebhook {
+            name,
+            admission_review_versions: vec!["v1".to_owned()],
+            client_config: client_config.clone(),
+            failure_policy: Some(registration.failure_policy.clone()),
+            match_policy: Some("Equivalent".to_owned()),
+            side_effects: "NoneOnDryRun".to_owned(),
+            timeout_seconds: Some(registration.timeout_seconds),
+            // The apiserver stores no rules as none at all: written as an
+            // empty list, the read-back would never compare equal and the
+            // leader would rewrite it forever.
+            rules: (!rules.is_empty()).then_some(rules),
+            namespace_selector: Some(selector),
+            match_conditions: Some(recovery_exemptions()),
+            object_selector: Some(LabelSelector::default()),
+        }
+    };
+    // The first group (the listed namespaces) is always there, under the
+    // webhook's well-known name; the others only when they have rules.
+    let mut groups = groups.into_iter();
+    let first = groups.next().unwrap_or(ScopedRules {
+        scope: NamespaceScope::Named(std::collections::BTreeSet::new()),
+        rules: Vec::new(),
+    });
+    let webhook = gate(WEBHOOK_NAME.to_owned(), &first.scope, first.rules);
+    let mut selected = 0;
+    let scoped: Vec<ValidatingWebhook> = groups
+        .filter(|g| !g.rules.is_empty())
+        .map(|g| {
+            let name = match &g.scope {
+                NamespaceScope::Any => ANY_NAMESPACE_NAME.to_owned(),
+                NamespaceScope::Named(_) | NamespaceScope::Selected(_) => {
+                    selected += 1;
+                    format!("selected-{selected}.{WEBHOOK_NAME}")
+                }
+            };
+            gate(name, &g.scope, g.rules)
+        })
+        .collect();
     let guard = ValidatingWebhook {
         name: GUARD_NAME.to_owned(),
         rules: Some(guard_rules()),
@@ -234,7 +333,7 @@ pub fn configuration(
             owner_references: registration.owner.clone().map(|o| vec![o]),
             ..ObjectMeta::default()
         },
-        webhooks: Some(vec![webhook, guard]),
+        webhooks: Some([vec![webhook, guard], scoped].concat()),
     }
 }
 
@@ -314,6 +413,110 @@ mod tests {
         assert_eq!(webhooks[1].name, GUARD_NAME);
         assert!(!exempts_nodes(&webhooks[1]));
         assert_eq!(webhooks[1].match_conditions, None);
+    }
+
+    fn spec(rules: &str) -> ApprovalPolicySpec {
+        serde_yaml_ng::from_str(&format!("rules: {rules}\napprovers: {{groups: [sre]}}\n")).unwrap()
+    }
+
+    fn selectors(config: &ValidatingWebhookConfiguration) -> Vec<(String, String)> {
+        config
+            .webhooks
+            .iter()
+            .flatten()
+            .filter(|w| w.name != GUARD_NAME)
+            .map(|w| {
+                let selector = w.namespace_selector.clone().unwrap_or_default();
+                let labels = selector.match_labels.unwrap_or_default();
+                let mut parts: Vec<String> =
+                    labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                parts.extend(
+                    selector
+                        .match_expressions
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|e| {
+                            format!(
+                                "{} {} {:?}",
+                                e.key,
+                                e.operator,
+                                e.values.clone().unwrap_or_default()
+                            )
+                        }),
+                );
+                (w.name.clone(), parts.join(" & "))
+            })
+            .collect()
+    }
+
+    fn resources(webhook: &ValidatingWebhook) -> Vec<String> {
+        webhook
+            .rules
+            .iter()
+            .flatten()
+            .flat_map(|r| r.resources.clone().unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn rules_that_list_namespaces_reach_the_webhook_from_those_namespaces_only() {
+        let a = spec(
+            "[{apiGroups: [apps], resources: [deployments], operations: [UPDATE], namespaces: [prod, pay]}]",
+        );
+        let b = spec(
+            "[{apiGroups: [''], resources: [configmaps], operations: [CREATE], namespaces: [prod], \
+                      namespaceSelector: {matchLabels: {tier: one}}}]",
+        );
+        let registration = Registration::new(Endpoint::Url("https://x".to_owned()), "ag");
+        let config = configuration(&registration, b"ca", rules_for([&a, &b]));
+        let never = "kubernetes.io/metadata.name NotIn [\"kube-system\", \"ag\"]";
+        assert_eq!(
+            selectors(&config),
+            [
+                (
+                    WEBHOOK_NAME.to_owned(),
+                    format!("kubernetes.io/metadata.name In [\"pay\", \"prod\"] & {never}")
+                ),
+                // b also selects by label: relabelling a namespace is judged anywhere.
+                (ANY_NAMESPACE_NAME.to_owned(), never.to_owned()),
+            ]
+        );
+        let webhooks = config.webhooks.unwrap();
+        assert_eq!(resources(&webhooks[0]), ["deployments", "configmaps"]);
+        assert_eq!(resources(&webhooks[2]), ["namespaces"]);
+    }
+
+    #[test]
+    fn rules_without_namespaces_or_with_a_selector_get_a_webhook_of_their_own() {
+        let any = spec(
+            "[{apiGroups: [''], resources: [namespaces], operations: [DELETE], names: [prod]}]",
+        );
+        let by_label = spec(
+            "[{apiGroups: [apps], resources: [deployments], operations: [UPDATE], \
+                             namespaceSelector: {matchLabels: {env: prod}}}]",
+        );
+        let registration = Registration::new(Endpoint::Url("https://x".to_owned()), "ag");
+        let config = configuration(&registration, b"ca", rules_for([&any, &by_label]));
+        let never = "kubernetes.io/metadata.name NotIn [\"kube-system\", \"ag\"]";
+        assert_eq!(
+            selectors(&config),
+            [
+                (WEBHOOK_NAME.to_owned(), never.to_owned()),
+                (ANY_NAMESPACE_NAME.to_owned(), never.to_owned()),
+                (
+                    format!("selected-1.{WEBHOOK_NAME}"),
+                    format!("env=prod & {never}")
+                ),
+            ]
+        );
+        let webhooks = config.webhooks.unwrap();
+        assert!(webhooks[0].rules.is_none());
+        assert_eq!(webhooks[1].name, GUARD_NAME);
+        assert_eq!(resources(&webhooks[2]), ["namespaces", "namespaces"]);
+        assert_eq!(resources(&webhooks[3]), ["deployments"]);
+        for gate in [&webhooks[0], &webhooks[2], &webhooks[3]] {
+            assert_eq!(gate.match_conditions, Some(recovery_exemptions()));
+        }
     }
 
     #[test]
