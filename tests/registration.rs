@@ -103,10 +103,12 @@ fn trusted(config: &ValidatingWebhookConfiguration) -> Vec<pki::CertInfo> {
 }
 
 fn gated_resources(config: &ValidatingWebhookConfiguration) -> Vec<String> {
-    config.webhooks.as_ref().unwrap()[0]
-        .rules
+    config
+        .webhooks
         .iter()
         .flatten()
+        .filter(|w| w.name != "guard.approvalgate.dev")
+        .flat_map(|w| w.rules.iter().flatten())
         .flat_map(|r| r.resources.clone().unwrap_or_default())
         .collect()
 }
