@@ -55,8 +55,13 @@ pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 /// hold a task (and a drain slot) forever.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bounds both slow request headers and idle keep-alive connections.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bounds both slow request headers and idle keep-alive connections. It is
+/// longer than the apiserver's own idle timeout for webhook connections (90 s,
+/// Go's default), so that the apiserver closes an idle connection first: a
+/// server that closes one just as the apiserver reuses it fails that
+/// admission with "broken pipe" (a POST is not retried), which
+/// `tests/cluster/upgrade.rs` saw with 30 s.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Upper bound on draining in-flight requests: below the default 30s pod
 /// termination grace period, so the process exits before the kubelet kills it.

@@ -2,59 +2,48 @@
 //! other replica, a pending expiry still lands, and the Deployment replaces
 //! the pod.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use approval_gate::{
     crd::{ApprovalRequest, Phase},
     testenv::identities::{ADMIN, ALICE},
 };
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease};
 use kube::Api;
 
-use crate::harness::{NAMESPACE, TestCluster};
-use crate::support::request_name;
+use crate::harness::{LEASE, NAMESPACE, TestCluster};
 
 /// The chart's default `operator.leaseSeconds`.
 const LEASE_SECONDS: u64 = 15;
+/// What a takeover may add to the lease duration: the successor wakes at the
+/// expiry it computed and then reads and writes the Lease.
+const SLACK_SECONDS: i64 = 2;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_the_leader_pod_hands_over_the_lease_and_a_pending_expiry_still_lands() {
     let cluster = TestCluster::start().await;
     cluster.install(&[]).await;
     cluster.namespace("prod", &[]).await;
-    let policy = "apiVersion: approvalgate.dev/v1alpha1\nkind: ApprovalPolicy\n\
-        metadata: {name: configmaps-in-prod}\n\
-        spec:\n  rules:\n  - apiGroups: ['']\n    resources: [configmaps]\n    \
-        operations: [CREATE]\n    namespaces: [prod]\n  approvers: {groups: [sre]}\n  \
-        requestTTL: 40s\n";
-    cluster
-        .kubectl(&ADMIN)
-        .args(["apply", "-f", "-"])
-        .stdin(policy)
-        .run()
-        .ok();
-    let create = || {
-        cluster
-            .kubectl(&ALICE)
-            .args([
-                "create",
-                "configmap",
-                "settings",
-                "-n",
-                "prod",
-                "--from-literal=a=b",
-            ])
-            .run()
-    };
-    let mut held = String::new();
-    cluster
-        .eventually("the change is held", Duration::from_secs(60), || {
-            let out = create();
-            held = out.stderr();
-            async move { out.stderr().contains("ApprovalRequest prod/") }
+    cluster.policy(
+        "configmaps-in-prod",
+        "rules: [{apiGroups: [''], resources: [configmaps], operations: [CREATE], namespaces: [prod]}]\n\
+         approvers: {groups: [sre]}\nrequestTTL: 40s",
+    );
+    let name = cluster
+        .held("prod", || {
+            cluster
+                .kubectl(&ALICE)
+                .args([
+                    "create",
+                    "configmap",
+                    "settings",
+                    "-n",
+                    "prod",
+                    "--from-literal=a=b",
+                ])
+                .run()
         })
         .await;
-    let name = request_name(&held, "prod");
     let requests = Api::<ApprovalRequest>::namespaced(cluster.client(&ADMIN).await, "prod");
     let request = requests.get(&name).await.unwrap();
     let deadline = request
@@ -64,25 +53,55 @@ async fn deleting_the_leader_pod_hands_over_the_lease_and_a_pending_expiry_still
         .expect("a pending request has a deadline")
         .0;
 
-    // The leader's pod goes away, as on a node drain.
+    // The leader's pod goes away, as on a node drain. It serves on for the
+    // chart's shutdown delay, then stops renewing; the other replica takes
+    // the Lease once the last renewal has lapsed, within the lease duration.
     let leader = cluster.leader().await.expect("a leader");
-    let deleted = Instant::now();
+    let leases = Api::<Lease>::namespaced(cluster.client(&ADMIN).await, NAMESPACE);
     cluster
         .kubectl(&ADMIN)
         .args(["delete", "pod", &leader, "-n", NAMESPACE, "--wait=false"])
         .run()
         .ok();
-    let (successor, took) = cluster
+    let last_renewal = std::sync::Mutex::new(None);
+    let (taken, took) = cluster
         .eventually_some(
             "another replica takes the Lease",
             Duration::from_secs(60),
-            || async { cluster.leader().await.filter(|h| *h != leader) },
+            || {
+                let leases = leases.clone();
+                let leader = leader.clone();
+                let seen = &last_renewal;
+                async move {
+                    let spec = leases.get(LEASE).await.ok()?.spec?;
+                    match spec.holder_identity.as_deref() {
+                        Some(holder) if holder != leader && !holder.is_empty() => Some(spec),
+                        _ => {
+                            if spec.holder_identity.as_deref() == Some(leader.as_str()) {
+                                let mut seen = seen.lock().unwrap();
+                                *seen = spec.renew_time.map(|t| t.0).or(*seen);
+                            }
+                            None
+                        }
+                    }
+                }
+            },
         )
         .await;
-    eprintln!("the Lease moved from {leader} to {successor} in {took:?}");
+    let last_renewal = last_renewal
+        .into_inner()
+        .unwrap()
+        .expect("the old leader's renewals were seen");
+    let acquired = taken.acquire_time.expect("the new holder's acquireTime").0;
+    let gap = acquired.duration_since(last_renewal);
+    eprintln!(
+        "the Lease moved from {leader} to {:?} {took:?} after the deletion; \
+         acquired {gap} after the old leader's last renewal (lease {LEASE_SECONDS} s)",
+        taken.holder_identity
+    );
     assert!(
-        deleted.elapsed() < Duration::from_secs(LEASE_SECONDS),
-        "the Lease took {took:?}, longer than its duration"
+        gap <= jiff::SignedDuration::from_secs(LEASE_SECONDS as i64 + SLACK_SECONDS),
+        "the Lease was taken {gap} after the last renewal, past its duration"
     );
 
     // The request expires on the new leader's watch, never before its deadline.

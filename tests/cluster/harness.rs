@@ -9,7 +9,7 @@ use std::{
 
 use approval_gate::testenv::{
     Identity,
-    identities::ADMIN,
+    identities::{ADMIN, BOB},
     node::{Cluster, ClusterOptions},
 };
 use k8s_openapi::api::{
@@ -21,7 +21,7 @@ use kube::{
     api::{ListParams, ObjectMeta, PostParams},
 };
 
-use crate::support::{self, Kubectl};
+use crate::support::{self, Kubectl, KubectlOutput};
 
 /// The release's namespace.
 pub const NAMESPACE: &str = approval_gate::testenv::node::RELEASE;
@@ -102,6 +102,82 @@ impl TestCluster {
             .await
             .expect("binding the demo identities");
         took
+    }
+
+    /// Creates the ApprovalPolicy `name` (as the admin) from the YAML of its
+    /// spec, say `rules: [...]\napprovers: {groups: [sre]}`.
+    pub fn policy(&self, name: &str, spec: &str) {
+        let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
+        let manifest = format!(
+            "apiVersion: approvalgate.dev/v1alpha1\nkind: ApprovalPolicy\n\
+             metadata: {{name: {name}}}\nspec:\n{spec}"
+        );
+        self.kubectl(&ADMIN)
+            .args(["apply", "-f", "-"])
+            .stdin(manifest)
+            .run()
+            .ok();
+    }
+
+    /// Repeats `attempt` until the webhook holds it (the operator registers a
+    /// new policy's rules within a second or so); returns the name of the
+    /// ApprovalRequest in `ns` its denial names.
+    pub async fn held(&self, ns: &str, attempt: impl Fn() -> KubectlOutput) -> String {
+        let marker = format!("ApprovalRequest {ns}/");
+        let (message, _) = self
+            .eventually_some("the attempt is held", Duration::from_secs(60), || {
+                let out = attempt();
+                let held = (!out.success() && out.stderr().contains(&marker)).then(|| out.stderr());
+                async move { held }
+            })
+            .await;
+        assert!(message.contains("kubectl approve"), "{message}");
+        support::request_name(&message, ns)
+    }
+
+    /// bob approves the request `ns/name` with `kubectl approve`.
+    pub fn approve(&self, ns: &str, name: &str) {
+        let out = self
+            .plugin(&BOB)
+            .args([name, "-n", ns])
+            .output()
+            .expect("kubectl approve runs");
+        assert!(
+            out.status.success(),
+            "kubectl approve {name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Repeats `attempt` until it succeeds (the webhook's cache has seen the
+    /// approval); returns its output.
+    pub async fn passes(&self, attempt: impl Fn() -> KubectlOutput) -> String {
+        self.eventually_some(
+            "the approved attempt passes",
+            Duration::from_secs(30),
+            || {
+                let out = attempt();
+                let passed = out.success().then(|| out.stdout());
+                async move { passed }
+            },
+        )
+        .await
+        .0
+    }
+
+    /// Scales approval-gate's Deployment (as the admin).
+    pub fn scale(&self, replicas: u32) {
+        self.kubectl(&ADMIN)
+            .args([
+                "scale",
+                "deployment/approval-gate",
+                "-n",
+                NAMESPACE,
+                &format!("--replicas={replicas}"),
+            ])
+            .run()
+            .ok();
     }
 
     /// approval-gate's pods, by name.

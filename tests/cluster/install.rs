@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use approval_gate::testenv::identities::{ADMIN, ALICE, BOB};
+use approval_gate::testenv::identities::{ADMIN, ALICE};
 use k8s_openapi::api::{
     admissionregistration::v1::ValidatingWebhookConfiguration,
     apps::v1::Deployment,
@@ -13,7 +13,6 @@ use k8s_openapi::api::{
 use kube::{Api, ResourceExt};
 
 use crate::harness::{LEASE, NAMESPACE, TestCluster};
-use crate::support::request_name;
 
 const FULLNAME: &str = "approval-gate";
 
@@ -94,16 +93,11 @@ async fn helm_install_serves_the_jit_flow_through_the_service_and_uninstall_remo
         .namespace("prod", &[("environment", "production")])
         .await;
     cluster.shell_pod("prod", "shell").await;
-    let policy = "apiVersion: approvalgate.dev/v1alpha1\nkind: ApprovalPolicy\n\
-        metadata: {name: exec-in-prod}\n\
-        spec:\n  rules:\n  - apiGroups: ['']\n    resources: [pods/exec]\n    \
-        operations: [CONNECT]\n    namespaces: [prod]\n  approvers: {groups: [sre]}\n";
-    cluster
-        .kubectl(&ADMIN)
-        .args(["apply", "-f", "-"])
-        .stdin(policy)
-        .run()
-        .ok();
+    cluster.policy(
+        "exec-in-prod",
+        "rules: [{apiGroups: [''], resources: [pods/exec], operations: [CONNECT], namespaces: [prod]}]\n\
+         approvers: {groups: [sre]}",
+    );
     let exec = || {
         cluster
             .kubectl(&ALICE)
@@ -119,36 +113,10 @@ async fn helm_install_serves_the_jit_flow_through_the_service_and_uninstall_remo
             ])
             .run()
     };
-    // The webhook's rules follow the policy once the operator re-registers.
-    let mut held = String::new();
-    cluster
-        .eventually("the exec is held", Duration::from_secs(60), || {
-            let out = exec();
-            held = out.stderr();
-            async move { !out.success() && out.stderr().contains("ApprovalRequest prod/") }
-        })
-        .await;
-    assert!(held.contains("kubectl approve"), "{held}");
-    let name = request_name(&held, "prod");
-    let out = cluster
-        .plugin(&BOB)
-        .args([name.as_str(), "-n", "prod"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut output = String::new();
-    cluster
-        .eventually("the approved exec runs", Duration::from_secs(30), || {
-            let out = exec();
-            output = out.stdout();
-            async move { out.success() }
-        })
-        .await;
+    // Held through the Service, approved by bob, then it runs in the pod.
+    let name = cluster.held("prod", exec).await;
+    cluster.approve("prod", &name);
+    let output = cluster.passes(exec).await;
     assert_eq!(output.trim(), "ran as 65532");
 
     // The security context holds at runtime, and serving the flow (the

@@ -3,14 +3,13 @@
 use std::time::Duration;
 
 use approval_gate::testenv::{
-    identities::{ADMIN, ALICE, BOB},
+    identities::{ADMIN, ALICE},
     node::NODE_NAME,
 };
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 
-use crate::harness::{NAMESPACE, TestCluster};
-use crate::support::request_name;
+use crate::harness::TestCluster;
 
 async fn heartbeat(cluster: &TestCluster) -> Option<jiff::Timestamp> {
     Api::<Lease>::namespaced(cluster.client(&ADMIN).await, "kube-node-lease")
@@ -31,40 +30,20 @@ async fn scaled_to_zero_it_refuses_gated_changes_clearly_and_nothing_else_stops(
         .await;
     cluster.namespace("prod", &[]).await;
     cluster.namespace("dev", &[]).await;
-    let policy = "apiVersion: approvalgate.dev/v1alpha1\nkind: ApprovalPolicy\n\
-        metadata: {name: configmaps-in-prod}\n\
-        spec:\n  rules:\n  - apiGroups: ['']\n    resources: [configmaps]\n    \
-        operations: [CREATE]\n    namespaces: [prod]\n  approvers: {groups: [sre]}\n";
-    cluster
-        .kubectl(&ADMIN)
-        .args(["apply", "-f", "-"])
-        .stdin(policy)
-        .run()
-        .ok();
+    cluster.policy(
+        "configmaps-in-prod",
+        "rules: [{apiGroups: [''], resources: [configmaps], operations: [CREATE], namespaces: [prod]}]\n\
+         approvers: {groups: [sre]}",
+    );
     let create = |ns: &str, name: &str| {
         cluster
             .kubectl(&ALICE)
             .args(["create", "configmap", name, "-n", ns, "--from-literal=a=b"])
             .run()
     };
-    cluster
-        .eventually("the webhook holds prod", Duration::from_secs(60), || {
-            let out = create("prod", "held");
-            async move { out.stderr().contains("ApprovalRequest prod/") }
-        })
-        .await;
+    cluster.held("prod", || create("prod", "held")).await;
 
-    cluster
-        .kubectl(&ADMIN)
-        .args([
-            "scale",
-            "deployment/approval-gate",
-            "-n",
-            NAMESPACE,
-            "--replicas=0",
-        ])
-        .run()
-        .ok();
+    cluster.scale(0);
     cluster
         .eventually(
             "no approval-gate pod is left",
@@ -112,49 +91,15 @@ async fn scaled_to_zero_it_refuses_gated_changes_clearly_and_nothing_else_stops(
     assert_eq!(node, "True");
 
     // Back: everything recovers without a manual step.
-    cluster
-        .kubectl(&ADMIN)
-        .args([
-            "scale",
-            "deployment/approval-gate",
-            "-n",
-            NAMESPACE,
-            "--replicas=2",
-        ])
-        .run()
-        .ok();
+    cluster.scale(2);
     cluster
         .eventually("two Ready replicas", Duration::from_secs(120), || async {
             cluster.ready_pods().await.len() == 2
         })
         .await;
-    let mut held = String::new();
-    cluster
-        .eventually("the gate holds again", Duration::from_secs(60), || {
-            let out = create("prod", "after-outage");
-            held = out.stderr();
-            async move { out.stderr().contains("ApprovalRequest prod/") }
-        })
+    let name = cluster
+        .held("prod", || create("prod", "after-outage"))
         .await;
-    let name = request_name(&held, "prod");
-    let out = cluster
-        .plugin(&BOB)
-        .args([name.as_str(), "-n", "prod"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    cluster
-        .eventually(
-            "the approved change passes",
-            Duration::from_secs(30),
-            || {
-                let out = create("prod", "after-outage");
-                async move { out.success() }
-            },
-        )
-        .await;
+    cluster.approve("prod", &name);
+    cluster.passes(|| create("prod", "after-outage")).await;
 }

@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use approval_gate::testenv::identities::{ADMIN, ALICE};
+use approval_gate::testenv::identities::ALICE;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{
     Api,
@@ -75,18 +75,13 @@ async fn helm_upgrade_to_a_new_tag_under_load_keeps_answering() {
     // prod is gated; dev is judged in Audit mode, so its writes go through
     // the webhook too and are allowed.
     for (name, ns, mode) in [("gated", "prod", "Enforce"), ("audited", "dev", "Audit")] {
-        let policy = format!(
-            "apiVersion: approvalgate.dev/v1alpha1\nkind: ApprovalPolicy\n\
-             metadata: {{name: {name}}}\n\
-             spec:\n  mode: {mode}\n  rules:\n  - apiGroups: ['']\n    resources: [configmaps]\n    \
-             operations: [CREATE]\n    namespaces: [{ns}]\n  approvers: {{groups: [sre]}}\n"
+        cluster.policy(
+            name,
+            &format!(
+                "mode: {mode}\nrules: [{{apiGroups: [''], resources: [configmaps], \
+                 operations: [CREATE], namespaces: [{ns}]}}]\napprovers: {{groups: [sre]}}"
+            ),
         );
-        cluster
-            .kubectl(&ADMIN)
-            .args(["apply", "-f", "-"])
-            .stdin(policy)
-            .run()
-            .ok();
     }
     let client = cluster.client(&ALICE).await;
     let prod = Api::<ConfigMap>::namespaced(client.clone(), "prod");
