@@ -2,6 +2,8 @@
 # approval-gate: one static binary (webhook + operator) on an empty base image.
 #   make image                 # docker build -t ghcr.io/approval-gate/approval-gate:<version> .
 #   make image CONTAINER_ENGINE=podman IMAGE=registry.example.com/approval-gate:dev
+# The same layout as `make image-oci` (no daemon): one layer with /approval-gate
+# built with the `image` profile, user 65532:65532, entrypoint and command.
 
 FROM rust:1.91-alpine AS build
 # The native target of this image is x86_64/aarch64-unknown-linux-musl, which
@@ -12,14 +14,15 @@ COPY Cargo.toml Cargo.lock ./
 # Every target Cargo.toml declares must exist for cargo to read it.
 COPY src ./src
 COPY benches ./benches
-ENV CARGO_PROFILE_RELEASE_STRIP=symbols
+# The workspace's other members (the image and pause tools).
+COPY tools ./tools
 # BuildKit cache mounts keep the registry and the build directory between
 # builds, so a source change rebuilds only the crate; the binary is copied out
 # of the cache within the same step.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin approval-gate \
- && cp target/release/approval-gate /approval-gate \
+    cargo build --profile image --locked --bin approval-gate \
+ && cp target/image/approval-gate /approval-gate \
  && /approval-gate --version
 
 FROM scratch

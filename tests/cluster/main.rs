@@ -9,6 +9,7 @@ mod support;
 
 mod failover;
 mod harness;
+mod image;
 mod install;
 mod outage;
 mod teardown;
