@@ -115,6 +115,11 @@ async fn a_node_whose_owner_is_killed_is_swept_by_the_next_run() {
         name: fields.next().unwrap().to_owned(),
         address: fields.next().unwrap().parse().unwrap(),
     };
+    // Until the strand is seen, this test stands in as the folder's owner,
+    // so that a node started meanwhile by another test does not sweep it.
+    let owner = dir.join("owner.pid");
+    let child_pid = std::fs::read_to_string(&owner).unwrap();
+    std::fs::write(&owner, std::process::id().to_string()).unwrap();
     // SIGKILL: no destructor runs. The watchdogs stop the processes they
     // started; containers, shims, mounts, namespaces and the bridge stay.
     child.kill().unwrap();
@@ -126,6 +131,7 @@ async fn a_node_whose_owner_is_killed_is_swept_by_the_next_run() {
         "a killed owner strands its pods: {stranded:#?}"
     );
     // The next run sweeps what its dead owner left.
+    std::fs::write(&owner, child_pid).unwrap();
     approval_gate::testenv::sweep_stale();
     let left = leftovers(&dir, &bridge);
     assert!(left.is_empty(), "left behind: {left:#?}");
