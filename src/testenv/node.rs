@@ -15,8 +15,8 @@
 //!
 //! Dropping the [`Cluster`] removes every pod through the API, waits until the
 //! runtime has none, then stops the processes and removes what they leave
-//! behind: runc containers, shims, mounts under its folder, the pods' network
-//! namespaces and the bridge.
+//! behind: runc containers, shims, mounts under its folder (the pods' network
+//! namespaces are mounted there too) and the bridge.
 
 use std::{
     net::Ipv4Addr,
@@ -52,8 +52,6 @@ pub const PAUSE_IMAGE: &str = "docker.io/approval-gate/pause:dev";
 const KUBELET_CLIENT: &str = "kube-apiserver-kubelet-client";
 /// Where Debian's containernetworking-plugins package puts the plugins.
 const CNI_BIN_DIR: &str = "/usr/lib/cni";
-/// Where the CRI plugin keeps pod network namespaces (fixed in containerd 1.6).
-const NETNS_DIR: &str = "/var/run/netns";
 const BRIDGE_PREFIX: &str = "agnode";
 
 /// What the node needs besides the control plane's binaries.
@@ -529,8 +527,8 @@ impl Drop for Cluster {
 }
 
 /// What a node run leaves behind once its processes are stopped, removed:
-/// runc containers, shims, mounts under `dir`, network namespaces with an
-/// address on the bridge's subnet, and the bridge. Also used for the folders
+/// runc containers, shims, mounts under `dir` (the pods' network namespaces
+/// among them), and the bridge. Also used for the folders
 /// of runs whose owner died without tearing down.
 pub(super) fn sweep(dir: &Path, bridge: &Bridge) {
     let runc_root = dir.join("runc/k8s.io");
@@ -558,7 +556,6 @@ pub(super) fn sweep(dir: &Path, bridge: &Bridge) {
     }
     kill_processes_mentioning(dir);
     unmount_under(dir);
-    remove_namespaces_on(bridge);
     bridge.delete();
 }
 
@@ -595,9 +592,25 @@ fn kill_processes_mentioning(needle: &Path) {
 
 /// Every mount point at or under `dir`, deepest first.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    mounts_of_type_under(dir, None)
+}
+
+/// The pods' network namespaces: the runtime mounts them under its state
+/// folder (`netns_mounts_under_state_dir`), so every one this node made is
+/// under `dir`, and no other run's is.
+pub fn namespaces_under(dir: &Path) -> Vec<PathBuf> {
+    mounts_of_type_under(dir, Some("nsfs"))
+}
+
+fn mounts_of_type_under(dir: &Path, fs_type: Option<&str>) -> Vec<PathBuf> {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut found: Vec<PathBuf> = mounts
         .lines()
+        .filter(|line| {
+            // After the optional fields, " - " then the filesystem type.
+            let kind = line.split(" - ").nth(1).and_then(|r| r.split(' ').next());
+            fs_type.is_none_or(|wanted| kind == Some(wanted))
+        })
         .filter_map(|line| line.split(' ').nth(4))
         .map(|point| PathBuf::from(point.replace("\\040", " ")))
         .filter(|point| point.starts_with(dir))
@@ -609,7 +622,9 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
 
 fn unmount_under(dir: &Path) {
     // A point can be mounted more than once (kubelet bind-mounts its root dir
-    // onto itself); repeat until nothing is left or nothing changes.
+    // onto itself); repeat until nothing is left or nothing changes. The
+    // pods' network namespaces are among them: unmounted, and with no
+    // process left in them, they are gone.
     for _ in 0..5 {
         let mounts = mounts_under(dir);
         if mounts.is_empty() {
@@ -618,29 +633,6 @@ fn unmount_under(dir: &Path) {
         for point in mounts {
             let _ = nix::mount::umount2(&point, nix::mount::MntFlags::MNT_DETACH);
         }
-    }
-}
-
-/// The network namespaces in the runtime's folder with an address on the
-/// bridge's subnet: this node's pods.
-pub fn namespaces_on(bridge: &Bridge) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(NETNS_DIR) else {
-        return Vec::new();
-    };
-    let prefix = bridge.subnet_prefix();
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-        .filter(|name| {
-            run("ip", &["-netns", name, "-o", "-4", "addr", "show"])
-                .is_ok_and(|out| out.contains(&format!("inet {prefix}")))
-        })
-        .collect()
-}
-
-fn remove_namespaces_on(bridge: &Bridge) {
-    for name in namespaces_on(bridge) {
-        let _ = run("ip", &["netns", "delete", &name]);
     }
 }
 
@@ -687,12 +679,6 @@ impl Bridge {
             name: name.trim().to_owned(),
             address: Ipv4Addr::new(10, 213, n, 1),
         })
-    }
-
-    /// `10.213.<N>.`, the start of every address on the bridge.
-    fn subnet_prefix(&self) -> String {
-        let [a, b, c, _] = self.address.octets();
-        format!("{a}.{b}.{c}.")
     }
 
     /// Whether the link still exists.
@@ -825,6 +811,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{PAUSE_IMAGE}"
   restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   [plugins."io.containerd.grpc.v1.cri".containerd]

@@ -27,9 +27,9 @@ fn leftovers(dir: &std::path::Path, bridge: &Bridge) -> Vec<String> {
             .map(|m| format!("mount {}", m.display())),
     );
     found.extend(
-        node::namespaces_on(bridge)
+        node::namespaces_under(dir)
             .into_iter()
-            .map(|n| format!("network namespace {n}")),
+            .map(|n| format!("network namespace {}", n.display())),
     );
     if bridge.exists() {
         found.push(format!("bridge {}", bridge.name));
