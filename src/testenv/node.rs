@@ -101,9 +101,19 @@ impl Cluster {
         let bridge = Bridge::allocate()?;
         let mut control = opts.control.clone();
         control.node_address = Some(bridge.address);
-        let plane = ControlPlane::start(control).await?;
+        let started = ControlPlane::start(control).await.and_then(|plane| {
+            // Recorded first thing, so a sweep finds the bridge of a run
+            // whose owner dies from here on.
+            write(&plane.dir().join("node.bridge"), &bridge.name).map(|()| plane)
+        });
+        let plane = match started {
+            Ok(plane) => plane,
+            Err(err) => {
+                bridge.delete();
+                return Err(err);
+            }
+        };
         let dir = plane.dir().to_owned();
-        write(&dir.join("node.bridge"), &bridge.name)?;
         let mut cluster = Self {
             bridge,
             dir,
