@@ -336,14 +336,7 @@ impl ControlPlane {
     /// waits for the CRDs to be established.
     pub async fn install(&self) -> Result<()> {
         let client = self.client(&identities::ADMIN).await?;
-        let control = Namespace {
-            metadata: ObjectMeta {
-                name: Some(CONTROL_NAMESPACE.to_owned()),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
-        apply_all(&client, &[control]).await?;
+        apply_all(&client, &[namespace(CONTROL_NAMESPACE)]).await?;
         let chart = rbac::chart_rbac(&self.bin_dir.join("helm"))?;
         apply_all(&client, &chart.cluster_roles).await?;
         apply_all(&client, &chart.cluster_role_bindings).await?;
@@ -592,7 +585,19 @@ pub(crate) fn write(path: &Path, contents: &str) -> Result<()> {
     std::fs::write(path, contents).map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
-fn tail(path: &Path, lines: usize) -> String {
+/// A namespace object named `name`, to apply.
+fn namespace(name: &str) -> Namespace {
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    }
+}
+
+/// The last `lines` lines of a log file (empty when unreadable).
+pub fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")

@@ -26,7 +26,7 @@ use std::{
 };
 
 use k8s_openapi::api::{
-    core::v1::{ConfigMap, Namespace, Node, Pod, ServiceAccount},
+    core::v1::{ConfigMap, Node, Pod, ServiceAccount},
     rbac::v1::{ClusterRoleBinding, RoleRef, Subject},
 };
 use kube::{Api, api::ObjectMeta, runtime::wait::await_condition};
@@ -346,13 +346,6 @@ impl Cluster {
     pub async fn helm_install(&self, chart: &Path, extra: &[&str]) -> Result<()> {
         let plane = self.plane()?;
         let client = plane.client(&identities::ADMIN).await?;
-        let namespace = Namespace {
-            metadata: ObjectMeta {
-                name: Some(RELEASE.to_owned()),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
         let ca_file = self.dir.join(super::WEBHOOK_CLIENT_CA);
         let ca = std::fs::read_to_string(&ca_file)
             .map_err(|e| Error::io(format!("reading {}", ca_file.display()), e))?;
@@ -365,7 +358,7 @@ impl Cluster {
             data: Some([("ca.crt".to_owned(), ca)].into()),
             ..ConfigMap::default()
         };
-        super::apply_all(&client, &[namespace]).await?;
+        super::apply_all(&client, &[super::namespace(RELEASE)]).await?;
         super::apply_namespaced(&client, &[client_ca]).await?;
         let chart = chart.display().to_string();
         let host = format!("apiServer.host={}", self.address());
@@ -437,9 +430,7 @@ impl Cluster {
         super::apply_namespaced(&client, &[pod]).await?;
         let pods = Api::<Pod>::namespaced(client, ns);
         let ready = await_condition(pods, name, |pod: Option<&Pod>| {
-            pod.and_then(|p| p.status.as_ref())
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            pod.is_some_and(pod_is_ready)
         });
         let timeout = Duration::from_secs(90);
         tokio::time::timeout(timeout, ready)
@@ -536,32 +527,28 @@ impl Drop for Cluster {
     }
 }
 
+/// Whether the pod's `Ready` condition is true.
+pub fn pod_is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
 /// What a node run leaves behind once its processes are stopped, removed:
 /// runc containers, shims, mounts under `dir` (the pods' network namespaces
 /// among them), and the bridge. Also used for the folders
 /// of runs whose owner died without tearing down.
 pub(super) fn sweep(dir: &Path, bridge: &Bridge) {
-    let runc_root = dir.join("runc/k8s.io");
-    if let Ok(out) = run(
-        "runc",
-        &[
-            "--root",
-            &runc_root.display().to_string(),
-            "list",
-            "--quiet",
-        ],
-    ) {
+    let runc_root = dir.join("runc/k8s.io").display().to_string();
+    let runc = |args: &[&str]| {
+        let mut all = vec!["--root", runc_root.as_str()];
+        all.extend_from_slice(args);
+        run("runc", &all)
+    };
+    if let Ok(out) = runc(&["list", "--quiet"]) {
         for id in out.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            let _ = run(
-                "runc",
-                &[
-                    "--root",
-                    &runc_root.display().to_string(),
-                    "delete",
-                    "--force",
-                    id,
-                ],
-            );
+            let _ = runc(&["delete", "--force", id]);
         }
     }
     kill_processes_mentioning(dir);

@@ -2,15 +2,15 @@
 //! `helm install` from the locally built image (`make image-oci`).
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::Command,
     time::{Duration, Instant},
 };
 
 use approval_gate::testenv::{
-    Identity,
+    self, Identity,
     identities::{ADMIN, BOB},
-    node::{Cluster, ClusterOptions},
+    node::{self, Cluster, ClusterOptions},
 };
 use k8s_openapi::api::{
     coordination::v1::Lease,
@@ -194,7 +194,7 @@ impl TestCluster {
         self.pods()
             .await
             .into_iter()
-            .filter(|pod| pod.metadata.deletion_timestamp.is_none() && is_ready(pod))
+            .filter(|pod| pod.metadata.deletion_timestamp.is_none() && node::pod_is_ready(pod))
             .map(|pod| pod.name_any())
             .collect()
     }
@@ -246,7 +246,7 @@ impl TestCluster {
         }
         panic!(
             "{what}: not within {within:?}; kubelet log:\n{}",
-            tail(&self.cluster.dir().join("kubelet.log"), 20)
+            testenv::tail(&self.cluster.dir().join("kubelet.log"), 20)
         );
     }
 
@@ -278,17 +278,4 @@ impl TestCluster {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
-}
-
-pub fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-pub fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
