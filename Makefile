@@ -10,6 +10,8 @@ DEV_CLUSTER_DIR ?= .dev-cluster
 # The folder holding etcd, kube-apiserver and helm (built on first use).
 BIN_DIR = $(shell hack/build-tools.sh --dir)
 export APPROVAL_GATE_BIN_DIR = $(BIN_DIR)
+# The local OpenID Connect provider for the console (installed by `make oidc-provider`).
+export APPROVAL_GATE_OIDC_DIR = $(shell hack/oidc-provider.sh --dir)
 
 # The Helm chart, the manifests rendered from it, and the container image.
 CHART_DIR := charts/approval-gate
@@ -28,7 +30,12 @@ all: build
 tools:
 	@hack/build-tools.sh >/dev/null
 
-## node-deps: install containerd, runc, the CNI plugins, musl-tools, busybox-static and the Rust musl target when missing (needs root)
+## oidc-provider: install the local OpenID Connect provider (npm oidc-provider, hack/oidc) into the cache
+.PHONY: oidc-provider
+oidc-provider:
+	@hack/oidc-provider.sh >/dev/null
+
+## node-deps: install containerd, runc, the CNI plugins, musl-tools, busybox-static, chromium, chromium-driver and the Rust musl target when missing (needs root)
 .PHONY: node-deps
 node-deps:
 	hack/node-deps.sh
@@ -42,7 +49,7 @@ build:
 	$(CARGO) build --workspace --all-targets
 
 ## test: unit and integration tests against a real etcd + kube-apiserver (and a real node for tests/cluster), and each bench's self-check (no load)
-test: tools image-oci
+test: tools image-oci oidc-provider
 	$(CARGO) test --workspace --lib --bins --tests --benches --no-fail-fast
 
 ## lint: formatting and clippy, as CI checks them
@@ -59,7 +66,7 @@ crds:
 	$(MAKE) --no-print-directory chart-crds
 
 ## dev: start the local control plane in the foreground until Ctrl-C
-dev: tools
+dev: tools oidc-provider
 	$(CARGO) build --bin approval-gate-dev --bin approval-gate --bin kubectl-approve
 	target/debug/approval-gate-dev --dir $(DEV_DIR)
 
@@ -70,7 +77,7 @@ dev-cluster: tools image-oci
 	target/debug/approval-gate-dev --cluster --dir $(DEV_CLUSTER_DIR)
 
 ## dev-up: start the local control plane in the background and wait until ready
-dev-up: tools
+dev-up: tools oidc-provider
 	$(CARGO) build --bin approval-gate-dev --bin approval-gate --bin kubectl-approve
 	hack/dev-up.sh $(DEV_DIR)
 

@@ -2,7 +2,8 @@
 # Installs what the real node and the daemonless image need, when missing:
 # containerd, runc and the CNI plugins (Debian's packages), iproute2 for the
 # node's bridge, musl-tools and the Rust musl target for the static binary,
-# and busybox-static for the demo's shell image. CI runs a fresh clone as
+# busybox-static for the demo's shell image, and Debian's chromium and
+# chromium-driver for the console's browser tests. CI runs a fresh clone as
 # root, so this runs there unattended; elsewhere it says what is missing.
 #
 #   hack/node-deps.sh          install whatever is missing
@@ -19,6 +20,8 @@ declare -A packages=(
   [ip]=iproute2
   [musl-gcc]=musl-tools
   [/bin/busybox]=busybox-static
+  [/usr/bin/chromium]=chromium
+  [/usr/bin/chromedriver]=chromium-driver
 )
 
 missing=()

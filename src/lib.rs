@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod change;
 pub mod cli;
+pub mod console;
 pub mod controller;
 pub mod crd;
 pub mod error;

@@ -11,8 +11,11 @@ use anyhow::Context as _;
 use approval_gate::{
     crd::{ApprovalPolicy, ApprovalPolicySpec},
     testenv::{
-        ControlPlane, Options, identities,
+        ControlPlane, Options,
+        console::{ConsolePlan, LocalConsole},
+        identities,
         node::{Cluster, ClusterOptions},
+        oidc::{self, CONSOLE_CLIENT_ID, DEMO_USERS, IdentityProvider},
         webhook::LocalWebhook,
     },
     webhook::registration::CONFIGURATION_NAME,
@@ -55,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
             dir: None,
             install: true,
             node_address: None,
+            jwt: None,
         },
         None => Options::from_env()?,
     };
@@ -63,6 +67,10 @@ async fn main() -> anyhow::Result<()> {
     if args.cluster {
         return run_cluster(opts, &dir, &args.images).await;
     }
+    let identity = start_identity_provider(&dir).await?;
+    opts.jwt = identity
+        .as_ref()
+        .map(|(_, provider)| provider.jwt_issuer(CONSOLE_CLIENT_ID));
     let plane = ControlPlane::start(opts)
         .await
         .context("starting the control plane")?;
@@ -72,17 +80,101 @@ async fn main() -> anyhow::Result<()> {
         .start_controller_manager()
         .context("starting kube-controller-manager")?;
     let webhook = start_webhook(&plane).await?;
+    let console = match &identity {
+        Some((plan, provider)) => Some(start_console(&plane, &dir, plan, provider).await?),
+        None => None,
+    };
     link_kubeconfigs(&plane, &dir)?;
     print_banner(&plane, &dir);
+    if let Some(console) = &console {
+        print_console(console, &dir);
+    }
     std::fs::write(dir.join("ready"), plane.url()).context("writing the ready marker")?;
 
     until_stopped().await?;
     eprintln!("stopping the control plane...");
     let _ = std::fs::remove_file(dir.join("ready"));
+    drop(console);
+    drop(identity);
     drop(webhook);
     drop(controller_manager);
     plane.stop();
     Ok(())
+}
+
+/// The local OpenID Connect provider for the web console, when Node.js and
+/// the provider are installed (`make oidc-provider`); without, `make dev`
+/// runs with no console and says why.
+async fn start_identity_provider(
+    dir: &std::path::Path,
+) -> anyhow::Result<Option<(ConsolePlan, IdentityProvider)>> {
+    if let Err(e) = oidc::provider_dir() {
+        eprintln!("no web console: {e}");
+        return Ok(None);
+    }
+    let files = dir.join("oidc");
+    let _ = std::fs::remove_dir_all(&files);
+    std::fs::create_dir_all(&files).context("creating the identity provider's folder")?;
+    let plan = ConsolePlan::new()?;
+    let provider = IdentityProvider::start(&files, std::slice::from_ref(&plan.client))
+        .await
+        .context("starting the local identity provider")?;
+    Ok(Some((plan, provider)))
+}
+
+/// `approval-gate console` as its own read-only service account.
+async fn start_console(
+    plane: &ControlPlane,
+    dir: &std::path::Path,
+    plan: &ConsolePlan,
+    provider: &IdentityProvider,
+) -> anyhow::Result<LocalConsole> {
+    let binary = std::env::current_exe()?
+        .parent()
+        .map(|dir| dir.join("approval-gate"))
+        .context("locating the approval-gate binary")?;
+    let files = dir.join("console");
+    let _ = std::fs::remove_dir_all(&files);
+    let console = LocalConsole::start(
+        &binary,
+        &files,
+        &plane.kubeconfig(&identities::CONSOLE),
+        plan,
+        provider,
+    )
+    .await
+    .context("starting the web console")?;
+    std::fs::write(files.join("ca.crt"), &console.ca_pem).context("writing the console's CA")?;
+    std::fs::write(dir.join("console-url"), &console.url).context("writing the console's URL")?;
+    Ok(console)
+}
+
+fn print_console(console: &LocalConsole, dir: &std::path::Path) {
+    let rel = relative_to_cwd(dir);
+    println!();
+    println!("Web console: {}", console.url);
+    println!("  (its certificate and the identity provider's are signed by CAs made for this run:");
+    println!(
+        "   {} and {}; let the browser accept them)",
+        rel("console/ca.crt".into()),
+        rel("oidc/oidc-ca.crt".into())
+    );
+    println!("  Sign in through the local identity provider as:");
+    for user in &DEMO_USERS {
+        println!(
+            "    {:<6} password {:<16} groups {}",
+            user.name,
+            user.password,
+            if user.groups.is_empty() {
+                "none".to_owned()
+            } else {
+                user.groups.join(", ")
+            }
+        );
+    }
+    println!(
+        "  bob and dave see alice's held change under \"Waiting for me\" and approve it there."
+    );
 }
 
 async fn until_stopped() -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     admission::{decision::DecisionConfig, guard::GuardConfig},
+    console::{self, ConsoleConfig, auth::OidcConfig},
     controller::{self, OperatorConfig},
     crd,
     metrics::Metrics,
@@ -34,6 +35,8 @@ pub enum Command {
     Webhook(WebhookArgs),
     /// Run the operator only (with leader election).
     Operator(OperatorArgs),
+    /// Serve the approvers' web inbox (sign-in through OpenID Connect).
+    Console(ConsoleArgs),
     /// Print the CustomResourceDefinitions as YAML, or write one file per CRD.
     Crds {
         /// Write `<name>.yaml` files into this directory instead of printing.
@@ -143,6 +146,49 @@ pub struct OperatorArgs {
     pub operator: OperatorFlags,
 }
 
+/// Flags of the console.
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// Address for the console's HTTPS (or, without `--tls-cert-file`, HTTP) port.
+    #[arg(
+        long,
+        default_value = "0.0.0.0:8643",
+        env = "APPROVAL_GATE_CONSOLE_LISTEN"
+    )]
+    pub listen: SocketAddr,
+    /// The URL people open (`https://approvals.example.com`): the sign-in
+    /// returns to `<URL>/callback`, and forms are accepted only from it.
+    #[arg(long, env = "APPROVAL_GATE_CONSOLE_URL")]
+    pub public_url: String,
+    /// The OpenID Connect issuer (its `/.well-known/openid-configuration`
+    /// is read on the first sign-in). The apiserver must trust the same
+    /// issuer and this client id as an audience (a JWT authenticator).
+    #[arg(long, env = "APPROVAL_GATE_OIDC_ISSUER")]
+    pub issuer_url: String,
+    /// The console's client id at the identity provider.
+    #[arg(
+        long,
+        default_value = "approval-gate-console",
+        env = "APPROVAL_GATE_OIDC_CLIENT_ID"
+    )]
+    pub client_id: String,
+    /// A file holding the client secret (never a flag value: argv is readable by others).
+    #[arg(long, env = "APPROVAL_GATE_OIDC_CLIENT_SECRET_FILE")]
+    pub client_secret_file: PathBuf,
+    /// A PEM CA to trust for the issuer, besides the system's roots.
+    #[arg(long, env = "APPROVAL_GATE_OIDC_CA_FILE")]
+    pub issuer_ca_file: Option<PathBuf>,
+    /// How long a sign-in lasts at most; never past the ID token's expiry.
+    #[arg(long, default_value = "8h")]
+    pub session_ttl: crd::Duration,
+    /// PEM certificate chain to serve HTTPS with (re-read when it changes).
+    #[arg(long, requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `--tls-cert-file`.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -158,6 +204,7 @@ impl Cli {
             Command::Webhook(args) => run(args, None).await,
             Command::Operator(args) => run_operator_only(args).await,
             Command::Serve(args) => run(args.webhook, Some(args.operator)).await,
+            Command::Console(args) => run_console(args).await,
         }
     }
 }
@@ -249,6 +296,34 @@ async fn run(args: WebhookArgs, operator: Option<OperatorFlags>) -> anyhow::Resu
             operated?;
         }
     }
+    Ok(())
+}
+
+async fn run_console(args: ConsoleArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let base = kube::Config::infer()
+        .await
+        .context("no usable kubeconfig or in-cluster configuration")?;
+    let own = kube::Client::try_from(base.clone()).context("building the console's client")?;
+    let secret = std::fs::read_to_string(&args.client_secret_file).with_context(|| {
+        format!(
+            "reading the client secret from {}",
+            args.client_secret_file.display()
+        )
+    })?;
+    let config = ConsoleConfig {
+        listen: args.listen,
+        public_url: args.public_url,
+        oidc: OidcConfig {
+            issuer: args.issuer_url,
+            client_id: args.client_id,
+            client_secret: secret.trim().to_owned(),
+            issuer_ca: args.issuer_ca_file,
+        },
+        session_ttl: args.session_ttl.as_std(),
+        tls: args.tls_cert_file.zip(args.tls_key_file),
+    };
+    console::serve(own, base, config, shutdown_signal()?).await?;
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use super::{
     sanitize::inert,
     view::{RequestView, approval_groups, judge, may_approve},
 };
-use crate::crd::{Approval, ApprovalRequest, Phase, Verdict};
+use crate::crd::{Approval, ApprovalPolicySpec, ApprovalRequest, Phase, Verdict};
 
 /// Prints objects the way `kubectl get -o json|yaml` does (a List for several).
 pub fn print_objects(objects: &[ApprovalRequest], output: Output, list: bool) -> Result<()> {
@@ -127,7 +127,7 @@ pub enum Decision {
 }
 
 impl Decision {
-    fn verb(&self) -> &'static str {
+    pub fn verb(&self) -> &'static str {
         match self {
             Self::Approve { .. } => "approve",
             Self::Deny { .. } => "deny",
@@ -135,7 +135,7 @@ impl Decision {
         }
     }
 
-    fn past(&self) -> &'static str {
+    pub fn past(&self) -> &'static str {
         match self {
             Self::Approve { .. } => "approved",
             Self::Deny { .. } => "denied",
@@ -146,6 +146,22 @@ impl Decision {
 
 /// Records `decision` on request `name` as the caller, and explains a rejection.
 pub async fn decide(conn: &Conn, me: &Me, name: &str, decision: &Decision) -> Result<RequestView> {
+    match record(conn, me, name, decision).await {
+        Ok((req, policy)) => Ok(RequestView::new(&req, policy.as_ref(), Timestamp::now())),
+        Err(PluginError::Rejected(message)) => Err(explain(conn, name, decision, message).await),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records `decision` on request `name` as the caller; returns the request
+/// as written and its policy. A refusal by approval-gate's guard comes back
+/// as [`PluginError::Rejected`] with the guard's own words and rule.
+pub async fn record(
+    conn: &Conn,
+    me: &Me,
+    name: &str,
+    decision: &Decision,
+) -> Result<(ApprovalRequest, Option<ApprovalPolicySpec>)> {
     let first = conn.request(name).await?;
     let policy = conn.policy(&first.spec.policy).await;
     let groups = approval_groups(policy.as_ref(), &me.groups);
@@ -169,16 +185,12 @@ pub async fn decide(conn: &Conn, me: &Me, name: &str, decision: &Decision) -> Re
             }
             Ok(())
         })
-        .await;
-    match written {
-        Ok(req) => Ok(RequestView::new(&req, policy.as_ref(), Timestamp::now())),
-        Err(PluginError::Rejected(message)) => Err(explain(conn, name, decision, message).await),
-        Err(e) => Err(e),
-    }
+        .await?;
+    Ok((written, policy))
 }
 
 /// The guard's rejection in the plugin's words where one fits.
-async fn explain(conn: &Conn, name: &str, decision: &Decision, message: String) -> PluginError {
+pub async fn explain(conn: &Conn, name: &str, decision: &Decision, message: String) -> PluginError {
     let Ok(req) = conn.request(name).await else {
         return PluginError::Rejected(message);
     };

@@ -66,6 +66,18 @@ pub const CONTROLLER: Identity = Identity {
     role: "approval-gate's own service account",
 };
 
+/// The console's own service account (`approval-gate console`): it may read
+/// requests and nothing more; people act through it with their own tokens.
+pub const CONSOLE: Identity = Identity {
+    key: "console",
+    username: "system:serviceaccount:approval-gate:approval-gate-console",
+    groups: &[
+        "system:serviceaccounts",
+        "system:serviceaccounts:approval-gate",
+    ],
+    role: "the web console's own service account (read-only)",
+};
+
 /// kube-controller-manager, bound by the apiserver's bootstrap RBAC; it
 /// requests each controller's service-account token itself.
 pub const CONTROLLER_MANAGER: Identity = Identity {
@@ -92,7 +104,7 @@ pub const NODE: Identity = Identity {
 };
 
 /// Every identity, admin first.
-pub const ALL: [Identity; 10] = [
+pub const ALL: [Identity; 11] = [
     ADMIN,
     ALICE,
     BOB,
@@ -100,6 +112,7 @@ pub const ALL: [Identity; 10] = [
     CAROL,
     GITOPS,
     CONTROLLER,
+    CONSOLE,
     CONTROLLER_MANAGER,
     SCHEDULER,
     NODE,

@@ -6,9 +6,11 @@
 //! dropped, and by their watchdogs when the owning process dies.
 
 pub mod certs;
+pub mod console;
 pub mod identities;
 mod kubeconfig;
 pub mod node;
+pub mod oidc;
 pub mod process;
 pub mod rbac;
 pub mod webhook;
@@ -62,6 +64,9 @@ pub struct Options {
     /// (`--enable-aggregator-routing`), authorizes kubelets with the Node
     /// authorizer, and keeps the `kubernetes` Service's endpoints.
     pub node_address: Option<Ipv4Addr>,
+    /// Trust this OpenID Connect issuer's ID tokens through the apiserver's
+    /// structured authentication configuration (a JWT authenticator).
+    pub jwt: Option<oidc::JwtIssuer>,
 }
 
 impl Options {
@@ -84,6 +89,7 @@ impl Options {
             dir: None,
             install: true,
             node_address: None,
+            jwt: None,
         })
     }
 }
@@ -126,9 +132,18 @@ impl ControlPlane {
         write(&dir.join("tokens.csv"), &identities::token_file(&tokens))?;
         write(&dir.join("audit-policy.yaml"), AUDIT_POLICY)?;
         write_webhook_client(&dir)?;
+        let authentication = match &opts.jwt {
+            Some(issuer) => {
+                let path = dir.join("authentication-config.yaml");
+                write(&path, &issuer.authentication_config()?)?;
+                Some(format!("--authentication-config={}", path.display()))
+            }
+            None => None,
+        };
 
         let [etcd_port, peer_port, api_port] = free_ports()?;
         let mut args = apiserver_args(&dir, etcd_port, address, api_port);
+        args.extend(authentication);
         if opts.node_address.is_some() {
             args.extend(node::apiserver_args(&dir, address)?);
         } else {
@@ -576,7 +591,7 @@ pub(crate) fn free_ports<const N: usize>() -> Result<[u16; N]> {
     Ok(ports)
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let bytes: [u8; 24] = rand::rng().random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -48,6 +48,12 @@ pub fn chart_rbac(helm: &Path) -> Result<ChartRbac> {
         .args(["--show-only", "templates/serviceaccount.yaml"])
         .args(["--show-only", "templates/rbac.yaml"])
         .args(["--show-only", "templates/user-roles.yaml"])
+        // The console's read-only identity (its Deployment stays off here).
+        .args(["--set", "console.enabled=true"])
+        .args(["--set", "console.publicURL=https://console.invalid"])
+        .args(["--set", "console.oidc.issuerURL=https://issuer.invalid"])
+        .args(["--set", "console.oidc.clientSecretName=unused"])
+        .args(["--show-only", "templates/console-rbac.yaml"])
         .output()
         .map_err(|e| Error::io(format!("running {}", helm.display()), e))?;
     if !output.status.success() {

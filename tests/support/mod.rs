@@ -21,6 +21,10 @@ pub use approval_gate::testenv::identities::{ADMIN, ALICE, BOB, CAROL, CONTROLLE
 
 static PLANE: OnceLock<ControlPlane> = OnceLock::new();
 
+/// An OpenID Connect issuer the control plane trusts, when a test binary sets
+/// it before its first use of [`plane`] (the console's tests do).
+pub static JWT: OnceLock<approval_gate::testenv::oidc::JwtIssuer> = OnceLock::new();
+
 /// The control plane shared by every test in this binary, started on first use.
 ///
 /// It is started on a thread with a runtime of its own, so that it does not
@@ -43,7 +47,8 @@ pub fn plane() -> &'static ControlPlane {
 
 /// Binaries from the environment, or built (or found in the cache) by hack/build-tools.sh.
 pub fn options() -> Options {
-    if let Ok(opts) = Options::from_env() {
+    if let Ok(mut opts) = Options::from_env() {
+        opts.jwt = JWT.get().cloned();
         return opts;
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("hack/build-tools.sh");
@@ -59,6 +64,7 @@ pub fn options() -> Options {
         dir: None,
         install: true,
         node_address: None,
+        jwt: JWT.get().cloned(),
     }
 }
 

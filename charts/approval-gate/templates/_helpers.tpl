@@ -73,3 +73,12 @@ The image reference.
 {{- define "approval-gate.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
+
+{{/*
+Selector labels of the console's pods: a name of their own, so that neither
+the webhook's Service nor its Deployment ever selects them.
+*/}}
+{{- define "approval-gate.consoleSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "approval-gate.name" . }}-console
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}

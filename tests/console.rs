@@ -1,0 +1,528 @@
+//! The approvers' web console in a real browser: headless Chromium from
+//! Debian's packages driven by chromedriver, people signing in through a real
+//! OpenID Connect provider (`oidc-provider` on Node.js) with its own login
+//! form, and a real kube-apiserver that trusts that provider's ID tokens
+//! (a JWT authenticator). The console acts as the signed-in person.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::{
+    path::Path,
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use approval_gate::{
+    crd::ApprovalRequest,
+    testenv::{
+        console::{ConsolePlan, LocalConsole},
+        identities::CONSOLE,
+        oidc::{CONSOLE_CLIENT_ID, DEMO_USERS, DemoUser, IdentityProvider},
+        process::ManagedProcess,
+    },
+};
+use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
+use kube::{
+    Api,
+    api::{ObjectMeta, PostParams},
+};
+use serde_json::json;
+use support::{install_policy as policy, *};
+use tokio::sync::Semaphore;
+
+struct Env {
+    provider: IdentityProvider,
+    console: LocalConsole,
+    driver_url: String,
+    _driver: ManagedProcess,
+    _dir: tempfile::TempDir,
+}
+
+static ENV: OnceLock<Env> = OnceLock::new();
+/// Browsers open at once (each is a Chromium; the machine has 2 cores).
+static BROWSERS: Semaphore = Semaphore::const_new(2);
+
+/// The provider, the control plane trusting it, the console and chromedriver,
+/// started once per test binary on a runtime of their own.
+fn env() -> &'static Env {
+    ENV.get_or_init(|| {
+        std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(start())
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+async fn start() -> Env {
+    let dir = tempfile::Builder::new()
+        .prefix("approval-gate-console-test-")
+        .tempdir()
+        .unwrap();
+    let plan = ConsolePlan::new().unwrap();
+    let provider = IdentityProvider::start(dir.path(), std::slice::from_ref(&plan.client))
+        .await
+        .unwrap_or_else(|e| panic!("starting the identity provider: {e}"));
+    JWT.set(provider.jwt_issuer(CONSOLE_CLIENT_ID)).unwrap();
+    let plane = plane();
+    let console = LocalConsole::start(
+        Path::new(env!("CARGO_BIN_EXE_approval-gate")),
+        &dir.path().join("console"),
+        &plane.kubeconfig(&CONSOLE),
+        &plan,
+        &provider,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("starting the console: {e}"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = ManagedProcess::spawn(
+        "chromedriver",
+        Path::new("/usr/bin/chromedriver"),
+        &[format!("--port={port}")],
+        &dir.path().join("chromedriver.log"),
+    )
+    .expect("chromedriver (Debian's chromium-driver; hack/node-deps.sh installs it)");
+    let driver_url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http
+        .get(format!("{driver_url}/status"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "chromedriver never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Env {
+        provider,
+        console,
+        driver_url,
+        _driver: driver,
+        _dir: dir,
+    }
+}
+
+fn user(name: &str) -> &'static DemoUser {
+    DEMO_USERS.iter().find(|u| u.name == name).unwrap()
+}
+
+/// A fresh headless Chromium (its own profile, so its own cookies).
+async fn browser() -> Browser {
+    let env = env();
+    let mut caps = serde_json::Map::new();
+    // The provider and the console serve certificates of CAs made per run.
+    caps.insert("acceptInsecureCerts".into(), json!(true));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync",
+                     "--window-size=1200,900"],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&env.driver_url)
+        .await
+        .expect("a Chromium session from chromedriver")
+}
+
+/// Opens the console, signs in through the provider's own form, and
+/// returns once the console shows who is signed in.
+async fn sign_in(b: &Browser, who: &DemoUser, next: &str) {
+    let env = env();
+    b.goto(&format!("{}{next}", env.console.url)).await.unwrap();
+    let name = b.wait().for_element(Locator::Id("username")).await.unwrap();
+    assert!(
+        b.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(env.provider.issuer()),
+        "the login form is the provider's own"
+    );
+    name.send_keys(who.name).await.unwrap();
+    let password = b.find(Locator::Id("password")).await.unwrap();
+    password.send_keys(who.password).await.unwrap();
+    b.find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("#signed-in-as, #sign-in-error"))
+        .await
+        .unwrap();
+    let page = b.source().await.unwrap();
+    assert!(
+        page.contains("Signed in as"),
+        "{} could not sign in:\n{page}\nconsole log:\n{}",
+        who.name,
+        env.console.log()
+    );
+}
+
+async fn text(b: &Browser, id: &str) -> String {
+    b.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
+}
+
+/// Posts a form by hand from the signed-in page, as someone crafting the
+/// request would: `csrf` is the session's own token (read off the page) or none.
+async fn forge_post(b: &Browser, action: &str, with_csrf: bool) {
+    let script = r#"
+        const [action, withCsrf] = arguments;
+        const f = document.createElement('form');
+        f.method = 'post';
+        f.action = action;
+        const add = (name, value) => {
+            const i = document.createElement('input');
+            i.type = 'hidden'; i.name = name; i.value = value; f.appendChild(i);
+        };
+        if (withCsrf) { add('csrf', document.querySelector('input[name=csrf]').value); }
+        add('comment', 'forged');
+        document.body.appendChild(f);
+        f.submit();
+    "#;
+    b.execute(script, vec![json!(action), json!(with_csrf)])
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Id("refused"))
+        .await
+        .unwrap_or_else(|e| panic!("no refusal page after a forged POST: {e}"));
+}
+
+const POLICY: &str = "rules: [{apiGroups: [apps], resources: [deployments], namespaces: [NS], \
+    operations: [UPDATE]}]\napprovers: {groups: [sre]}\nrequiredApprovals: 1\n";
+
+/// alice's change to `checkout` in a fresh namespace, held: returns the
+/// namespace and the pending request's name.
+async fn held_change(prefix: &str) -> (String, String) {
+    env();
+    let ns = namespace(prefix).await;
+    policy(&ns, &POLICY.replace("NS", &ns)).await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    let msg = apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails();
+    (ns.clone(), request_name(&msg, &ns))
+}
+
+/// The approvals recorded on the request, as `user: comment`.
+async fn approvals(ns: &str, name: &str) -> Vec<String> {
+    let api = Api::<ApprovalRequest>::namespaced(client(&ADMIN).await, ns);
+    let req = api.get(name).await.unwrap();
+    let status = req.status.unwrap_or_default();
+    status
+        .approvals
+        .iter()
+        .map(|a| format!("{}: {}", a.user, a.comment))
+        .collect()
+}
+
+#[tokio::test]
+async fn bob_approves_in_the_browser_dave_sees_it_live_and_alices_retry_passes() {
+    let (ns, name) = held_change("console-flow").await;
+    let page = format!("/requests/{ns}/{name}");
+    let _permit = BROWSERS.acquire_many(2).await.unwrap();
+
+    // dave, a second eligible approver, has the request open.
+    let dave = browser().await;
+    sign_in(&dave, user("dave"), &page).await;
+    assert!(text(&dave, "phase").await.contains("Pending"));
+    dave.execute("window.notReloaded = true;", vec![])
+        .await
+        .unwrap();
+
+    // bob signs in, finds it waiting for him, reads the diff and approves.
+    let bob = browser().await;
+    sign_in(&bob, user("bob"), "/").await;
+    let row = bob
+        .find(Locator::Css(&format!("tr[data-request='{ns}/{name}'] a")))
+        .await
+        .unwrap_or_else(|_| panic!("bob's inbox lacks {ns}/{name}"));
+    row.click().await.unwrap();
+    let diff = bob
+        .wait()
+        .for_element(Locator::Id("diff"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(diff.contains("+ ") && diff.contains("app:v2"), "{diff}");
+    assert!(diff.contains("- ") && diff.contains("app:v1"), "{diff}");
+    assert_eq!(text(&bob, "requester").await, "alice");
+    assert!(text(&bob, "approvals-count").await.starts_with("0 of 1"));
+    bob.find(Locator::Id("approve-comment"))
+        .await
+        .unwrap()
+        .send_keys("new image checked with the release notes")
+        .await
+        .unwrap();
+    bob.find(Locator::Id("approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    bob.wait().for_element(Locator::Id("phase")).await.unwrap();
+    assert!(text(&bob, "phase").await.contains("Approved"));
+    assert!(
+        text(&bob, "approvals")
+            .await
+            .contains("new image checked with the release notes")
+    );
+    assert_eq!(
+        approvals(&ns, &name).await,
+        ["bob: new image checked with the release notes"]
+    );
+
+    // dave's page follows without a reload.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = dave
+            .execute(
+                "return [window.notReloaded === true, document.getElementById('phase').textContent];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(seen[0], json!(true), "dave's page was reloaded");
+        if seen[1].as_str().unwrap_or_default().contains("Approved") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dave's page never showed the approval: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(dave.find(Locator::Id("approve")).await.is_err());
+
+    // alice's retry with kubectl passes.
+    await_allowed(&ALICE, &deployment(&ns, "checkout", "app:v2")).await;
+    apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).ok();
+    bob.close().await.unwrap();
+    dave.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn carol_sees_nothing_to_approve_and_a_forged_approval_names_the_guards_rule() {
+    let (ns, name) = held_change("console-carol").await;
+    // RBAC lets carol write decisions; the policy does not make her an approver.
+    let binding = ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(format!("{ns}-carol-approver")),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: "approval-gate-approver".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "User".into(),
+            name: "carol".into(),
+            ..Subject::default()
+        }]),
+    };
+    Api::<ClusterRoleBinding>::all(client(&ADMIN).await)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let _permit = BROWSERS.acquire().await.unwrap();
+    let carol = browser().await;
+    sign_in(&carol, user("carol"), "/").await;
+    assert_eq!(
+        text(&carol, "nothing-waiting").await,
+        "Nothing is waiting for your approval."
+    );
+    carol
+        .goto(&format!("{}/requests/{ns}/{name}", env().console.url))
+        .await
+        .unwrap();
+    assert!(carol.find(Locator::Id("approve")).await.is_err());
+    forge_post(&carol, &format!("/requests/{ns}/{name}/approve"), true).await;
+    assert_eq!(text(&carol, "rule").await, "eligible-approver");
+    let refusal = text(&carol, "refusal").await;
+    assert!(refusal.contains("not an approver"), "{refusal}");
+    assert!(!carol.source().await.unwrap().contains("panicked"));
+    assert!(approvals(&ns, &name).await.is_empty());
+    carol.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn alice_sees_her_request_and_its_approvers_but_cannot_approve_it() {
+    let (ns, name) = held_change("console-alice").await;
+    let _permit = BROWSERS.acquire().await.unwrap();
+    let alice = browser().await;
+    sign_in(&alice, user("alice"), "/mine").await;
+    let row = alice
+        .find(Locator::Css(&format!("tr[data-request='{ns}/{name}']")))
+        .await
+        .unwrap_or_else(|_| panic!("alice's requests lack {ns}/{name}"))
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.contains("Pending") && row.contains("group sre"),
+        "{row}"
+    );
+    alice
+        .goto(&format!("{}/requests/{ns}/{name}", env().console.url))
+        .await
+        .unwrap();
+    assert!(alice.find(Locator::Id("approve")).await.is_err());
+    assert!(
+        text(&alice, "no-decision")
+            .await
+            .contains("your own request")
+    );
+    forge_post(&alice, &format!("/requests/{ns}/{name}/approve"), true).await;
+    let refusal = text(&alice, "refusal").await;
+    assert!(!refusal.is_empty());
+    assert!(approvals(&ns, &name).await.is_empty());
+    alice.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn forms_need_their_csrf_token_cookies_are_locked_down_and_no_token_is_logged() {
+    let (ns, name) = held_change("console-csrf").await;
+    let _permit = BROWSERS.acquire().await.unwrap();
+    let bob = browser().await;
+    sign_in(&bob, user("bob"), &format!("/requests/{ns}/{name}")).await;
+
+    forge_post(&bob, &format!("/requests/{ns}/{name}/approve"), false).await;
+    assert_eq!(text(&bob, "refused").await, "Form not accepted");
+    assert!(approvals(&ns, &name).await.is_empty());
+
+    let cookies = bob.get_all_cookies().await.unwrap();
+    let session = cookies
+        .iter()
+        .find(|c| c.name() == "__Host-ag-session")
+        .expect("a session cookie");
+    assert_eq!(session.secure(), Some(true));
+    assert_eq!(session.http_only(), Some(true));
+    assert_eq!(format!("{:?}", session.same_site()), "Some(Lax)");
+    let visible = bob
+        .execute("return document.cookie;", vec![])
+        .await
+        .unwrap();
+    assert!(
+        !visible.as_str().unwrap_or_default().contains("ag-session"),
+        "{visible}"
+    );
+    let url = bob.current_url().await.unwrap();
+    assert!(!url.as_str().contains("token"), "{url}");
+
+    // Every page carries a strict Content-Security-Policy.
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = http
+        .get(format!("{}/", env().console.url))
+        .send()
+        .await
+        .unwrap();
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+
+    // Signing out ends the session on the server too.
+    bob.find(Locator::Css("form[action='/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    bob.wait()
+        .for_element(Locator::Id("sign-in"))
+        .await
+        .unwrap();
+    let replay = http
+        .get(format!("{}/", env().console.url))
+        .header("cookie", format!("__Host-ag-session={}", session.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 303, "a signed-out session must not work");
+
+    let log = env().console.log();
+    assert!(log.contains("signed in"), "{log}");
+    assert!(
+        !log.contains("eyJ"),
+        "a JWT appears in the console's log:\n{log}"
+    );
+    assert!(!log.contains(session.value()), "the session id is logged");
+    bob.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_consoles_own_service_account_cannot_approve() {
+    let (ns, name) = held_change("console-sa").await;
+    let console = kubectl(&CONSOLE);
+    let can_i = console
+        .args([
+            "auth",
+            "can-i",
+            "update",
+            "approvalrequests.approvalgate.dev",
+            "--subresource=status",
+            "-n",
+            &ns,
+        ])
+        .run();
+    assert_eq!(can_i.stdout().trim(), "no");
+    let can_list = kubectl(&CONSOLE)
+        .args([
+            "auth",
+            "can-i",
+            "watch",
+            "approvalrequests.approvalgate.dev",
+            "-A",
+        ])
+        .run();
+    assert_eq!(can_list.stdout().trim(), "yes");
+
+    // A direct call: the console's own identity writing an approval.
+    let api = Api::<ApprovalRequest>::namespaced(client(&CONSOLE).await, &ns);
+    let mut req = api.get(&name).await.unwrap();
+    req.status
+        .get_or_insert_with(Default::default)
+        .approvals
+        .push(approval_gate::crd::Approval {
+            user: "bob".into(),
+            groups: vec!["sre".into()],
+            time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
+            comment: "from the console's own account".into(),
+        });
+    let err = api
+        .replace_status(&name, &PostParams::default(), &req)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 403),
+        "{err}"
+    );
+    assert!(approvals(&ns, &name).await.is_empty());
+}
