@@ -105,6 +105,8 @@ async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
         body["approveCommand"],
         format!("kubectl approve req -n {ns}")
     );
+    let page = format!("{CONSOLE_URL}/requests/{ns}/req");
+    assert_eq!(body["link"], page.as_str(), "the webhook links the console");
     let uid = get_request(&ns, "req").await.unwrap().metadata.uid.unwrap();
     assert_eq!(
         got[0].header("X-Approval-Gate-Idempotency-Key"),
@@ -115,6 +117,11 @@ async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
         slack.len(),
         1,
         "the Slack channel, its URL read from a Secret"
+    );
+    let blocks = slack[0].json()["blocks"].to_string();
+    assert!(
+        blocks.contains(&format!("<{page}|Review it in the console>")),
+        "{blocks}"
     );
     let text = slack[0].json()["text"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -134,6 +141,11 @@ async fn approvers_and_the_requester_are_told_once_even_across_a_restart() {
         "Subject: [approval-gate] alice asks for approval: UPDATE deployments.apps/checkout in {ns}"
     );
     assert!(mails[0].unfolded().contains(&subject), "{}", mails[0].data);
+    assert!(
+        mail_body(&mails[0]).contains(&format!("Open it in the console: {page}")),
+        "{}",
+        mails[0].data
+    );
     assert!(
         mails[0]
             .data

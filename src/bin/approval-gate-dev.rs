@@ -79,7 +79,8 @@ async fn main() -> anyhow::Result<()> {
     let controller_manager = plane
         .start_controller_manager()
         .context("starting kube-controller-manager")?;
-    let webhook = start_webhook(&plane).await?;
+    let console_url = identity.as_ref().map(|(plan, _)| plan.url());
+    let webhook = start_webhook(&plane, console_url.as_deref()).await?;
     let console = match &identity {
         Some((plan, provider)) => Some(start_console(&plane, &dir, plan, provider).await?),
         None => None,
@@ -284,18 +285,22 @@ approvalTTL: 15m
 /// under the chart's RBAC: its operator issues the certificate and registers
 /// the webhook by URL, with rules derived from the policies, exactly as it
 /// registers the Service in a cluster.
-async fn start_webhook(plane: &ControlPlane) -> anyhow::Result<LocalWebhook> {
+async fn start_webhook(
+    plane: &ControlPlane,
+    console_url: Option<&str>,
+) -> anyhow::Result<LocalWebhook> {
     let binary = std::env::current_exe()?
         .parent()
         .map(|dir| dir.join("approval-gate"))
         .context("locating the approval-gate binary")?;
     let admin = plane.client(&identities::ADMIN).await?;
     install_demo_policy(plane).await?;
+    let link = console_url.map(|url| format!("--console-url={url}"));
     let webhook = LocalWebhook::spawn_registering(
         &binary,
         &plane.dir().join("webhook"),
         &plane.kubeconfig(&identities::CONTROLLER),
-        &[],
+        &link.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
     webhook
         .wait_ready(std::time::Duration::from_secs(60))

@@ -134,6 +134,10 @@ pub struct OperatorFlags {
     /// Leader Lease duration in seconds: a dead leader is replaced within it.
     #[arg(long, default_value_t = 15)]
     pub lease_seconds: u64,
+    /// The web console's URL (`approval-gate console --public-url`): Slack,
+    /// email and webhook notifications link to the request's page there.
+    #[arg(long, value_name = "URL")]
+    pub console_url: Option<String>,
     #[command(flatten)]
     pub registration: RegistrationArgs,
 }
@@ -230,6 +234,7 @@ fn operator_config(common: &CommonArgs, flags: &OperatorFlags) -> OperatorConfig
         lease_namespace: common.namespace.clone(),
         instance: instance(common),
         lease_seconds: flags.lease_seconds,
+        console_url: flags.console_url.clone(),
         registration: flags
             .registration
             .config(&common.namespace, &common.tls_secret),

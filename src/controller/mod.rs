@@ -56,6 +56,8 @@ pub struct OperatorConfig {
     pub lease_seconds: u64,
     /// Register the webhook (and issue its certificate) while leading.
     pub registration: Option<RegistrationConfig>,
+    /// The web console's URL: notifications link to the request's page there.
+    pub console_url: Option<String>,
 }
 
 /// What reconcilers share.
@@ -74,6 +76,8 @@ pub struct Context {
     /// Where the Secrets that notification channels name live.
     pub control_namespace: String,
     pub notifier: Notifier,
+    /// The web console's URL, for links in notifications.
+    pub console_url: Option<String>,
 }
 
 const LEASE_NAME: &str = "approval-gate-operator";
@@ -216,6 +220,7 @@ async fn reconcile_all(
         // The leader Lease lives in the control namespace.
         control_namespace: config.lease_namespace.clone(),
         notifier,
+        console_url: config.console_url.clone(),
     });
     // Reconciling before the policies are known would judge approvals
     // without their approvers.

@@ -106,6 +106,7 @@ pub async fn send(
         let Some(text) = notice(&fresh, Some(policy), item.transition, now) else {
             continue;
         };
+        let text = text.linked(ctx.console_url.as_deref());
         let channel = &policy.notify[item.position];
         let outcome = match destination(ctx, channel).await {
             Ok(to) => ctx.notifier.deliver(&to, &text).await.map(|_| ()),

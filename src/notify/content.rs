@@ -60,6 +60,9 @@ pub struct Notice {
     pub diff: Vec<String>,
     /// The change as recorded in the request (Secret values only as hashes).
     pub change: Option<Change>,
+    /// The request's page in the web console, when the operator knows the
+    /// console's URL (`--console-url`): approvers decide there, signed in.
+    pub link: Option<String>,
 }
 
 /// How many diff lines a notification carries, and how long each may be:
@@ -96,6 +99,20 @@ pub fn diff_excerpt(spec: &crate::crd::ApprovalRequestSpec) -> Vec<String> {
 }
 
 impl Notice {
+    /// The notice with a link to the request's page in the console at `console`.
+    #[must_use]
+    pub fn linked(mut self, console: Option<&str>) -> Self {
+        self.link = console.map(|base| {
+            format!(
+                "{}/requests/{}/{}",
+                base.trim_end_matches('/'),
+                self.namespace,
+                self.request
+            )
+        });
+        self
+    }
+
     /// `<uid>/<transition>`: receivers drop a second delivery with the same key.
     pub fn idempotency_key(&self) -> String {
         format!("{}/{}", self.uid, self.transition.as_str())
@@ -128,6 +145,9 @@ impl Notice {
             for line in &self.diff {
                 let _ = writeln!(out, "    {line}");
             }
+        }
+        if let Some(link) = &self.link {
+            let _ = write!(out, "\nOpen it in the console: {link}\n");
         }
         if self.audience == Audience::Approvers {
             let _ = write!(out, "\nTo approve, run:\n\n    {}\n", self.approve_command);
@@ -226,6 +246,7 @@ pub fn notice(
             .unwrap_or_default(),
         diff: diff_excerpt(spec),
         change: spec.change.as_deref().cloned(),
+        link: None,
     })
 }
 
@@ -423,5 +444,25 @@ pub(crate) mod tests {
         assert_eq!(human(45), "45s");
         assert_eq!(human(3725), "1h2m");
         assert_eq!(human(-3), "0s");
+    }
+
+    #[test]
+    fn a_console_url_links_the_request_page_in_every_channel() {
+        let n = sample().linked(Some("https://approvals.example.com/"));
+        let link = "https://approvals.example.com/requests/prod/checkout-x7k2p";
+        assert_eq!(n.link.as_deref(), Some(link));
+        assert!(
+            n.text()
+                .contains(&format!("Open it in the console: {link}"))
+        );
+        let slack = crate::notify::slack::payload(&n).to_string();
+        assert!(
+            slack.contains(&format!("<{link}|Review it in the console>")),
+            "{slack}"
+        );
+        let webhook = serde_json::to_value(&n).expect("json");
+        assert_eq!(webhook["link"], link);
+        assert_eq!(sample().linked(None).link, None);
+        assert!(!sample().text().contains("console"));
     }
 }

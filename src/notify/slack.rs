@@ -23,6 +23,16 @@ pub fn payload(notice: &Notice) -> Value {
             "text": {"type": "mrkdwn", "text": format!("The change:\n```{}```", escape(&notice.diff.join("\n")))},
         }));
     }
+    if let Some(link) = &notice.link {
+        let label = match notice.audience {
+            Audience::Approvers => "Review it in the console",
+            Audience::Requester => "Open it in the console",
+        };
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": format!("<{link}|{label}>")},
+        }));
+    }
     if notice.audience == Audience::Approvers {
         blocks.push(json!({
             "type": "section",

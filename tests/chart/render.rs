@@ -376,3 +376,86 @@ fn values_schema_rejects_bad_values() {
         );
     }
 }
+
+const CONSOLE_VALUES: [&str; 8] = [
+    "--set",
+    "console.enabled=true",
+    "--set",
+    "console.publicURL=https://approvals.example.com",
+    "--set",
+    "console.oidc.issuerURL=https://idp.example.com",
+    "--set",
+    "console.oidc.clientSecretName=approval-gate-oidc",
+];
+
+#[tokio::test]
+async fn the_console_is_its_own_deployment_with_a_read_only_account_and_notifications_link_to_it() {
+    let ns = namespace("chart-console").await;
+    let docs = render("approval-gate", &ns, &CONSOLE_VALUES);
+    let console = one(&docs, "Deployment", "approval-gate-console");
+    let args = strings(&container(console)["args"]);
+    for arg in [
+        "console",
+        "--public-url=https://approvals.example.com",
+        "--issuer-url=https://idp.example.com",
+        "--client-id=approval-gate-console",
+        "--client-secret-file=/etc/approval-gate/oidc/client-secret",
+    ] {
+        assert!(
+            args.contains(&arg.to_owned()),
+            "{arg} missing from {args:?}"
+        );
+    }
+    assert_eq!(
+        console["spec"]["template"]["spec"]["serviceAccountName"].as_str(),
+        Some("approval-gate-console")
+    );
+
+    // Neither the webhook's Service nor its Deployment selects the console's pods.
+    let pod_labels = &console["spec"]["template"]["metadata"]["labels"];
+    let service = one(&docs, "Service", "approval-gate");
+    let webhook = one(&docs, "Deployment", "approval-gate");
+    for selector in [
+        &service["spec"]["selector"],
+        &webhook["spec"]["selector"]["matchLabels"],
+    ] {
+        let selects = selector
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| pod_labels.get(k) == Some(v));
+        assert!(!selects, "{selector:?} selects the console's pods");
+    }
+    let webhook_args = strings(&container(webhook)["args"]);
+    assert!(webhook_args.contains(&"--console-url=https://approvals.example.com".to_owned()));
+
+    // The console's own account reads requests and nothing more.
+    let role = one(&docs, "ClusterRole", "approval-gate-console");
+    assert_eq!(
+        rules_of(role),
+        [rule(
+            &["approvalgate.dev"],
+            &["approvalrequests"],
+            &[],
+            &["get", "list", "watch"]
+        )]
+    );
+    server_dry_run(&servable(&docs));
+
+    // Turned on without what it needs: a clear error, nothing rendered.
+    let out = helm([
+        "template",
+        "approval-gate",
+        chart().to_str().unwrap(),
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "console.enabled=true",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("console.publicURL is required"),
+        "{}",
+        text(&out.stderr)
+    );
+}

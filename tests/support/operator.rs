@@ -106,8 +106,12 @@ pub fn serve_args(retention: Duration) -> Vec<String> {
         format!("--retention={}s", retention.as_secs()),
         format!("--lease-seconds={LEASE_SECONDS}"),
         format!("--use-confirm-window={}s", USE_CONFIRM_WINDOW.as_secs()),
+        format!("--console-url={CONSOLE_URL}"),
     ]
 }
+
+/// The web console's URL the operators here are given: notifications link there.
+pub const CONSOLE_URL: &str = "https://approvals.example.test";
 
 /// Starts the real binary with `args`, as approval-gate's own service
 /// account, in a fresh directory named after `name`; waits until it is ready.
