@@ -98,6 +98,8 @@ async fn creates_and_reads_back_both_kinds() {
             redact: vec![],
             mode: Mode::Warn,
             break_glass: None,
+            remind_after: None,
+            escalation: None,
             notify: vec![],
         },
     );

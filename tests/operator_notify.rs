@@ -548,3 +548,96 @@ async fn a_secret_change_shows_keys_and_hashes_and_its_values_appear_nowhere() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_pending_request_is_reminded_then_escalated_once_each_and_both_are_recorded() {
+    let _only_us = exclusive().await;
+    let receiver = HttpReceiver::start(0).await;
+    let ns = namespace("follow-up").await;
+    let hmac_key = format!("{ns}-hmac");
+    secret(&hmac_key, KEY).await;
+    let hook = |path: &str| {
+        format!(
+            "{{url: '{}', secretRef: {{name: {SECRET}, key: {hmac_key}}}}}",
+            receiver.url(path)
+        )
+    };
+    let extra = format!(
+        "bindToContent: false\nnotify:\n- name: team\n  webhook: {}\nremindAfter: 3s\n\
+         escalation:\n  after: 6s\n  notify:\n  - name: leads\n    webhook: {}\n",
+        hook("/team"),
+        hook("/leads")
+    );
+    let operator = start_leader("follow-up").await;
+    let policy = policy(&operator, &ns, &extra).await;
+    ask(&ns, "req", &policy);
+
+    // The request, then the reminder, to the team; the escalation to the leads.
+    let team = receiver.await_on("/team", 2, SLACK).await;
+    let leads = receiver.await_on("/leads", 1, SLACK).await;
+    let uid = get_request(&ns, "req").await.unwrap().metadata.uid.unwrap();
+    let first = verified(&team[0]);
+    assert_eq!(first["followUp"], serde_json::Value::Null);
+    let reminder = verified(&team[1]);
+    assert_eq!(reminder["followUp"], "Reminder");
+    assert_eq!(reminder["audience"], "Approvers");
+    let headline = reminder["headline"].as_str().unwrap();
+    assert!(
+        headline.starts_with("Reminder: still waiting after ")
+            && headline.ends_with(&format!(
+                "alice asks for approval: UPDATE deployments.apps/checkout in {ns}"
+            )),
+        "{headline}"
+    );
+    assert_eq!(
+        team[1].header("X-Approval-Gate-Idempotency-Key"),
+        format!("{uid}/Requested/Reminder")
+    );
+    let escalation = verified(&leads[0]);
+    assert_eq!(escalation["followUp"], "Escalation");
+    assert!(
+        escalation["headline"]
+            .as_str()
+            .unwrap()
+            .starts_with("Escalation: still waiting after ")
+    );
+    let since = |n: &serde_json::Value| n["ageSeconds"].as_i64().unwrap();
+    assert!(since(&reminder) >= 3, "{reminder}");
+    assert!(since(&escalation) >= 6, "{escalation}");
+
+    // Recorded like the rest, and sent once each: the next looks send nothing.
+    let req = get_request(&ns, "req").await.unwrap();
+    let recorded: Vec<(String, String, Option<String>)> = req
+        .status
+        .unwrap_or_default()
+        .notified
+        .into_iter()
+        .map(|n| {
+            (
+                n.transition.as_str().to_owned(),
+                n.channel,
+                n.follow_up.map(|f| f.as_str().to_owned()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            ("Requested".to_owned(), "team".to_owned(), None),
+            (
+                "Requested".to_owned(),
+                "team".to_owned(),
+                Some("Reminder".to_owned())
+            ),
+            (
+                "Requested".to_owned(),
+                "leads".to_owned(),
+                Some("Escalation".to_owned())
+            ),
+        ]
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let received = receiver.received();
+    assert_eq!(received.len(), 3, "a follow-up was sent twice");
+    drop(operator);
+}

@@ -9,6 +9,11 @@
 //! at least once, and the idempotency key (`<uid>/<transition>`, the webhook
 //! header and the email Message-ID) lets receivers drop the repeat.
 //! Reserving first would instead lose a notification on such a crash.
+//!
+//! A request still Pending may be followed up, once per channel: a reminder
+//! to the approvers after the policy's `remindAfter`, and an escalation to
+//! the channels of its `escalation` after their `after`. They are recorded in
+//! `status.notified` like the rest, marked with their [`FollowUp`].
 
 use std::time::Duration;
 
@@ -18,7 +23,9 @@ use kube::{Api, ResourceExt as _, api::PostParams};
 
 use super::{Context, plan::finished_at};
 use crate::{
-    crd::{ApprovalPolicySpec, ApprovalRequest, Notified, NotifyChannel, Phase, Transition},
+    crd::{
+        ApprovalPolicySpec, ApprovalRequest, FollowUp, Notified, NotifyChannel, Phase, Transition,
+    },
     error::{Error, Result},
     events::{Note, request_reference_of},
     notify::{Destination, Mailer, notice},
@@ -34,8 +41,78 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(15);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Due {
     pub transition: Transition,
+    /// The position in `spec.notify`, or in `spec.escalation.notify` for an escalation.
     pub position: usize,
     pub channel: String,
+    pub follow_up: Option<FollowUp>,
+}
+
+impl Due {
+    /// The channel this is sent over.
+    pub fn channel_of<'a>(&self, policy: &'a ApprovalPolicySpec) -> Option<&'a NotifyChannel> {
+        match self.follow_up {
+            Some(FollowUp::Escalation) => policy.escalation.as_ref()?.notify.get(self.position),
+            _ => policy.notify.get(self.position),
+        }
+    }
+}
+
+/// Whether `status.notified` already records this notice.
+fn recorded(
+    notified: &[Notified],
+    transition: Transition,
+    channel: &str,
+    follow_up: Option<FollowUp>,
+) -> bool {
+    notified
+        .iter()
+        .any(|n| n.transition == transition && n.channel == channel && n.follow_up == follow_up)
+}
+
+/// The follow-ups of a policy: each kind, how long after the request is
+/// made, and over which channels.
+fn follow_ups(
+    policy: &ApprovalPolicySpec,
+) -> Vec<(FollowUp, jiff::SignedDuration, &[NotifyChannel])> {
+    let mut out = Vec::new();
+    if let Some(after) = &policy.remind_after {
+        out.push((
+            FollowUp::Reminder,
+            after.as_signed(),
+            policy.notify.as_slice(),
+        ));
+    }
+    if let Some(e) = &policy.escalation {
+        out.push((
+            FollowUp::Escalation,
+            e.after.as_signed(),
+            e.notify.as_slice(),
+        ));
+    }
+    out
+}
+
+/// How long a Pending request has waited at `now`, if it is Pending and announced.
+fn waiting(req: &ApprovalRequest, now: Timestamp) -> Option<jiff::SignedDuration> {
+    let status = req.status.as_ref()?;
+    let announced = status.recorded.contains(&Transition::Requested);
+    let created = req.metadata.creation_timestamp.as_ref()?.0;
+    (announced && req.phase() == Phase::Pending).then(|| now.duration_since(created))
+}
+
+/// When the next follow-up of a Pending request falls due, from `now`.
+pub fn next_follow_up(
+    req: &ApprovalRequest,
+    policy: &ApprovalPolicySpec,
+    now: Timestamp,
+) -> Option<Duration> {
+    let waited = waiting(req, now)?;
+    follow_ups(policy)
+        .into_iter()
+        .map(|(_, after, _)| after - waited)
+        .filter(|left| left.is_positive())
+        .min()
+        .and_then(|left| Duration::try_from(left).ok())
 }
 
 /// What is due: transitions already recorded, still worth telling, not yet
@@ -65,15 +142,36 @@ pub fn due(req: &ApprovalRequest, policy: &ApprovalPolicySpec, now: Timestamp) -
         }
         for (position, channel) in policy.notify.iter().enumerate() {
             let key = channel.key(position);
-            let sent = status
-                .notified
-                .iter()
-                .any(|n| n.transition == *transition && n.channel == key);
-            if !sent {
+            if !recorded(&status.notified, *transition, &key, None) {
                 out.push(Due {
                     transition: *transition,
                     position,
                     channel: key,
+                    follow_up: None,
+                });
+            }
+        }
+    }
+    let Some(waited) = waiting(req, now) else {
+        return out;
+    };
+    for (follow_up, after, channels) in follow_ups(policy) {
+        if waited < after {
+            continue;
+        }
+        for (position, channel) in channels.iter().enumerate() {
+            let key = channel.key(position);
+            if !recorded(
+                &status.notified,
+                Transition::Requested,
+                &key,
+                Some(follow_up),
+            ) {
+                out.push(Due {
+                    transition: Transition::Requested,
+                    position,
+                    channel: key,
+                    follow_up: Some(follow_up),
                 });
             }
         }
@@ -106,8 +204,12 @@ pub async fn send(
         let Some(text) = notice(&fresh, Some(policy), item.transition, now) else {
             continue;
         };
-        let text = text.linked(ctx.console_url.as_deref());
-        let channel = &policy.notify[item.position];
+        let text = text
+            .linked(ctx.console_url.as_deref())
+            .following_up(item.follow_up);
+        let Some(channel) = item.channel_of(policy) else {
+            continue;
+        };
         let outcome = match destination(ctx, channel).await {
             Ok(to) => ctx.notifier.deliver(&to, &text).await.map(|_| ()),
             Err(e) => Err(e),
@@ -119,6 +221,7 @@ pub async fn send(
                 transition: item.transition,
                 channel: item.channel,
                 at: Time(Timestamp::now()),
+                follow_up: item.follow_up,
             }),
             Err(error) => {
                 failed = true;
@@ -165,11 +268,7 @@ async fn record(api: &Api<ApprovalRequest>, name: &str, sent: Vec<Notified>) -> 
         let status = req.status.get_or_insert_with(Default::default);
         let before = status.notified.len();
         for n in &sent {
-            let known = status
-                .notified
-                .iter()
-                .any(|m| m.transition == n.transition && m.channel == n.channel);
-            if !known {
+            if !recorded(&status.notified, n.transition, &n.channel, n.follow_up) {
                 status.notified.push(n.clone());
             }
         }
@@ -300,6 +399,7 @@ mod tests {
             transition: Transition::Requested,
             channel: "team".into(),
             at: Time(ts(1)),
+            follow_up: None,
         });
         assert_eq!(super::due(&req, &p, ts(2)).len(), 1);
     }
@@ -356,11 +456,98 @@ mod tests {
                 transition: Transition::Approved,
                 channel: channel.into(),
                 at: Time(ts(6)),
+                follow_up: None,
             });
         }
         assert!(super::due(&req, &p, ts(7)).is_empty());
         // A use long ago is not news.
         req.status.as_mut().unwrap().notified.clear();
         assert!(super::due(&req, &p, ts(5 + 7200)).is_empty());
+    }
+
+    fn with_follow_ups() -> ApprovalPolicySpec {
+        policy(
+            "notify:\n- name: team\n  slack: {webhookUrlSecretRef: {name: s, key: url}}\n\
+             remindAfter: 30m\n\
+             escalation:\n  after: 1h\n  notify:\n  - name: leads\n    email: {smtp: {host: smtp.example.com}, from: a@example.com, to: [leads@example.com]}\n",
+        )
+    }
+
+    fn told(req: &mut ApprovalRequest, due: &[Due]) {
+        for d in due {
+            req.status.as_mut().unwrap().notified.push(Notified {
+                transition: d.transition,
+                channel: d.channel.clone(),
+                at: Time(ts(0)),
+                follow_up: d.follow_up,
+            });
+        }
+    }
+
+    #[test]
+    fn a_pending_request_is_reminded_then_escalated_once_each() {
+        let p = with_follow_ups();
+        let mut req = request("alice", 0);
+        recorded(&mut req, Phase::Pending, &[Transition::Requested]);
+        let first = due(&req, &p, ts(1));
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].follow_up, None);
+        told(&mut req, &first);
+        assert!(due(&req, &p, ts(1799)).is_empty());
+        assert_eq!(
+            next_follow_up(&req, &p, ts(1000)),
+            Some(Duration::from_secs(800)),
+            "looked at again when the reminder falls due"
+        );
+
+        let reminder = due(&req, &p, ts(1800));
+        assert_eq!(reminder.len(), 1);
+        assert_eq!(reminder[0].follow_up, Some(FollowUp::Reminder));
+        assert_eq!(reminder[0].channel, "team");
+        assert_eq!(
+            reminder[0].channel_of(&p).map(NotifyChannel::kind),
+            Some("slack")
+        );
+        told(&mut req, &reminder);
+        assert!(
+            due(&req, &p, ts(3599)).is_empty(),
+            "the reminder is sent once"
+        );
+        assert_eq!(
+            next_follow_up(&req, &p, ts(3000)),
+            Some(Duration::from_secs(600))
+        );
+
+        let escalation = due(&req, &p, ts(3600));
+        assert_eq!(escalation.len(), 1);
+        assert_eq!(escalation[0].follow_up, Some(FollowUp::Escalation));
+        assert_eq!(escalation[0].channel, "leads");
+        assert_eq!(
+            escalation[0].channel_of(&p).map(NotifyChannel::kind),
+            Some("email")
+        );
+        told(&mut req, &escalation);
+        assert!(
+            due(&req, &p, ts(7200)).is_empty(),
+            "the escalation is sent once"
+        );
+        assert_eq!(next_follow_up(&req, &p, ts(7200)), None);
+    }
+
+    #[test]
+    fn a_decided_request_is_neither_reminded_nor_escalated() {
+        let p = with_follow_ups();
+        let mut req = request("alice", 0);
+        recorded(
+            &mut req,
+            Phase::Approved,
+            &[Transition::Requested, Transition::Approved],
+        );
+        assert!(
+            due(&req, &p, ts(7200))
+                .iter()
+                .all(|d| d.follow_up.is_none() && d.transition == Transition::Approved)
+        );
+        assert_eq!(next_follow_up(&req, &p, ts(10)), None);
     }
 }

@@ -104,7 +104,10 @@ pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<A
     ctx.metrics
         .reconcile_seconds
         .observe(started.elapsed().as_secs_f64());
-    let next = [plan.requeue_after, retry, check]
+    let follow_up = policy
+        .as_ref()
+        .and_then(|p| notifications::next_follow_up(&current, p, now));
+    let next = [plan.requeue_after, retry, check, follow_up]
         .into_iter()
         .flatten()
         .min();

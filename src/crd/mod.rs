@@ -18,13 +18,13 @@ pub use notify::{
     WebhookChannel,
 };
 pub use policy::{
-    ApprovalPolicy, ApprovalPolicySpec, ApprovalPolicyStatus, Approvers, BreakGlass, Mode,
-    PolicyRule, RuleOperation,
+    ApprovalPolicy, ApprovalPolicySpec, ApprovalPolicyStatus, Approvers, BreakGlass, Escalation,
+    Mode, PolicyRule, RuleOperation,
 };
 pub use request::{
     Approval, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus, DIGEST_PATTERN,
-    Notified, Phase, Previous, REQUESTED_AT_ANNOTATION, Supersession, Target, Transition, UseCheck,
-    UsedBy, Verdict,
+    FollowUp, Notified, Phase, Previous, REQUESTED_AT_ANNOTATION, Supersession, Target, Transition,
+    UseCheck, UsedBy, Verdict,
 };
 
 pub const GROUP: &str = "approvalgate.dev";

@@ -112,6 +112,27 @@ pub struct ApprovalPolicySpec {
     /// once: receivers can drop repeats by the idempotency key).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<NotifyChannel>,
+    /// Remind the approvers, over the `notify` channels, of a request still
+    /// Pending this long after it was made, for example `30m`. Sent once per
+    /// channel and recorded in the request's `status.notified`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_after: Option<Duration>,
+    /// Tell more people about a request still Pending after a while: a second
+    /// channel, such as the team leads' Slack channel or email. Sent once per
+    /// channel and recorded in the request's `status.notified`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
+}
+
+/// Where a request still Pending is escalated, and when.
+#[derive(KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Escalation {
+    /// How long after the request was made, for example `1h`.
+    pub after: Duration,
+    /// The channels to tell, as in `spec.notify`.
+    #[schemars(length(min = 1))]
+    pub notify: Vec<NotifyChannel>,
 }
 
 /// One set of sensitive actions. An action matches when its API group,

@@ -366,6 +366,28 @@ pub struct Notified {
     pub channel: String,
     /// When it was delivered.
     pub at: Time,
+    /// Absent for the transition's own notice; `Reminder` or `Escalation` for
+    /// the ones a policy sends later about a request still Pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<FollowUp>,
+}
+
+/// A notice sent later about a request still Pending.
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FollowUp {
+    /// The approvers are reminded (`spec.remindAfter`).
+    Reminder,
+    /// More people are told (`spec.escalation`).
+    Escalation,
+}
+
+impl FollowUp {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Reminder => "Reminder",
+            Self::Escalation => "Escalation",
+        }
+    }
 }
 
 /// One approver's approval.

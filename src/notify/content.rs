@@ -9,7 +9,10 @@ use serde::Serialize;
 
 use crate::{
     admission::message::approve_command,
-    crd::{ApprovalPolicySpec, ApprovalRequest, ApprovalRequestStatus, Change, Target, Transition},
+    crd::{
+        ApprovalPolicySpec, ApprovalRequest, ApprovalRequestStatus, Change, FollowUp, Target,
+        Transition,
+    },
 };
 
 /// Who a notification is for.
@@ -63,6 +66,9 @@ pub struct Notice {
     /// The request's page in the web console, when the operator knows the
     /// console's URL (`--console-url`): approvers decide there, signed in.
     pub link: Option<String>,
+    /// `Reminder` or `Escalation` for a notice sent later about a request
+    /// still Pending; absent for the transition's own notice.
+    pub follow_up: Option<FollowUp>,
 }
 
 /// How many diff lines a notification carries, and how long each may be:
@@ -113,9 +119,29 @@ impl Notice {
         self
     }
 
-    /// `<uid>/<transition>`: receivers drop a second delivery with the same key.
+    /// The notice as a reminder or an escalation of a request still Pending:
+    /// the headline says so and how long it has waited.
+    #[must_use]
+    pub fn following_up(mut self, follow_up: Option<FollowUp>) -> Self {
+        if let Some(kind) = follow_up {
+            self.headline = format!(
+                "{}: still waiting after {}: {}",
+                kind.as_str(),
+                self.age(),
+                self.headline
+            );
+        }
+        self.follow_up = follow_up;
+        self
+    }
+
+    /// `<uid>/<transition>` (and `/<follow-up>`): receivers drop a second
+    /// delivery with the same key.
     pub fn idempotency_key(&self) -> String {
-        format!("{}/{}", self.uid, self.transition.as_str())
+        match self.follow_up {
+            Some(f) => format!("{}/{}/{}", self.uid, self.transition.as_str(), f.as_str()),
+            None => format!("{}/{}", self.uid, self.transition.as_str()),
+        }
     }
 
     /// `deployments.apps/checkout`: what kubectl would call the object.
@@ -247,6 +273,7 @@ pub fn notice(
         diff: diff_excerpt(spec),
         change: spec.change.as_deref().cloned(),
         link: None,
+        follow_up: None,
     })
 }
 
