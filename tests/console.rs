@@ -35,6 +35,9 @@ use tokio::sync::Semaphore;
 struct Env {
     provider: IdentityProvider,
     console: LocalConsole,
+    /// A second client of the provider, for a console in impersonation mode
+    /// (the apiserver does not accept its tokens).
+    impersonating: ConsolePlan,
     driver_url: String,
     _driver: ManagedProcess,
     _dir: tempfile::TempDir,
@@ -66,9 +69,13 @@ async fn start() -> Env {
         .tempdir()
         .unwrap();
     let plan = ConsolePlan::new().unwrap();
-    let provider = IdentityProvider::start(dir.path(), std::slice::from_ref(&plan.client))
-        .await
-        .unwrap_or_else(|e| panic!("starting the identity provider: {e}"));
+    let impersonating = ConsolePlan::for_client("approval-gate-console-impersonating").unwrap();
+    let provider = IdentityProvider::start(
+        dir.path(),
+        &[plan.client.clone(), impersonating.client.clone()],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("starting the identity provider: {e}"));
     JWT.set(provider.jwt_issuer(CONSOLE_CLIENT_ID)).unwrap();
     let plane = plane();
     let console = LocalConsole::start(
@@ -77,6 +84,7 @@ async fn start() -> Env {
         &plane.kubeconfig(&CONSOLE),
         &plan,
         &provider,
+        &[],
     )
     .await
     .unwrap_or_else(|e| panic!("starting the console: {e}"));
@@ -107,6 +115,7 @@ async fn start() -> Env {
     Env {
         provider,
         console,
+        impersonating,
         driver_url,
         _driver: driver,
         _dir: dir,
@@ -144,8 +153,13 @@ async fn browser() -> Browser {
 /// Opens the console, signs in through the provider's own form, and
 /// returns once the console shows who is signed in.
 async fn sign_in(b: &Browser, who: &DemoUser, next: &str) {
+    sign_in_at(b, &env().console, who, next).await;
+}
+
+/// [`sign_in`] at the console `console`.
+async fn sign_in_at(b: &Browser, console: &LocalConsole, who: &DemoUser, next: &str) {
     let env = env();
-    b.goto(&format!("{}{next}", env.console.url)).await.unwrap();
+    b.goto(&format!("{}{next}", console.url)).await.unwrap();
     let name = b.wait().for_element(Locator::Id("username")).await.unwrap();
     assert!(
         b.current_url()
@@ -174,7 +188,7 @@ async fn sign_in(b: &Browser, who: &DemoUser, next: &str) {
         page.contains("Signed in as"),
         "{} could not sign in:\n{page}\nconsole log:\n{}",
         who.name,
-        env.console.log()
+        console.log()
     );
 }
 
@@ -525,4 +539,160 @@ async fn the_consoles_own_service_account_cannot_approve() {
         "{err}"
     );
     assert!(approvals(&ns, &name).await.is_empty());
+}
+
+#[tokio::test]
+async fn in_impersonation_mode_the_console_acts_as_the_person_through_its_own_account() {
+    let (ns, name) = held_change("console-imp").await;
+    // The chart's console RBAC with impersonation on, as release `ns`.
+    let out = std::process::Command::new(plane().bin_dir().join("helm"))
+        .args(["template", &ns])
+        .arg(approval_gate::testenv::rbac::chart_dir())
+        .args(["--namespace", &ns, "--kube-version", "1.35.4"])
+        .args(["--set", "console.enabled=true"])
+        .args(["--set", "console.impersonation=true"])
+        .args(["--set", "console.publicURL=https://console.invalid"])
+        .args(["--set", "console.oidc.issuerURL=https://issuer.invalid"])
+        .args(["--set", "console.oidc.clientSecretName=unused"])
+        .args(["--show-only", "templates/console-rbac.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rbac = String::from_utf8(out.stdout).unwrap();
+    assert!(rbac.contains("impersonate"), "{rbac}");
+    kubectl(&ADMIN)
+        .args(["apply", "-f", "-"])
+        .stdin(rbac)
+        .run()
+        .ok();
+    let account = format!("{ns}-approval-gate-console");
+    let token = kubectl(&ADMIN)
+        .args(["create", "token", &account, "-n", &ns, "--duration=1h"])
+        .run()
+        .ok();
+    let kubeconfig = plane()
+        .token_kubeconfig(&format!("{ns}-console"), token.trim())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let console = LocalConsole::start(
+        Path::new(env!("CARGO_BIN_EXE_approval-gate")),
+        dir.path(),
+        &kubeconfig,
+        &env().impersonating,
+        &env().provider,
+        &["--impersonate"],
+    )
+    .await
+    .unwrap();
+
+    let _permit = BROWSERS.acquire().await.unwrap();
+    let bob = browser().await;
+    sign_in_at(
+        &bob,
+        &console,
+        user("bob"),
+        &format!("/requests/{ns}/{name}"),
+    )
+    .await;
+    assert_eq!(text(&bob, "signed-in-as").await, "Signed in as bob");
+    bob.find(Locator::Id("approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    bob.wait()
+        .for_element(Locator::Id("approvals"))
+        .await
+        .unwrap();
+    assert_eq!(approvals(&ns, &name).await, ["bob: "]);
+    bob.close().await.unwrap();
+
+    // The apiserver's audit names both: the console's account, impersonating bob.
+    let audit = std::fs::read_to_string(plane().audit_log()).unwrap();
+    let write = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| {
+            e["objectRef"]["resource"] == "approvalrequests"
+                && e["objectRef"]["subresource"] == "status"
+                && e["objectRef"]["name"] == name.as_str()
+                && e["verb"] == "update"
+                && e["responseStatus"]["code"] == 200
+        })
+        .expect("the approval's write in the audit log");
+    assert_eq!(
+        write["user"]["username"],
+        format!("system:serviceaccount:{ns}:{account}")
+    );
+    assert_eq!(write["impersonatedUser"]["username"], "bob");
+    let groups = write["impersonatedUser"]["groups"].to_string();
+    assert!(groups.contains("\"sre\""), "{groups}");
+    assert!(console.log().contains("impersonation mode"));
+    console.stop();
+}
+
+#[tokio::test]
+async fn on_a_phone_sized_window_bob_denies_by_keyboard_and_the_history_finds_it() {
+    use fantoccini::key::Key;
+    let (ns, name) = held_change("console-keys").await;
+    let _permit = BROWSERS.acquire().await.unwrap();
+    let bob = browser().await;
+    bob.set_window_size(390, 844).await.unwrap();
+    sign_in(&bob, user("bob"), &format!("/requests/{ns}/{name}")).await;
+    let fits = bob
+        .execute(
+            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fits, json!(true), "the page scrolls sideways on a phone");
+
+    // Keyboard only: type the reason, Tab to Deny, press Enter.
+    let reason = bob.find(Locator::Id("deny-comment")).await.unwrap();
+    reason.send_keys("not during the freeze").await.unwrap();
+    reason
+        .send_keys(&char::from(Key::Tab).to_string())
+        .await
+        .unwrap();
+    let focused = bob.active_element().await.unwrap();
+    assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("deny"));
+    focused
+        .send_keys(&char::from(Key::Enter).to_string())
+        .await
+        .unwrap();
+    bob.wait().for_element(Locator::Id("phase")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !text(&bob, "phase").await.contains("Denied") {
+        assert!(Instant::now() < deadline, "the denial never showed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // History: found by namespace and requester, not under another requester.
+    let console = &env().console.url;
+    bob.goto(&format!("{console}/history?namespace={ns}&requester=alice"))
+        .await
+        .unwrap();
+    let row = bob
+        .find(Locator::Css(&format!("tr[data-request='{ns}/{name}']")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(row.contains("Denied"), "{row}");
+    bob.goto(&format!("{console}/history?namespace={ns}&requester=dave"))
+        .await
+        .unwrap();
+    assert!(
+        bob.find(Locator::Css(&format!("tr[data-request='{ns}/{name}']")))
+            .await
+            .is_err()
+    );
+    bob.close().await.unwrap();
 }

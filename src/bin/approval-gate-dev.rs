@@ -142,6 +142,7 @@ async fn start_console(
         &plane.kubeconfig(&identities::CONSOLE),
         plan,
         provider,
+        &[],
     )
     .await
     .context("starting the web console")?;

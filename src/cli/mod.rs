@@ -191,6 +191,13 @@ pub struct ConsoleArgs {
     /// PEM private key for `--tls-cert-file`.
     #[arg(long, requires = "tls_cert_file")]
     pub tls_key_file: Option<PathBuf>,
+    /// Act on the apiserver by impersonating the signed-in person (user and
+    /// groups from the ID token the console verified) with the console's own
+    /// credentials, for an apiserver that cannot trust the identity provider.
+    /// The console's account then needs `impersonate` on users and groups,
+    /// and can act as anyone. Off: the person's own ID token is forwarded.
+    #[arg(long)]
+    pub impersonate: bool,
 }
 
 #[derive(Debug, Args)]
@@ -324,6 +331,11 @@ async fn run_console(args: ConsoleArgs) -> anyhow::Result<()> {
             client_id: args.client_id,
             client_secret: secret.trim().to_owned(),
             issuer_ca: args.issuer_ca_file,
+            mode: if args.impersonate {
+                console::auth::Mode::Impersonate
+            } else {
+                console::auth::Mode::Token
+            },
         },
         session_ttl: args.session_ttl.as_std(),
         tls: args.tls_cert_file.zip(args.tls_key_file),

@@ -37,6 +37,21 @@ pub struct OidcConfig {
     pub client_secret: String,
     /// Trust this PEM CA for the issuer, besides the system's roots.
     pub issuer_ca: Option<PathBuf>,
+    /// How people's calls reach the apiserver.
+    pub mode: Mode,
+}
+
+/// How the console acts on the apiserver for a signed-in person.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// With the person's own ID token; the apiserver verifies it (a JWT
+    /// authenticator trusting the same issuer). The console adds no power.
+    #[default]
+    Token,
+    /// With the console's own credentials, impersonating the user (`sub`) and
+    /// groups (`groups`) of the ID token the console verified. The apiserver
+    /// then trusts the console, and the console's account may act as anyone.
+    Impersonate,
 }
 
 /// Why a sign-in failed; shown to the person as is, so it never carries a token.
@@ -249,7 +264,13 @@ impl Auth {
             u64::try_from(claims.expiration().timestamp() - jiff::Timestamp::now().as_second())
                 .map(Duration::from_secs)
                 .unwrap_or_default();
-        let client = self.client_for(&token.to_string())?;
+        let client = match self.config.mode {
+            Mode::Token => self.client_for(&token.to_string())?,
+            Mode::Impersonate => {
+                let groups = verified_groups(&token.to_string())?;
+                self.impersonating(claims.subject().as_str(), groups)?
+            }
+        };
         let me = Conn {
             client: client.clone(),
             namespace: String::new(),
@@ -279,6 +300,14 @@ impl Auth {
             token: Some(token.to_owned().into()),
             ..AuthInfo::default()
         };
+        Client::try_from(config).map_err(|e| SignInError::Cluster(e.to_string()))
+    }
+
+    /// The console's own client, impersonating `user` with `groups`.
+    fn impersonating(&self, user: &str, groups: Vec<String>) -> Result<Client, SignInError> {
+        let mut config = self.base.clone();
+        config.auth_info.impersonate = Some(user.to_owned());
+        config.auth_info.impersonate_groups = Some(groups);
         Client::try_from(config).map_err(|e| SignInError::Cluster(e.to_string()))
     }
 
@@ -324,6 +353,27 @@ pub fn safe_next(next: &str) -> String {
     if ok { next.to_owned() } else { "/".to_owned() }
 }
 
+/// The `groups` claim of an ID token whose signature and claims
+/// `openidconnect` has already verified (it reads only standard claims).
+fn verified_groups(token: &str) -> Result<Vec<String>, SignInError> {
+    let invalid = |why: &str| SignInError::InvalidToken(why.to_owned());
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| invalid("not a JWT"))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| invalid("its payload is not base64url"))?;
+    #[derive(serde::Deserialize)]
+    struct Groups {
+        #[serde(default)]
+        groups: Vec<String>,
+    }
+    let claims: Groups = serde_json::from_slice(&bytes)
+        .map_err(|_| invalid("its groups claim is not a list of strings"))?;
+    Ok(claims.groups)
+}
+
 /// An error and its causes on one line.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -347,6 +397,20 @@ mod tests {
         assert_eq!(safe_next("https://evil.example/"), "/");
         assert_eq!(safe_next("/\\evil.example"), "/");
         assert_eq!(safe_next("/a\r\nSet-Cookie: x"), "/");
+    }
+
+    #[test]
+    fn the_groups_claim_is_read_from_the_payload() {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"sub":"bob","groups":["sre","approval-gate:approvers"]}"#);
+        let token = format!("e30.{payload}.sig");
+        assert_eq!(
+            verified_groups(&token).ok(),
+            Some(vec!["sre".to_owned(), "approval-gate:approvers".to_owned()])
+        );
+        let none = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"sub":"bob"}"#);
+        assert_eq!(verified_groups(&format!("e30.{none}.s")).ok(), Some(vec![]));
+        assert!(verified_groups("garbage").is_err());
     }
 
     #[test]

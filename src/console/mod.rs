@@ -57,7 +57,13 @@ pub async fn serve(
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| Error::io(format!("listening on {}", config.listen), e))?;
-    tracing::info!(listen = %config.listen, public_url = %config.public_url, "console listening");
+    tracing::info!(listen = %config.listen, public_url = %config.public_url, mode = ?config.oidc.mode, "console listening");
+    if config.oidc.mode == auth::Mode::Impersonate {
+        tracing::warn!(
+            "impersonation mode: the console acts as whoever the identity provider signed in, \
+             with its own account; the apiserver trusts the console, not the ID token"
+        );
+    }
     let mut stop = shutdown.clone();
     let stopped = async move {
         let _ = stop.wait_for(|stop| *stop).await;

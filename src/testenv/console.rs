@@ -23,14 +23,20 @@ pub struct ConsolePlan {
 }
 
 impl ConsolePlan {
-    /// A free loopback port and a fresh client secret.
+    /// A free loopback port and a fresh client secret, for the console's
+    /// client id (the audience the local apiserver accepts).
     pub fn new() -> Result<Self> {
+        Self::for_client(CONSOLE_CLIENT_ID)
+    }
+
+    /// Like [`Self::new`], registered at the provider as `client_id`.
+    pub fn for_client(client_id: &str) -> Result<Self> {
         let [port] = free_ports()?;
         let url = format!("https://127.0.0.1:{port}");
         Ok(Self {
             port,
             client: OidcClient {
-                id: CONSOLE_CLIENT_ID.to_owned(),
+                id: client_id.to_owned(),
                 secret: random_token(),
                 redirect_uri: format!("{url}/callback"),
                 post_logout_redirect_uri: format!("{url}/"),
@@ -54,13 +60,14 @@ pub struct LocalConsole {
 
 impl LocalConsole {
     /// Starts `binary console` acting as `kubeconfig`'s identity (its own
-    /// service account), with its files in `dir`.
+    /// service account), with its files in `dir` and `extra` flags.
     pub async fn start(
         binary: &Path,
         dir: &Path,
         kubeconfig: &Path,
         plan: &ConsolePlan,
         provider: &IdentityProvider,
+        extra: &[&str],
     ) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
@@ -75,7 +82,7 @@ impl LocalConsole {
         write(&secret, &plan.client.secret)?;
         let url = plan.url();
         let path = |p: &Path| p.display().to_string();
-        let args = vec![
+        let mut args = vec![
             "console".to_owned(),
             format!("--listen=127.0.0.1:{}", plan.port),
             format!("--public-url={url}"),
@@ -86,6 +93,7 @@ impl LocalConsole {
             format!("--tls-cert-file={}", path(&cert)),
             format!("--tls-key-file={}", path(&key)),
         ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let log = dir.join("console.log");
         let kubeconfig = path(kubeconfig);
         let process = ManagedProcess::spawn_with_env(
