@@ -172,17 +172,8 @@ async fn sign_in_at(b: &Browser, console: &LocalConsole, who: &DemoUser, next: &
     name.send_keys(who.name).await.unwrap();
     let password = b.find(Locator::Id("password")).await.unwrap();
     password.send_keys(who.password).await.unwrap();
-    b.find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("#signed-in-as, #sign-in-error"))
-        .await
-        .unwrap();
+    let done = Locator::Css("#signed-in-as, #sign-in-error");
+    click(b, Locator::Id("sign-in"), done).await;
     let page = b.source().await.unwrap();
     assert!(
         page.contains("Signed in as"),
@@ -190,6 +181,12 @@ async fn sign_in_at(b: &Browser, console: &LocalConsole, who: &DemoUser, next: &
         who.name,
         console.log()
     );
+}
+
+/// Clicks what `locator` finds, then waits until the page shows `then`.
+async fn click(b: &Browser, locator: Locator<'_>, then: Locator<'_>) {
+    b.find(locator).await.unwrap().click().await.unwrap();
+    b.wait().for_element(then).await.unwrap();
 }
 
 async fn text(b: &Browser, id: &str) -> String {
@@ -288,13 +285,7 @@ async fn bob_approves_in_the_browser_dave_sees_it_live_and_alices_retry_passes()
         .send_keys("new image checked with the release notes")
         .await
         .unwrap();
-    bob.find(Locator::Id("approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    bob.wait().for_element(Locator::Id("phase")).await.unwrap();
+    click(&bob, Locator::Id("approve"), Locator::Id("phase")).await;
     assert!(text(&bob, "phase").await.contains("Approved"));
     assert!(
         text(&bob, "approvals")
@@ -463,16 +454,12 @@ async fn forms_need_their_csrf_token_cookies_are_locked_down_and_no_token_is_log
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
 
     // Signing out ends the session on the server too.
-    bob.find(Locator::Css("form[action='/logout'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    bob.wait()
-        .for_element(Locator::Id("sign-in"))
-        .await
-        .unwrap();
+    click(
+        &bob,
+        Locator::Css("form[action='/logout'] button"),
+        Locator::Id("sign-in"),
+    )
+    .await;
     let replay = http
         .get(format!("{}/", env().console.url))
         .header("cookie", format!("__Host-ag-session={}", session.value()))
@@ -599,16 +586,7 @@ async fn in_impersonation_mode_the_console_acts_as_the_person_through_its_own_ac
     )
     .await;
     assert_eq!(text(&bob, "signed-in-as").await, "Signed in as bob");
-    bob.find(Locator::Id("approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    bob.wait()
-        .for_element(Locator::Id("approvals"))
-        .await
-        .unwrap();
+    click(&bob, Locator::Id("approve"), Locator::Id("approvals")).await;
     assert_eq!(approvals(&ns, &name).await, ["bob: "]);
     bob.close().await.unwrap();
 

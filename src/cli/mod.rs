@@ -72,6 +72,24 @@ pub struct CommonArgs {
     pub tls_secret: String,
 }
 
+/// A certificate and key to serve from files, re-read when they change on disk.
+#[derive(Debug, Args)]
+pub struct TlsFiles {
+    /// PEM certificate chain to serve (re-read when it changes on disk).
+    #[arg(long, requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `--tls-cert-file`.
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    /// Both files, when both are given.
+    pub fn pair(&self) -> Option<(PathBuf, PathBuf)> {
+        self.tls_cert_file.clone().zip(self.tls_key_file.clone())
+    }
+}
+
 /// Flags of the webhook.
 #[derive(Debug, Args)]
 pub struct WebhookArgs {
@@ -80,13 +98,9 @@ pub struct WebhookArgs {
     /// Address for the HTTPS admission endpoint (`/validate`).
     #[arg(long, default_value = "0.0.0.0:8443", env = "APPROVAL_GATE_LISTEN")]
     pub listen: SocketAddr,
-    /// PEM certificate chain to serve instead of the `--tls-secret` Secret;
-    /// re-read when it changes on disk.
-    #[arg(long, requires = "tls_key_file")]
-    pub tls_cert_file: Option<PathBuf>,
-    /// PEM private key for `--tls-cert-file`.
-    #[arg(long, requires = "tls_cert_file")]
-    pub tls_key_file: Option<PathBuf>,
+    /// A PEM certificate and key to serve instead of the `--tls-secret` Secret.
+    #[command(flatten)]
+    pub tls_files: TlsFiles,
     /// Require callers of `/validate` to present a client certificate signed by
     /// one of these PEM CAs: the apiserver's, configured through its
     /// AdmissionConfiguration `kubeConfigFile`. Others are refused during the
@@ -185,12 +199,9 @@ pub struct ConsoleArgs {
     /// How long a sign-in lasts at most; never past the ID token's expiry.
     #[arg(long, default_value = "8h")]
     pub session_ttl: crd::Duration,
-    /// PEM certificate chain to serve HTTPS with (re-read when it changes).
-    #[arg(long, requires = "tls_key_file")]
-    pub tls_cert_file: Option<PathBuf>,
-    /// PEM private key for `--tls-cert-file`.
-    #[arg(long, requires = "tls_cert_file")]
-    pub tls_key_file: Option<PathBuf>,
+    /// A PEM certificate and key to serve HTTPS with.
+    #[command(flatten)]
+    pub tls_files: TlsFiles,
     /// Act on the apiserver by impersonating the signed-in person (user and
     /// groups from the ID token the console verified) with the console's own
     /// credentials, for an apiserver that cannot trust the identity provider.
@@ -269,12 +280,9 @@ async fn run(args: WebhookArgs, operator: Option<OperatorFlags>) -> anyhow::Resu
     let opts = ServeOptions {
         listen: args.listen,
         metrics_listen: args.common.metrics_listen,
-        tls: match (&args.tls_cert_file, &args.tls_key_file) {
-            (Some(cert), Some(key)) => TlsSource::Files {
-                cert: cert.clone(),
-                key: key.clone(),
-            },
-            _ => TlsSource::Secret {
+        tls: match args.tls_files.pair() {
+            Some((cert, key)) => TlsSource::Files { cert, key },
+            None => TlsSource::Secret {
                 namespace: args.common.namespace.clone(),
                 name: args.common.tls_secret.clone(),
             },
@@ -338,7 +346,7 @@ async fn run_console(args: ConsoleArgs) -> anyhow::Result<()> {
             },
         },
         session_ttl: args.session_ttl.as_std(),
-        tls: args.tls_cert_file.zip(args.tls_key_file),
+        tls: args.tls_files.pair(),
     };
     console::serve(own, base, config, shutdown_signal()?).await?;
     Ok(())

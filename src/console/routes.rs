@@ -183,7 +183,7 @@ fn cluster_error(s: &Session, e: &PluginError, back: Option<&str>) -> Response {
 async fn everything(
     s: &Session,
     requester: Option<&str>,
-) -> Result<(Vec<ApprovalRequest>, BTreeMap<String, ApprovalPolicySpec>), PluginError> {
+) -> Result<(Vec<ApprovalRequest>, Policies), PluginError> {
     let conn = s.conn("");
     let items = conn.list(true, requester).await?;
     Ok((items, conn.policies().await))
@@ -208,58 +208,73 @@ fn approvers(policy: Option<&ApprovalPolicySpec>) -> String {
     )
 }
 
-async fn waiting(AxumState(state): AxumState<Shared>, jar: CookieJar) -> Response {
-    let s = match signed_in(&state, &jar, "/") {
+type Policies = BTreeMap<String, ApprovalPolicySpec>;
+
+/// A list page: signs in, reads every request the person may list (only
+/// theirs with `mine`) and the policies, and renders `build`'s rows.
+async fn list_page(
+    state: &State,
+    jar: &CookieJar,
+    here: &str,
+    mine: bool,
+    (title, tab): (&str, Tab),
+    build: impl FnOnce(&Session, &[ApprovalRequest], &Policies, Timestamp) -> Markup,
+) -> Response {
+    let s = match signed_in(state, jar, here) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
-    let (items, policies) = match everything(&s, None).await {
+    let requester = mine.then_some(s.me.user.as_str());
+    let (items, policies) = match everything(&s, requester).await {
         Ok(x) => x,
         Err(e) => return cluster_error(&s, &e, None),
     };
-    let now = Timestamp::now();
-    let mut rows: Vec<Row> = items
-        .iter()
-        .filter(|r| r.spec.requester != s.me.user)
-        .filter(|r| may_approve(r, policies.get(&r.spec.policy), &s.me.user, &s.me.groups))
-        .map(|r| row(r, &policies, now))
-        .filter(|row| row.view.phase == Phase::Pending)
-        .collect();
-    rows.sort_by_key(|row| row.view.created);
-    let body = pages::waiting(&rows, now);
-    page(
-        StatusCode::OK,
-        "Waiting for me",
-        Some(&viewer(&s)),
-        Tab::Waiting,
-        &body,
+    let body = build(&s, &items, &policies, Timestamp::now());
+    page(StatusCode::OK, title, Some(&viewer(&s)), tab, &body)
+}
+
+async fn waiting(AxumState(state): AxumState<Shared>, jar: CookieJar) -> Response {
+    let build = |s: &Session, items: &[ApprovalRequest], policies: &Policies, now| {
+        let mut rows: Vec<Row> = items
+            .iter()
+            .filter(|r| r.spec.requester != s.me.user)
+            .filter(|r| may_approve(r, policies.get(&r.spec.policy), &s.me.user, &s.me.groups))
+            .map(|r| row(r, policies, now))
+            .filter(|row| row.view.phase == Phase::Pending)
+            .collect();
+        rows.sort_by_key(|row| row.view.created);
+        pages::waiting(&rows, now)
+    };
+    list_page(
+        &state,
+        &jar,
+        "/",
+        false,
+        ("Waiting for me", Tab::Waiting),
+        build,
     )
+    .await
 }
 
 async fn mine(AxumState(state): AxumState<Shared>, jar: CookieJar) -> Response {
-    let s = match signed_in(&state, &jar, "/mine") {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
+    let build = |s: &Session, items: &[ApprovalRequest], policies: &Policies, now| {
+        let mut rows: Vec<Row> = items
+            .iter()
+            .filter(|r| r.spec.requester == s.me.user)
+            .map(|r| row(r, policies, now))
+            .collect();
+        rows.sort_by_key(|row| std::cmp::Reverse(row.view.created));
+        pages::mine(&rows, now)
     };
-    let (items, policies) = match everything(&s, Some(&s.me.user)).await {
-        Ok(x) => x,
-        Err(e) => return cluster_error(&s, &e, None),
-    };
-    let now = Timestamp::now();
-    let mut rows: Vec<Row> = items
-        .iter()
-        .filter(|r| r.spec.requester == s.me.user)
-        .map(|r| row(r, &policies, now))
-        .collect();
-    rows.sort_by_key(|row| std::cmp::Reverse(row.view.created));
-    let body = pages::mine(&rows, now);
-    page(
-        StatusCode::OK,
-        "My requests",
-        Some(&viewer(&s)),
-        Tab::Mine,
-        &body,
+    list_page(
+        &state,
+        &jar,
+        "/mine",
+        true,
+        ("My requests", Tab::Mine),
+        build,
     )
+    .await
 }
 
 /// At most this many rows in the history.
@@ -270,30 +285,25 @@ async fn history(
     jar: CookieJar,
     Query(filter): Query<HistoryFilter>,
 ) -> Response {
-    let s = match signed_in(&state, &jar, "/history") {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
+    let build = |_: &Session, items: &[ApprovalRequest], policies: &Policies, now| {
+        let mut rows: Vec<Row> = items
+            .iter()
+            .map(|r| row(r, policies, now))
+            .filter(|row| row.view.phase.is_final() && filter.keeps(&row.view))
+            .collect();
+        rows.sort_by_key(|row| std::cmp::Reverse(row.view.created));
+        rows.truncate(HISTORY_ROWS);
+        pages::history(&rows, &filter, now)
     };
-    let (items, policies) = match everything(&s, None).await {
-        Ok(x) => x,
-        Err(e) => return cluster_error(&s, &e, None),
-    };
-    let now = Timestamp::now();
-    let mut rows: Vec<Row> = items
-        .iter()
-        .map(|r| row(r, &policies, now))
-        .filter(|row| row.view.phase.is_final() && filter.keeps(&row.view))
-        .collect();
-    rows.sort_by_key(|row| std::cmp::Reverse(row.view.created));
-    rows.truncate(HISTORY_ROWS);
-    let body = pages::history(&rows, &filter, now);
-    page(
-        StatusCode::OK,
-        "History",
-        Some(&viewer(&s)),
-        Tab::History,
-        &body,
+    list_page(
+        &state,
+        &jar,
+        "/history",
+        false,
+        ("History", Tab::History),
+        build,
     )
+    .await
 }
 
 /// One request as the person sees it.
