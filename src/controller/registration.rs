@@ -18,13 +18,13 @@ use jiff::Timestamp;
 use k8s_openapi::{
     api::{
         admissionregistration::v1::ValidatingWebhookConfiguration, core::v1::ObjectReference,
-        core::v1::Secret, rbac::v1::ClusterRole,
+        core::v1::Secret, discovery::v1::EndpointSlice, rbac::v1::ClusterRole,
     },
     apimachinery::pkg::apis::meta::v1::OwnerReference,
 };
 use kube::{
     Api, Client, Resource, ResourceExt as _,
-    api::{Patch, PatchParams},
+    api::{ListParams, Patch, PatchParams},
     runtime::{WatchStreamExt as _, reflector::Store, watcher},
 };
 use serde::de::DeserializeOwned;
@@ -36,7 +36,7 @@ use crate::{
     error::{Error, Result},
     events::{EventQueue, Note},
     pki::rotation::{self, Settings, Step},
-    webhook::registration::{Registration, configuration, rules_for},
+    webhook::registration::{Endpoint, Registration, configuration, rules_for},
 };
 
 /// What the leader registers and how it gets its certificate.
@@ -217,11 +217,26 @@ struct Maintainer {
     configuration: Latest<ValidatingWebhookConfiguration>,
     owner: Option<OwnerReference>,
     waiting_logged: bool,
+    endpoints_logged: bool,
     /// The resourceVersions of this leader's last writes of the
     /// configuration: a watched version that differs from the desired one and
     /// is not among them was edited by someone else.
     own_writes: VecDeque<String>,
 }
+
+/// Whether any of a Service's EndpointSlices has an endpoint that is ready
+/// (an unknown readiness counts as not ready).
+fn any_ready(slices: &[EndpointSlice]) -> bool {
+    slices.iter().any(|slice| {
+        slice
+            .endpoints
+            .iter()
+            .any(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+    })
+}
+
+/// How often to look again for a ready endpoint before the first registration.
+const ENDPOINT_RECHECK: Duration = Duration::from_secs(1);
 
 /// How many of its own writes the leader remembers.
 const OWN_WRITES: usize = 16;
@@ -258,6 +273,7 @@ pub async fn maintain(
         configuration: Latest::default(),
         owner: None,
         waiting_logged: false,
+        endpoints_logged: false,
         own_writes: VecDeque::with_capacity(OWN_WRITES),
     };
     let mut wake = tokio::time::Instant::now();
@@ -348,8 +364,36 @@ impl Maintainer {
             }
             return Ok(idle);
         };
+        // A configuration that fails closed, made before any replica can
+        // answer, would refuse every change it covers (a `helm install`'s own
+        // example policy among them) until one can: the first one waits.
+        if self.configuration.value.is_none() && !self.serving().await? {
+            if !self.endpoints_logged {
+                tracing::info!(
+                    name = %self.config.registration.name,
+                    "waiting for a ready endpoint of the webhook's Service before registering it"
+                );
+                self.endpoints_logged = true;
+            }
+            return Ok(tokio::time::Instant::now() + ENDPOINT_RECHECK);
+        }
         self.register(&bundle).await?;
         Ok(wake)
+    }
+
+    /// Whether the webhook can be reached: with a Service, one of its
+    /// EndpointSlices has a ready endpoint; a URL is taken as reachable.
+    async fn serving(&self) -> Result<bool> {
+        let Endpoint::Service {
+            namespace, name, ..
+        } = &self.config.registration.endpoint
+        else {
+            return Ok(true);
+        };
+        let slices = Api::<EndpointSlice>::namespaced(self.client.clone(), namespace)
+            .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={name}")))
+            .await?;
+        Ok(any_ready(&slices.items))
     }
 
     /// Carries out rotation steps until one says wait; returns when to look again.
@@ -618,6 +662,25 @@ fn instant_at(at: Timestamp, now: Timestamp) -> tokio::time::Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_ready_endpoint_lets_the_first_registration_through() {
+        let slice = |ready: &[Option<bool>]| -> EndpointSlice {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "s"},
+                "addressType": "IPv4",
+                "endpoints": ready.iter().map(|r| serde_json::json!({
+                    "addresses": ["10.0.0.1"],
+                    "conditions": {"ready": r},
+                })).collect::<Vec<_>>(),
+            }))
+            .expect("an EndpointSlice")
+        };
+        assert!(!any_ready(&[]), "no slice yet");
+        assert!(!any_ready(&[slice(&[])]), "a slice with no endpoints");
+        assert!(!any_ready(&[slice(&[Some(false), None])]), "starting pods");
+        assert!(any_ready(&[slice(&[Some(false)]), slice(&[Some(true)])]));
+    }
 
     fn policy(name: &str, generation: i64) -> Arc<ApprovalPolicy> {
         let spec = serde_yaml_ng::from_str(

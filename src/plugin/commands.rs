@@ -135,7 +135,7 @@ impl Decision {
         }
     }
 
-    pub fn past(&self) -> &'static str {
+    fn past(&self) -> &'static str {
         match self {
             Self::Approve { .. } => "approved",
             Self::Deny { .. } => "denied",

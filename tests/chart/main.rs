@@ -204,6 +204,7 @@ fn controller_namespace_rules(fullname: &str) -> Vec<PolicyRule> {
             &keep,
         ),
         rule(&["coordination.k8s.io"], &["leases"], &[], &["create"]),
+        rule(&["discovery.k8s.io"], &["endpointslices"], &[], &["list"]),
     ]
 }
 

@@ -10,7 +10,7 @@ use k8s_openapi::api::{
     coordination::v1::Lease,
     core::v1::{Pod, Secret},
 };
-use kube::{Api, ResourceExt};
+use kube::{Api, ResourceExt, api::ListParams};
 
 use crate::harness::{LEASE, NAMESPACE, TestCluster};
 
@@ -53,6 +53,29 @@ async fn helm_install_serves_the_jit_flow_through_the_service_and_uninstall_remo
         )
         .await;
     let config = configs.get(FULLNAME).await.unwrap();
+    // Registered only once a replica could answer: a configuration that
+    // fails closed, made earlier, would refuse the install's own objects.
+    let pods = Api::<Pod>::namespaced(admin.clone(), NAMESPACE)
+        .list(&ListParams::default().labels("app.kubernetes.io/name=approval-gate"))
+        .await
+        .unwrap();
+    let first_ready = pods
+        .items
+        .iter()
+        .filter_map(|p| {
+            let conditions = p.status.as_ref()?.conditions.as_ref()?;
+            let ready = conditions
+                .iter()
+                .find(|c| c.type_ == "Ready" && c.status == "True")?;
+            ready.last_transition_time.as_ref().map(|t| t.0)
+        })
+        .min()
+        .expect("a Ready pod");
+    let registered = config.metadata.creation_timestamp.as_ref().unwrap().0;
+    assert!(
+        registered >= first_ready,
+        "registered at {registered}, before the first pod was Ready at {first_ready}"
+    );
     let hooks = config.webhooks.unwrap_or_default();
     assert!(!hooks.is_empty());
     for hook in &hooks {

@@ -6,11 +6,12 @@ use k8s_openapi::api::{
     admissionregistration::v1::ValidatingWebhookConfiguration,
     coordination::v1::Lease,
     core::v1::{ConfigMap, Namespace, Secret},
+    discovery::v1::EndpointSlice,
     events::v1::Event,
 };
 use kube::{
     Api,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
 
@@ -131,6 +132,7 @@ pub(super) async fn webhook(apis: &Apis, failures: &mut Vec<String>) {
 pub(super) async fn operator(apis: &Apis, failures: &mut Vec<String>) {
     let Apis {
         sa,
+        ns,
         work,
         secrets,
         leases,
@@ -221,6 +223,17 @@ pub(super) async fn operator(apis: &Apis, failures: &mut Vec<String>) {
         (
             "list+watch its webhook configuration by name",
             list_watch(configs.clone(), by_name(FULLNAME)),
+        ),
+        (
+            "list its Service's EndpointSlices (registering once one is ready)",
+            call({
+                let slices = Api::<EndpointSlice>::namespaced(sa.clone(), ns);
+                async move {
+                    slices
+                        .list(&ListParams::default().labels("kubernetes.io/service-name=x"))
+                        .await
+                }
+            }),
         ),
         (
             "get a gated object (confirming a use)",
