@@ -268,7 +268,8 @@ impl Auth {
             Mode::Token => self.client_for(&token.to_string())?,
             Mode::Impersonate => {
                 let groups = verified_groups(&token.to_string())?;
-                self.impersonating(claims.subject().as_str(), groups)?
+                let (user, groups) = impersonable(claims.subject().as_str(), groups)?;
+                self.impersonating(&user, groups)?
             }
         };
         let me = Conn {
@@ -374,6 +375,22 @@ fn verified_groups(token: &str) -> Result<Vec<String>, SignInError> {
     Ok(claims.groups)
 }
 
+/// The identity to impersonate for an ID token's `sub` and `groups`:
+/// never a built-in one. A `system:` user is refused, and `system:` groups
+/// (`system:masters` would make anyone a cluster admin) are left out.
+fn impersonable(user: &str, groups: Vec<String>) -> Result<(String, Vec<String>), SignInError> {
+    if user.is_empty() || user.starts_with("system:") {
+        return Err(SignInError::Cluster(format!(
+            "the console does not impersonate the user {user:?}: system identities are not signed in here"
+        )));
+    }
+    let groups = groups
+        .into_iter()
+        .filter(|g| !g.starts_with("system:"))
+        .collect();
+    Ok((user.to_owned(), groups))
+}
+
 /// An error and its causes on one line.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -411,6 +428,17 @@ mod tests {
         let none = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"sub":"bob"}"#);
         assert_eq!(verified_groups(&format!("e30.{none}.s")).ok(), Some(vec![]));
         assert!(verified_groups("garbage").is_err());
+    }
+
+    #[test]
+    fn impersonation_never_reaches_a_system_identity() {
+        let groups = vec!["sre".to_owned(), "system:masters".to_owned()];
+        assert_eq!(
+            impersonable("bob", groups).ok(),
+            Some(("bob".to_owned(), vec!["sre".to_owned()]))
+        );
+        assert!(impersonable("system:kube-scheduler", vec![]).is_err());
+        assert!(impersonable("", vec![]).is_err());
     }
 
     #[test]
