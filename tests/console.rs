@@ -536,11 +536,8 @@ async fn in_impersonation_mode_the_console_acts_as_the_person_through_its_own_ac
         .args(["template", &ns])
         .arg(approval_gate::testenv::rbac::chart_dir())
         .args(["--namespace", &ns, "--kube-version", "1.35.4"])
-        .args(["--set", "console.enabled=true"])
+        .args(approval_gate::testenv::rbac::CONSOLE_ON)
         .args(["--set", "console.impersonation=true"])
-        .args(["--set", "console.publicURL=https://console.invalid"])
-        .args(["--set", "console.oidc.issuerURL=https://issuer.invalid"])
-        .args(["--set", "console.oidc.clientSecretName=unused"])
         .args(["--show-only", "templates/console-rbac.yaml"])
         .output()
         .unwrap();

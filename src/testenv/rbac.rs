@@ -37,6 +37,19 @@ pub struct ChartRbac {
     pub service_accounts: Vec<ServiceAccount>,
 }
 
+/// `helm template` flags that turn the console on, with placeholder values
+/// for what it needs (enough to render its RBAC).
+pub const CONSOLE_ON: [&str; 8] = [
+    "--set",
+    "console.enabled=true",
+    "--set",
+    "console.publicURL=https://console.invalid",
+    "--set",
+    "console.oidc.issuerURL=https://issuer.invalid",
+    "--set",
+    "console.oidc.clientSecretName=unused",
+];
+
 /// Renders the chart's ServiceAccount and RBAC with `helm template`.
 pub fn chart_rbac(helm: &Path) -> Result<ChartRbac> {
     let output = std::process::Command::new(helm)
@@ -49,10 +62,7 @@ pub fn chart_rbac(helm: &Path) -> Result<ChartRbac> {
         .args(["--show-only", "templates/rbac.yaml"])
         .args(["--show-only", "templates/user-roles.yaml"])
         // The console's read-only identity (its Deployment stays off here).
-        .args(["--set", "console.enabled=true"])
-        .args(["--set", "console.publicURL=https://console.invalid"])
-        .args(["--set", "console.oidc.issuerURL=https://issuer.invalid"])
-        .args(["--set", "console.oidc.clientSecretName=unused"])
+        .args(CONSOLE_ON)
         .args(["--show-only", "templates/console-rbac.yaml"])
         .output()
         .map_err(|e| Error::io(format!("running {}", helm.display()), e))?;
