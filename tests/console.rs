@@ -33,6 +33,7 @@ use support::{install_policy as policy, *};
 use tokio::sync::Semaphore;
 
 struct Env {
+    dir: std::path::PathBuf,
     provider: IdentityProvider,
     console: LocalConsole,
     /// A second client of the provider, for a console in impersonation mode
@@ -64,10 +65,8 @@ fn env() -> &'static Env {
 }
 
 async fn start() -> Env {
-    let dir = tempfile::Builder::new()
-        .prefix("approval-gate-console-test-")
-        .tempdir()
-        .unwrap();
+    // Removed by a later run once this one is gone, with any browser left.
+    let dir = approval_gate::testenv::scratch_dir().unwrap();
     let plan = ConsolePlan::new().unwrap();
     let impersonating = ConsolePlan::for_client("approval-gate-console-impersonating").unwrap();
     let provider = IdentityProvider::start(
@@ -113,6 +112,7 @@ async fn start() -> Env {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Env {
+        dir: dir.path().to_owned(),
         provider,
         console,
         impersonating,
@@ -126,9 +126,39 @@ fn user(name: &str) -> &'static DemoUser {
     DEMO_USERS.iter().find(|u| u.name == name).unwrap()
 }
 
+/// A browser window for one test. Dropped (a test passing or panicking),
+/// its Chromium is stopped, found by its profile folder.
+struct Window {
+    client: Browser,
+    profile: std::path::PathBuf,
+}
+
+impl std::ops::Deref for Window {
+    type Target = Browser;
+    fn deref(&self) -> &Browser {
+        &self.client
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        approval_gate::testenv::process::kill_processes_mentioning(&self.profile);
+    }
+}
+
+impl Window {
+    async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+static PROFILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// A fresh headless Chromium (its own profile, so its own cookies).
-async fn browser() -> Browser {
+async fn browser() -> Window {
     let env = env();
+    let n = PROFILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let profile = env.dir.join(format!("chromium-{n}"));
     let mut caps = serde_json::Map::new();
     // The provider and the console serve certificates of CAs made per run.
     caps.insert("acceptInsecureCerts".into(), json!(true));
@@ -139,15 +169,17 @@ async fn browser() -> Browser {
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                      "--no-first-run", "--disable-background-networking",
                      "--disable-component-update", "--disable-sync",
-                     "--window-size=1200,900"],
+                     "--window-size=1200,900",
+                     format!("--user-data-dir={}", profile.display())],
         }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
+    let client = ClientBuilder::new(connector)
         .capabilities(caps)
         .connect(&env.driver_url)
         .await
-        .expect("a Chromium session from chromedriver")
+        .expect("a Chromium session from chromedriver");
+    Window { client, profile }
 }
 
 /// Opens the console, signs in through the provider's own form, and
@@ -322,8 +354,8 @@ async fn bob_approves_in_the_browser_dave_sees_it_live_and_alices_retry_passes()
     // alice's retry with kubectl passes.
     await_allowed(&ALICE, &deployment(&ns, "checkout", "app:v2")).await;
     apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).ok();
-    bob.close().await.unwrap();
-    dave.close().await.unwrap();
+    bob.close().await;
+    dave.close().await;
 }
 
 #[tokio::test]
@@ -368,7 +400,7 @@ async fn carol_sees_nothing_to_approve_and_a_forged_approval_names_the_guards_ru
     assert!(refusal.contains("not an approver"), "{refusal}");
     assert!(!carol.source().await.unwrap().contains("panicked"));
     assert!(approvals(&ns, &name).await.is_empty());
-    carol.close().await.unwrap();
+    carol.close().await;
 }
 
 #[tokio::test]
@@ -402,7 +434,7 @@ async fn alice_sees_her_request_and_its_approvers_but_cannot_approve_it() {
     let refusal = text(&alice, "refusal").await;
     assert!(!refusal.is_empty());
     assert!(approvals(&ns, &name).await.is_empty());
-    alice.close().await.unwrap();
+    alice.close().await;
 }
 
 #[tokio::test]
@@ -475,7 +507,7 @@ async fn forms_need_their_csrf_token_cookies_are_locked_down_and_no_token_is_log
         "a JWT appears in the console's log:\n{log}"
     );
     assert!(!log.contains(session.value()), "the session id is logged");
-    bob.close().await.unwrap();
+    bob.close().await;
 }
 
 #[tokio::test]
@@ -585,7 +617,7 @@ async fn in_impersonation_mode_the_console_acts_as_the_person_through_its_own_ac
     assert_eq!(text(&bob, "signed-in-as").await, "Signed in as bob");
     click(&bob, Locator::Id("approve"), Locator::Id("approvals")).await;
     assert_eq!(approvals(&ns, &name).await, ["bob: "]);
-    bob.close().await.unwrap();
+    bob.close().await;
 
     // The apiserver's audit names both: the console's account, impersonating bob.
     let audit = std::fs::read_to_string(plane().audit_log()).unwrap();
@@ -669,5 +701,5 @@ async fn on_a_phone_sized_window_bob_denies_by_keyboard_and_the_history_finds_it
             .await
             .is_err()
     );
-    bob.close().await.unwrap();
+    bob.close().await;
 }

@@ -534,13 +534,8 @@ fn prepare_dir(dir: Option<&Path>) -> Result<(Option<tempfile::TempDir>, PathBuf
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         return Ok((None, dir.to_owned()));
     }
-    remove_stale_dirs();
-    let tmp = tempfile::Builder::new()
-        .prefix(DIR_PREFIX)
-        .tempdir()
-        .map_err(|e| Error::io("creating a temporary directory", e))?;
+    let tmp = scratch_dir()?;
     let path = tmp.path().to_owned();
-    write(&path.join("owner.pid"), &std::process::id().to_string())?;
     Ok((Some(tmp), path))
 }
 
@@ -571,9 +566,26 @@ fn remove_stale_dirs() {
             if let Some(bridge) = node::Bridge::recorded_in(&path) {
                 node::sweep(&path, &bridge);
             }
+            process::kill_processes_mentioning(&path);
             let _ = std::fs::remove_dir_all(&path);
         }
     }
+}
+
+/// A temporary folder of this run that a later run removes once this
+/// process is gone (with whatever still runs from it), for files that a
+/// test binary's shared fixtures keep until it exits.
+pub fn scratch_dir() -> Result<tempfile::TempDir> {
+    remove_stale_dirs();
+    let tmp = tempfile::Builder::new()
+        .prefix(DIR_PREFIX)
+        .tempdir()
+        .map_err(|e| Error::io("creating a temporary directory", e))?;
+    write(
+        &tmp.path().join("owner.pid"),
+        &std::process::id().to_string(),
+    )?;
+    Ok(tmp)
 }
 
 pub(crate) fn free_ports<const N: usize>() -> Result<[u16; N]> {

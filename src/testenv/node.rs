@@ -551,40 +551,9 @@ pub(super) fn sweep(dir: &Path, bridge: &Bridge) {
             let _ = runc(&["delete", "--force", id]);
         }
     }
-    kill_processes_mentioning(dir);
+    super::process::kill_processes_mentioning(dir);
     unmount_under(dir);
     bridge.delete();
-}
-
-/// SIGKILLs every process whose command line names `needle`: what still
-/// runs from the node's folder, such as the shims, which carry the address
-/// of its containerd's socket.
-fn kill_processes_mentioning(needle: &Path) {
-    let needle = needle.display().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    let me = std::process::id();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|p| p.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if u32::try_from(pid).is_ok_and(|p| p == me) {
-            continue;
-        }
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(&needle) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
 }
 
 /// Every mount point at or under `dir`, deepest first.

@@ -142,3 +142,34 @@ impl Drop for ManagedProcess {
         self.stop(Duration::from_secs(10));
     }
 }
+
+/// SIGKILLs every process whose command line names `needle`: what still
+/// runs from a run's folder, such as the node's shims (which carry the
+/// address of its containerd's socket) or a browser with its profile there.
+pub fn kill_processes_mentioning(needle: &Path) {
+    let needle = needle.display().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let me = std::process::id();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if u32::try_from(pid).is_ok_and(|p| p == me) {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&needle) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
