@@ -185,6 +185,8 @@ impl Cluster {
             "--secure-port=0".to_owned(),
             "--v=1".to_owned(),
         ];
+        // Held until the node is Ready: see [`kubelet_start_lock`].
+        let _start = kubelet_start_lock().await?;
         let kubelet = ManagedProcess::spawn(
             "kubelet",
             &bin_dir.join("kubelet"),
@@ -708,6 +710,27 @@ fn kubelet_api_binding() -> ClusterRoleBinding {
             ..Subject::default()
         }]),
     }
+}
+
+/// An exclusive lock, across processes, that one kubelet holds from its
+/// start until its node is Ready. kubelet binds its device plugin socket at a
+/// fixed path (`/var/lib/kubelet/device-plugins/kubelet.sock`) whatever its
+/// `--root-dir`, after clearing that folder. Two kubelets starting at once can
+/// both clear it before either listens, and the second one then exits with
+/// "address already in use". The lock is released when the file closes, so a
+/// run that dies cannot hold it.
+async fn kubelet_start_lock() -> Result<std::fs::File> {
+    let path = std::env::temp_dir().join("approval-gate-kubelet-start.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| Error::ControlPlane(format!("waiting for {}: {e}", path.display())))?
+        .map_err(|e| Error::io(format!("locking {}", path.display()), e))
 }
 
 fn kubelet_config(dir: &Path, address: Ipv4Addr, port: u16, healthz_port: u16) -> String {
