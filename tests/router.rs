@@ -490,3 +490,40 @@ async fn the_budget_is_given_back_after_each_review() {
 fn metrics_text(webhook: &approval_gate::webhook::Webhook) -> String {
     webhook.metrics.render()
 }
+
+/// The content digests of a set of reviews (tests/fixtures/digests/ and two
+/// other fixtures), as the webhook computes them. An approval binds to its
+/// digest, so a change here would silently turn every approval already given
+/// into one for other content, or let one grant another. The expected values
+/// were taken before the admission path was rewritten to parse once, and must
+/// never be re-blessed: a difference is a bug in the new code.
+#[test]
+fn digests_are_byte_for_byte_what_they_were() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut names: Vec<String> = std::fs::read_dir(format!("{root}/tests/fixtures/digests"))
+        .unwrap()
+        .map(|e| format!("digests/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    names.sort();
+    names.extend([
+        "deployment-update.json".into(),
+        "pod-exec-connect.json".into(),
+    ]);
+    let actual: String = names
+        .iter()
+        .map(|name| {
+            let review = parse(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let attempt = Attempt::from_request(&review).unwrap();
+            let digest = attempt.digest.as_deref().unwrap_or("none");
+            format!("{name} {digest}\n")
+        })
+        .collect();
+    let golden = format!("{root}/tests/golden/digests.txt");
+    let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+    if actual != expected {
+        let out = format!("{root}/target/golden");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(format!("{out}/digests.txt"), &actual).unwrap();
+        panic!("digests differ from {golden} (actual in {out}/digests.txt):\n{actual}");
+    }
+}
