@@ -512,7 +512,8 @@ fn digests_are_byte_for_byte_what_they_were() {
     let actual: String = names
         .iter()
         .map(|name| {
-            let review = parse(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let body = fixture(name);
+            let review = parse(&body).unwrap_or_else(|e| panic!("{name}: {e:?}"));
             let attempt = Attempt::from_request(&review).unwrap();
             let digest = attempt.digest.as_deref().unwrap_or("none");
             format!("{name} {digest}\n")

@@ -2,12 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use kube::core::{
-    DynamicObject,
-    admission::{AdmissionRequest, Operation as AdmissionOperation},
-};
+use kube::core::admission::Operation as AdmissionOperation;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
-use super::digest::digest;
+use super::{
+    digest::digest_review,
+    json::Json,
+    review::{Objects, Review},
+};
 use crate::crd::{Operation, Target};
 
 /// What someone tried to do, as the apiserver reported it.
@@ -55,90 +58,86 @@ pub enum AttemptError {
 }
 
 impl Attempt {
-    /// The attempt with its content digest.
-    pub fn from_request(req: &AdmissionRequest<DynamicObject>) -> Result<Self, AttemptError> {
-        let mut attempt = Self::read(req)?;
-        attempt.compute_digest(req);
+    /// The attempt with its content digest and reason.
+    pub fn from_request(review: &Review<'_>) -> Result<Self, AttemptError> {
+        let mut objects = review.objects();
+        let mut attempt = Self::read(review, &mut objects)?;
+        attempt.complete(review, &mut objects);
         Ok(attempt)
     }
 
-    /// Computes the content digest: the costly part, done only once a policy
-    /// matches, so that requests no policy covers are allowed quickly.
-    pub fn compute_digest(&mut self, req: &AdmissionRequest<DynamicObject>) {
-        let to_value =
-            |o: &Option<DynamicObject>| o.as_ref().and_then(|o| serde_json::to_value(o).ok());
-        // A DELETE reads only the old object (its uid); the others only the new one.
-        let (new, old) = match self.operation {
-            Operation::Delete => (None, to_value(&req.old_object)),
-            _ => (to_value(&req.object), None),
+    /// Computes the content digest and reads the reason: the costly part,
+    /// done only once a policy matches, so that requests no policy covers
+    /// are allowed quickly. A DELETE parses only the old object (its uid),
+    /// the others only the new one.
+    pub fn complete(&mut self, review: &Review<'_>, objects: &mut Objects<'_>) {
+        let (digest, reason) = match self.operation {
+            Operation::Delete => (
+                digest_review(self.operation, None, objects.old_object()),
+                objects.old_object().and_then(reason_in),
+            ),
+            _ => {
+                let digest = digest_review(self.operation, objects.object(), None);
+                let reason = objects.object().and_then(reason_in);
+                // Else the old object's, read without building its tree.
+                (
+                    digest,
+                    reason.or_else(|| review.old_object.and_then(reason_in_raw)),
+                )
+            }
         };
-        self.digest = digest(self.operation, new.as_ref(), old.as_ref());
+        self.digest = digest;
+        self.reason = reason.unwrap_or_default();
     }
 
-    /// The attempt without its digest.
-    pub fn read(req: &AdmissionRequest<DynamicObject>) -> Result<Self, AttemptError> {
-        if req.uid.is_empty() {
+    /// The attempt without its digest and reason.
+    pub fn read(review: &Review<'_>, objects: &mut Objects<'_>) -> Result<Self, AttemptError> {
+        if review.uid.is_empty() {
             return Err(AttemptError::MissingUid);
         }
-        let user = req
+        let user = review
             .user_info
             .username
             .clone()
             .ok_or(AttemptError::MissingUser)?;
-        let operation = match req.operation {
+        let operation = match review.operation {
             AdmissionOperation::Create => Operation::Create,
             AdmissionOperation::Update => Operation::Update,
             AdmissionOperation::Delete => Operation::Delete,
             AdmissionOperation::Connect => Operation::Connect,
         };
-        let request_namespace = req.namespace.clone().unwrap_or_default();
+        let request_namespace = review.namespace.clone().unwrap_or_default();
         let cluster_scoped_namespace =
-            req.resource.group.is_empty() && req.resource.resource == "namespaces";
+            review.resource.group.is_empty() && review.resource.resource == "namespaces";
         let target = Target {
-            api_group: req.resource.group.clone(),
-            resource: req.resource.resource.clone(),
-            subresource: req.sub_resource.clone().filter(|s| !s.is_empty()),
+            api_group: review.resource.group.clone(),
+            resource: review.resource.resource.clone(),
+            subresource: review.sub_resource.clone().filter(|s| !s.is_empty()),
             namespace: if cluster_scoped_namespace {
                 String::new()
             } else {
                 request_namespace.clone()
             },
-            name: req.name.clone(),
+            name: review.name.clone(),
         };
-        let digest = None;
-        let relabel = match (&req.old_object, &req.object) {
-            (Some(old), Some(new))
-                if cluster_scoped_namespace
-                    && operation == Operation::Update
-                    && target.subresource.is_none() =>
-            {
-                let labels = |o: &DynamicObject| o.metadata.labels.clone().unwrap_or_default();
-                let (before, after) = (labels(old), labels(new));
-                (before != after).then(|| Box::new(Relabel { before, after }))
-            }
-            _ => None,
+        let relabel = if cluster_scoped_namespace
+            && operation == Operation::Update
+            && target.subresource.is_none()
+        {
+            relabel(objects)
+        } else {
+            None
         };
-        let reason = [&req.object, &req.old_object]
-            .into_iter()
-            .flatten()
-            .find_map(|o| {
-                o.metadata
-                    .annotations
-                    .as_ref()?
-                    .get(REASON_ANNOTATION)
-                    .cloned()
-            })
-            .unwrap_or_default();
         Ok(Self {
-            reason,
-            uid: req.uid.clone(),
+            reason: String::new(),
+            uid: review.uid.clone(),
             user,
-            groups: req.user_info.groups.clone().unwrap_or_default(),
+            groups: review.user_info.groups.clone().unwrap_or_default(),
             operation,
             target,
             request_namespace,
-            digest,
-            dry_run: req.dry_run,
+            digest: None,
+            dry_run: review.dry_run,
             relabel,
         })
     }
@@ -153,5 +152,53 @@ impl Attempt {
                 self.operation, self.target, self.target.namespace
             )
         }
+    }
+}
+
+/// A Namespace's labels before and after, when both objects are there and
+/// the labels differ.
+fn relabel(objects: &mut Objects<'_>) -> Option<Box<Relabel>> {
+    let labels = |o: &Json<'_>| {
+        o.get("metadata")
+            .and_then(|m| m.get("labels"))
+            .map(Json::string_map)
+            .unwrap_or_default()
+    };
+    let before = labels(objects.old_object()?);
+    let after = labels(objects.object()?);
+    (before != after).then(|| Box::new(Relabel { before, after }))
+}
+
+/// The reason annotation of an object.
+fn reason_in(object: &Json<'_>) -> Option<String> {
+    let annotations = object.get("metadata")?.get("annotations")?;
+    annotations
+        .get(REASON_ANNOTATION)?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The reason annotation of an object still in text: read by skipping
+/// everything else, with nothing kept, and only when the text can hold it
+/// at all (its key, or an escape that could spell the key otherwise).
+fn reason_in_raw(object: &RawValue) -> Option<String> {
+    let text = object.get().as_bytes();
+    let found = |needle: &str| memchr::memmem::find(text, needle.as_bytes()).is_some();
+    if !(found(REASON_ANNOTATION) || found("\\u") || found("\\/")) {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Object {
+        metadata: Option<Metadata>,
+    }
+    #[derive(Deserialize)]
+    struct Metadata {
+        annotations: Option<BTreeMap<String, serde_json::Value>>,
+    }
+    let object: Object = serde_json::from_str(object.get()).ok()?;
+    let mut annotations = object.metadata?.annotations?;
+    match annotations.remove(REASON_ANNOTATION)? {
+        serde_json::Value::String(reason) => Some(reason),
+        _ => None,
     }
 }

@@ -26,8 +26,16 @@ pub struct DecisionConfig {
 /// What one matching policy says about the attempt.
 #[derive(Clone, Debug)]
 pub struct PolicyVerdict {
-    pub policy: String,
+    /// The policy as the index holds it, found once when rules were matched.
+    pub policy: Arc<ApprovalPolicy>,
     pub kind: VerdictKind,
+}
+
+impl PolicyVerdict {
+    /// The policy's name.
+    pub fn name(&self) -> &str {
+        self.policy.metadata.name.as_deref().unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -92,9 +100,15 @@ impl Decision {
         self.hold().is_none()
     }
 
+    /// The first hold, with its policy's name.
     pub fn hold(&self) -> Option<(&str, &Hold)> {
+        self.held().map(|(v, h)| (v.name(), h))
+    }
+
+    /// The first verdict that holds the attempt, and its hold.
+    pub fn held(&self) -> Option<(&PolicyVerdict, &Hold)> {
         self.verdicts.iter().find_map(|v| match &v.kind {
-            VerdictKind::Held(h) => Some((v.policy.as_str(), h)),
+            VerdictKind::Held(h) => Some((v, h)),
             _ => None,
         })
     }
@@ -144,14 +158,34 @@ pub fn decide(
     config: &DecisionConfig,
     now: Timestamp,
 ) -> Decision {
+    decide_matched(attempt, matching(index, attempt), index, config, now)
+}
+
+/// The policies whose rules cover the attempt, in name order: matched once
+/// per admission, and handed to [`decide_matched`] as they are.
+pub fn matching(index: &Index, attempt: &Attempt) -> Vec<Arc<ApprovalPolicy>> {
     let labels = index.namespaces.get(&attempt.request_namespace);
-    let verdicts = index
+    index
         .policies
         .values()
         .filter(|p| policy_matches(&p.spec, attempt, labels))
-        .map(|p| PolicyVerdict {
-            policy: p.name_any(),
-            kind: verdict(p, attempt, index, config, now),
+        .cloned()
+        .collect()
+}
+
+/// Decides an attempt under the policies [`matching`] found.
+pub fn decide_matched(
+    attempt: &Attempt,
+    matched: Vec<Arc<ApprovalPolicy>>,
+    index: &Index,
+    config: &DecisionConfig,
+    now: Timestamp,
+) -> Decision {
+    let verdicts = matched
+        .into_iter()
+        .map(|policy| PolicyVerdict {
+            kind: verdict(&policy, attempt, index, config, now),
+            policy,
         })
         .collect();
     Decision { verdicts }

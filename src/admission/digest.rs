@@ -21,9 +21,12 @@
 //! The document is prefixed with the operation, so an UPDATE and a CREATE of the
 //! same content differ.
 
+use std::io::{self, BufWriter, Write};
+
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
+use super::json::Json;
 use crate::crd::Operation;
 
 const VOLATILE_METADATA: &[&str] = &[
@@ -43,6 +46,46 @@ const VOLATILE_ANNOTATIONS: &[&str] = &[
     "deployment.kubernetes.io/revision",
 ];
 
+/// The fields of Kubernetes' `ObjectMeta`, and of an `OwnerReference`.
+const OBJECT_META: &[&str] = &[
+    "annotations",
+    "creationTimestamp",
+    "deletionGracePeriodSeconds",
+    "deletionTimestamp",
+    "finalizers",
+    "generateName",
+    "generation",
+    "labels",
+    "managedFields",
+    "name",
+    "namespace",
+    "ownerReferences",
+    "resourceVersion",
+    "selfLink",
+    "uid",
+];
+const OWNER_REFERENCE: &[&str] = &[
+    "apiVersion",
+    "blockOwnerDeletion",
+    "controller",
+    "kind",
+    "name",
+    "uid",
+];
+
+/// How an object's metadata is read before it is hashed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Typing {
+    /// As given.
+    AsGiven,
+    /// As Kubernetes' typed `ObjectMeta` reads it, which is how the webhook
+    /// has always read a review's objects: every object has a `metadata`
+    /// (empty when missing), and in it, and in each owner reference, only
+    /// the typed fields that are set. The apiserver sends exactly that, so
+    /// for its reviews the two readings agree.
+    AsKube,
+}
+
 /// The digest of an attempted action, or `None` when there is nothing to bind
 /// to (for example a DELETE whose old object carries no uid).
 pub fn digest(
@@ -50,19 +93,263 @@ pub fn digest(
     object: Option<&Value>,
     old_object: Option<&Value>,
 ) -> Option<String> {
-    let doc = match operation {
-        Operation::Create | Operation::Update => desired_state(object?),
-        Operation::Delete => {
-            let uid = old_object?.pointer("/metadata/uid")?.as_str()?;
-            Value::String(uid.to_owned())
-        }
-        Operation::Connect => connect_options(object?),
+    let object = object.map(Json::of);
+    let old_object = old_object.map(Json::of);
+    hash(
+        operation,
+        object.as_ref(),
+        old_object.as_ref(),
+        Typing::AsGiven,
+    )
+}
+
+/// The digest of an action as an AdmissionReview states it: the webhook's
+/// digest, computed from the review's objects as parsed from its body.
+pub fn digest_review(
+    operation: Operation,
+    object: Option<&Json<'_>>,
+    old_object: Option<&Json<'_>>,
+) -> Option<String> {
+    hash(operation, object, old_object, Typing::AsKube)
+}
+
+/// `sha256:<hex>` of the operation, a newline and the canonical document,
+/// streamed into the hasher as it is written.
+fn hash(
+    operation: Operation,
+    object: Option<&Json<'_>>,
+    old_object: Option<&Json<'_>>,
+    typing: Typing,
+) -> Option<String> {
+    let mut out = Canonical {
+        out: BufWriter::with_capacity(1024, Hashing(Sha256::new())),
+        typing,
     };
-    let mut canonical = String::from(operation.as_str());
-    canonical.push('\n');
-    write_canonical(&doc, &mut canonical);
-    let hash = Sha256::digest(canonical.as_bytes());
-    Some(format!("sha256:{}", hex(&hash)))
+    out.raw(operation.as_str())
+        .and_then(|()| out.raw("\n"))
+        .ok()?;
+    match operation {
+        Operation::Create | Operation::Update => out.desired_state(object?),
+        Operation::Delete => {
+            let uid = old_object?.get("metadata")?.get("uid")?.as_str()?;
+            out.string(uid)
+        }
+        Operation::Connect => out.connect_options(object?),
+    }
+    .ok()?;
+    let Hashing(hasher) = out.out.into_inner().ok()?;
+    let hash = hasher.finalize();
+    let mut text = String::with_capacity(71);
+    text.push_str("sha256:");
+    for b in hash {
+        text.push(char::from(HEX[usize::from(b >> 4)]));
+        text.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    Some(text)
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Bytes written go straight into the hash.
+struct Hashing(Sha256);
+
+impl Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// How one member of an object is written.
+enum Part<'x, 'a> {
+    Value(&'x Json<'a>),
+    /// `{}`: the metadata of an object that has none, read [`Typing::AsKube`].
+    Empty,
+    /// `metadata`, without what the cluster writes on its own when `strip`.
+    Metadata {
+        meta: &'x Json<'a>,
+        strip: bool,
+    },
+    /// `annotations`, without the volatile ones.
+    Annotations(&'x Json<'a>),
+    /// `ownerReferences`, each with its typed fields only.
+    Owners(&'x Json<'a>),
+}
+
+/// Writes JSON with object keys sorted, independent of how the sender
+/// ordered them, and no whitespace.
+struct Canonical<W: Write> {
+    out: W,
+    typing: Typing,
+}
+
+impl<W: Write> Canonical<W> {
+    fn raw(&mut self, text: &str) -> io::Result<()> {
+        self.out.write_all(text.as_bytes())
+    }
+
+    /// A JSON string, escaped as `serde_json` escapes it.
+    fn string(&mut self, text: &str) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, text).map_err(io::Error::other)
+    }
+
+    fn value(&mut self, value: &Json<'_>) -> io::Result<()> {
+        match value {
+            Json::Null => self.raw("null"),
+            Json::Bool(b) => self.raw(if *b { "true" } else { "false" }),
+            Json::Number(n) => serde_json::to_writer(&mut self.out, n).map_err(io::Error::other),
+            Json::String(s) => self.string(s),
+            Json::Array(items) => {
+                self.raw("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.raw(",")?;
+                    }
+                    self.value(item)?;
+                }
+                self.raw("]")
+            }
+            Json::Object(_) => self.members(&parts(value, |_, v| Some(Part::Value(v)))),
+        }
+    }
+
+    /// `{` sorted members `}`.
+    fn members(&mut self, members: &[(&str, Part<'_, '_>)]) -> io::Result<()> {
+        self.raw("{")?;
+        for (i, (key, part)) in members.iter().enumerate() {
+            if i > 0 {
+                self.raw(",")?;
+            }
+            self.string(key)?;
+            self.raw(":")?;
+            match part {
+                Part::Value(v) => self.value(v)?,
+                Part::Empty => self.raw("{}")?,
+                Part::Metadata { meta, strip } => self.metadata(meta, *strip)?,
+                Part::Annotations(a) => self.filtered(a, |k| !VOLATILE_ANNOTATIONS.contains(&k))?,
+                Part::Owners(owners) => self.owners(owners)?,
+            }
+        }
+        self.raw("}")
+    }
+
+    /// An object with only the members whose keys `keep`.
+    fn filtered(&mut self, object: &Json<'_>, keep: impl Fn(&str) -> bool) -> io::Result<()> {
+        self.members(&parts(object, |k, v| keep(k).then_some(Part::Value(v))))
+    }
+
+    /// The object without `status` and with its metadata stripped: what a
+    /// CREATE or UPDATE binds to.
+    fn desired_state(&mut self, object: &Json<'_>) -> io::Result<()> {
+        self.object_with_metadata(object, |k| k != "status", true)
+    }
+
+    /// The connect options without their type fields.
+    fn connect_options(&mut self, options: &Json<'_>) -> io::Result<()> {
+        self.object_with_metadata(options, |k| k != "kind" && k != "apiVersion", false)
+    }
+
+    fn object_with_metadata(
+        &mut self,
+        object: &Json<'_>,
+        keep: impl Fn(&str) -> bool,
+        strip: bool,
+    ) -> io::Result<()> {
+        if object.members().is_none() {
+            return self.value(object);
+        }
+        let mut members = parts(object, |k, v| match k {
+            "metadata" => Some(Part::Metadata { meta: v, strip }),
+            _ => keep(k).then_some(Part::Value(v)),
+        });
+        if self.typing == Typing::AsKube && object.get("metadata").is_none() {
+            let at = members.partition_point(|(k, _)| *k < "metadata");
+            members.insert(at, ("metadata", Part::Empty));
+        }
+        self.members(&members)
+    }
+
+    fn metadata(&mut self, meta: &Json<'_>, strip: bool) -> io::Result<()> {
+        let typed = self.typing == Typing::AsKube;
+        if meta.members().is_none() {
+            return if typed {
+                self.raw("{}")
+            } else {
+                self.value(meta)
+            };
+        }
+        let members = parts(meta, |k, v| {
+            if (typed && (!OBJECT_META.contains(&k) || *v == Json::Null))
+                || (strip && VOLATILE_METADATA.contains(&k))
+            {
+                return None;
+            }
+            match k {
+                "annotations" if strip && v.members().is_some() => {
+                    let mut keys = v.members().unwrap_or_default().iter().map(|(a, _)| a);
+                    let any = keys.any(|a| !VOLATILE_ANNOTATIONS.contains(&a.as_ref()));
+                    any.then_some(Part::Annotations(v))
+                }
+                "ownerReferences" if typed => Some(Part::Owners(v)),
+                _ => Some(Part::Value(v)),
+            }
+        });
+        self.members(&members)
+    }
+
+    /// Owner references with only their typed fields that are set.
+    fn owners(&mut self, owners: &Json<'_>) -> io::Result<()> {
+        let Json::Array(items) = owners else {
+            return self.value(owners);
+        };
+        self.raw("[")?;
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                self.raw(",")?;
+            }
+            if item.members().is_some() {
+                let typed =
+                    |k: &str, v: &Json<'_>| OWNER_REFERENCE.contains(&k) && *v != Json::Null;
+                let members = parts(item, |k, v| typed(k, v).then_some(Part::Value(v)));
+                self.members(&members)?;
+            } else {
+                self.value(item)?;
+            }
+        }
+        self.raw("]")
+    }
+}
+
+/// An object's members sorted by key, each key once (its last occurrence, as
+/// `serde_json::Value` and Kubernetes' types read duplicates), each turned
+/// into the part to write, or left out where `part` says `None`.
+fn parts<'x, 'a>(
+    object: &'x Json<'a>,
+    mut part: impl FnMut(&'x str, &'x Json<'a>) -> Option<Part<'x, 'a>>,
+) -> Vec<(&'x str, Part<'x, 'a>)> {
+    let mut members: Vec<(&'x str, &'x Json<'a>)> = object
+        .members()
+        .unwrap_or_default()
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v))
+        .collect();
+    // Stable, so equal keys keep their order; the later one is kept.
+    members.sort_by(|a, b| a.0.cmp(b.0));
+    members.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            std::mem::swap(later, kept);
+        }
+        same
+    });
+    members
+        .into_iter()
+        .filter_map(|(k, v)| part(k, v).map(|p| (k, p)))
+        .collect()
 }
 
 /// The object without what the cluster or client tooling writes on its own:
@@ -91,52 +378,6 @@ fn strip_annotations(meta: &mut Map<String, Value>) {
     if annotations.is_empty() {
         meta.remove("annotations");
     }
-}
-
-/// The connect options without their type fields.
-pub fn connect_options(object: &Value) -> Value {
-    let mut doc = object.clone();
-    if let Some(map) = doc.as_object_mut() {
-        map.remove("kind");
-        map.remove("apiVersion");
-    }
-    doc
-}
-
-/// Writes `value` as JSON with object keys sorted, independent of how the
-/// parser ordered them.
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[key], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -269,9 +510,12 @@ mod tests {
     }
 
     fn canonical(value: &Value) -> String {
-        let mut out = String::new();
-        write_canonical(value, &mut out);
-        out
+        let mut out = Canonical {
+            out: Vec::new(),
+            typing: Typing::AsGiven,
+        };
+        out.value(&Json::of(value)).unwrap();
+        String::from_utf8(out.out).unwrap()
     }
 
     /// The canonical form and the digests are pinned to values computed by a
@@ -297,6 +541,33 @@ mod tests {
         assert_eq!(
             digest(Operation::Delete, None, Some(&old)).as_deref(),
             Some("sha256:d5094633b46617043cd308405e6e863f22a17b5fdfebb9a8379d3af3b2c85fc8")
+        );
+    }
+
+    /// A review's objects are read as Kubernetes' typed metadata reads
+    /// them (which is how the webhook has always read them): the typed
+    /// fields that are set, and an empty `metadata` where there is none.
+    #[test]
+    fn a_review_is_read_as_kubernetes_types_its_metadata() {
+        let sent = json!({"kind": "ConfigMap", "data": {"a": "1"}, "metadata": {"name": "c",
+            "labels": null, "unknown": "x", "ownerReferences": [{"name": "o", "uid": "1",
+            "controller": null, "extra": true}]}});
+        let typed = json!({"kind": "ConfigMap", "data": {"a": "1"}, "metadata": {"name": "c",
+            "ownerReferences": [{"name": "o", "uid": "1"}]}});
+        let sent_text = sent.to_string();
+        let parsed = Json::parse(&sent_text).unwrap();
+        assert_eq!(
+            digest_review(Operation::Update, Some(&parsed), None),
+            digest(Operation::Update, Some(&typed), None)
+        );
+        // Connect options have no metadata; the webhook's digest has always
+        // hashed an empty one (as `the_canonical_form_and_digests_are_pinned`
+        // does not).
+        let exec = json!({"kind": "PodExecOptions", "apiVersion": "v1", "command": ["sh"]});
+        let with_metadata = json!({"command": ["sh"], "metadata": {}});
+        assert_eq!(
+            digest_review(Operation::Connect, Some(&Json::of(&exec)), None),
+            digest(Operation::Connect, Some(&with_metadata), None)
         );
     }
 

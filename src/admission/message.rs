@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::{
     attempt::{Attempt, REASON_ANNOTATION},
-    decision::{Decision, Hold, Missing, VerdictKind},
+    decision::{Decision, Hold, Missing, PolicyVerdict, VerdictKind},
 };
 
 /// What became of the pending request a denial names.
@@ -101,12 +101,12 @@ pub fn warnings(attempt: &Attempt, decision: &Decision) -> Vec<String> {
             VerdictKind::Warned => Some(format!(
                 "approval-gate: {} would need approval under ApprovalPolicy {:?} (mode Warn: allowed)",
                 attempt.describe(),
-                v.policy
+                v.name()
             )),
             VerdictKind::BreakGlass => Some(format!(
                 "approval-gate: break-glass: {} allowed without approval under ApprovalPolicy {:?}; this is recorded",
                 attempt.describe(),
-                v.policy
+                v.name()
             )),
             _ => None,
         })
@@ -119,11 +119,7 @@ pub fn audit_annotations(decision: &Decision) -> HashMap<String, String> {
     if decision.verdicts.is_empty() {
         return out;
     }
-    let policies: Vec<&str> = decision
-        .verdicts
-        .iter()
-        .map(|v| v.policy.as_str())
-        .collect();
+    let policies: Vec<&str> = decision.verdicts.iter().map(PolicyVerdict::name).collect();
     out.insert("policy".to_owned(), policies.join(","));
     out.insert("verdict".to_owned(), decision.verdict_label().to_owned());
     let request = decision.verdicts.iter().find_map(|v| match &v.kind {

@@ -4,13 +4,8 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::{
-    ResourceExt as _,
-    core::{
-        DynamicObject,
-        admission::{AdmissionRequest, AdmissionResponse},
-    },
-};
+use kube::{ResourceExt as _, core::admission::AdmissionResponse};
+use serde_json::{Value, value::RawValue};
 
 use super::{
     Webhook, deny,
@@ -18,9 +13,8 @@ use super::{
 };
 use crate::{
     admission::{
-        Attempt, Decision, decide,
-        decision::VerdictKind,
-        matching::policy_matches,
+        Attempt, Decision, Review,
+        decision::{VerdictKind, decide_matched, matching},
         message::{self, RequestState},
     },
     change::{self, Action, Redactor},
@@ -29,8 +23,8 @@ use crate::{
     metrics::Metrics,
 };
 
-pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
-    let response = AdmissionResponse::from(req);
+pub async fn admit(webhook: &Webhook, review: &Review<'_>) -> AdmissionResponse {
+    let response = review.response();
     if !webhook.ready.is_ready() {
         return deny(
             response,
@@ -38,10 +32,11 @@ pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> 
             "approval-gate is starting and has not synced its caches yet; retry shortly",
         );
     }
-    if req.resource.group == super::guard::GROUP {
-        return super::guard::review(webhook, req);
+    if review.resource.group == super::guard::GROUP {
+        return super::guard::review(webhook, review);
     }
-    let mut attempt = match Attempt::read(req) {
+    let mut objects = review.objects();
+    let mut attempt = match Attempt::read(review, &mut objects) {
         Ok(attempt) => attempt,
         Err(e) => {
             return deny(
@@ -51,32 +46,29 @@ pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> 
             );
         }
     };
-    let (decision, policies) = {
+    let decision = {
         let Ok(index) = webhook.index.read() else {
             return deny(response, 500, "approval-gate's index is unavailable");
         };
-        let labels = index.namespaces.get(&attempt.request_namespace);
-        if !index
-            .policies
-            .values()
-            .any(|p| policy_matches(&p.spec, &attempt, labels))
-        {
-            // Not gated: allowed without computing a digest.
+        // Rules are matched once; the verdicts carry the policies found.
+        let matched = matching(&index, &attempt);
+        if matched.is_empty() {
+            // Not gated: allowed without parsing the objects further.
             return response;
         }
-        attempt.compute_digest(req);
-        let decision = decide(&attempt, &index, &webhook.config.decision, Timestamp::now());
-        let policies: Vec<Arc<ApprovalPolicy>> = decision
-            .verdicts
-            .iter()
-            .filter_map(|v| index.policies.get(&v.policy).cloned())
-            .collect();
-        (decision, policies)
+        attempt.complete(review, &mut objects);
+        decide_matched(
+            &attempt,
+            matched,
+            &index,
+            &webhook.config.decision,
+            Timestamp::now(),
+        )
     };
     for v in &decision.verdicts {
         webhook
             .metrics
-            .count_decision(&v.policy, decision.verdict_label());
+            .count_decision(v.name(), decision.verdict_label());
     }
     let mut response = response;
     response.audit_annotations = message::audit_annotations(&decision);
@@ -84,11 +76,11 @@ pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> 
     if !warnings.is_empty() {
         response.warnings = Some(warnings);
     }
-    if let Some((policy, hold)) = decision.hold() {
+    if let Some((verdict, hold)) = decision.held() {
         let created = if attempt.dry_run || hold.name.is_empty() {
             None
         } else {
-            hold_effects(webhook, req, &attempt, policy, hold, &policies).await
+            hold_effects(webhook, review, &attempt, &verdict.policy, hold).await
         };
         let state = match (&created, hold.create.is_some()) {
             (_, false) => RequestState::Pending,
@@ -100,14 +92,14 @@ pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> 
         return deny(
             response,
             403,
-            &message::denial(&attempt, policy, hold, state),
+            &message::denial(&attempt, verdict.name(), hold, state),
         );
     }
     if !attempt.dry_run {
-        if let Err(text) = consume(webhook, &decision, &policies, &attempt).await {
+        if let Err(text) = consume(webhook, &decision, &attempt).await {
             return deny(response, 403, &text);
         }
-        allow_events(webhook, req, &attempt, &decision);
+        allow_events(webhook, review, &attempt, &decision);
         let now = Timestamp::now();
         for grant in decision.reusable_grants() {
             webhook.uses.note(&grant.request, &attempt, now);
@@ -118,28 +110,21 @@ pub async fn admit(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> 
 
 async fn hold_effects(
     webhook: &Webhook,
-    req: &AdmissionRequest<DynamicObject>,
+    review: &Review<'_>,
     attempt: &Attempt,
-    policy: &str,
+    policy: &Arc<ApprovalPolicy>,
     hold: &crate::admission::Hold,
-    policies: &[Arc<ApprovalPolicy>],
 ) -> Option<Created> {
+    let name = policy.name_any();
     let mut created = None;
     if let Some(new) = &hold.create {
-        let spec = policies
-            .iter()
-            .find(|p| p.name_any() == policy)
-            .map(|p| p.spec.clone());
         let mut new = (**new).clone();
-        let redact = spec
-            .as_ref()
-            .map(|p| p.redact.as_slice())
-            .unwrap_or_default();
-        new.spec.change = Some(Box::new(record_change(webhook, req, attempt, redact)));
+        let change = record_change(webhook, review, attempt, &policy.spec.redact);
+        new.spec.change = Some(Box::new(change));
         let result = create_request(
             &webhook.client,
             new,
-            spec,
+            Some(Arc::clone(policy)),
             webhook.config.auto_request_bound,
         )
         .await;
@@ -156,7 +141,7 @@ async fn hold_effects(
         created = Some(result);
     }
     let what = format!(
-        "{} held by ApprovalPolicy {policy:?}: waiting for approval",
+        "{} held by ApprovalPolicy {name:?}: waiting for approval",
         attempt.describe()
     );
     webhook.events.send(Note {
@@ -167,31 +152,32 @@ async fn hold_effects(
         note: format!("{what} (requested by {})", attempt.user),
     });
     webhook.events.send(Note {
-        regarding: target_ref(req, attempt),
+        regarding: target_ref(review, attempt),
         warning: true,
         reason: "Blocked",
         action: "Admit",
         note: format!("{what}: ApprovalRequest {}/{}", hold.namespace, hold.name),
     });
-    tracing::info!(user = %attempt.user, uid = %attempt.uid, policy, request = %hold.name, "held");
+    tracing::info!(user = %attempt.user, uid = %attempt.uid, policy = %name, request = %hold.name, "held");
     created
+}
+
+/// A review's object as a `serde_json::Value`, for the change record.
+fn value(raw: Option<&RawValue>) -> Option<Value> {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok())
 }
 
 /// What the held action would do, for the approver: computed only here, on
 /// the way to creating a request, so allowing costs nothing more.
 fn record_change(
     webhook: &Webhook,
-    req: &AdmissionRequest<DynamicObject>,
+    review: &Review<'_>,
     attempt: &Attempt,
     redact: &[String],
 ) -> crate::crd::Change {
-    let to_value = |o: Option<&DynamicObject>| o.and_then(|o| serde_json::to_value(o).ok());
-    let object = to_value(req.object.as_ref());
-    let old_object = to_value(req.old_object.as_ref());
-    let options = req
-        .options
-        .as_ref()
-        .and_then(|o| serde_json::to_value(o).ok());
+    let object = value(review.object);
+    let old_object = value(review.old_object);
+    let options = value(review.options);
     let t = &attempt.target;
     let redactor = Redactor::for_target(&webhook.redaction_key, &t.api_group, &t.resource, redact);
     change::record(
@@ -207,20 +193,15 @@ fn record_change(
 }
 
 /// Records every single-use approval the decision relies on.
-async fn consume(
-    webhook: &Webhook,
-    decision: &Decision,
-    policies: &[Arc<ApprovalPolicy>],
-    attempt: &Attempt,
-) -> Result<(), String> {
-    for grant in decision.single_use_grants() {
-        let Some(policy) = policies
-            .iter()
-            .find(|p| p.name_any() == grant.request.spec.policy)
-        else {
+async fn consume(webhook: &Webhook, decision: &Decision, attempt: &Attempt) -> Result<(), String> {
+    for v in &decision.verdicts {
+        let VerdictKind::Granted(grant) = &v.kind else {
             continue;
         };
-        match record_use(&webhook.client, grant, policy, attempt).await {
+        if !grant.single_use {
+            continue;
+        }
+        match record_use(&webhook.client, grant, &v.policy, attempt).await {
             Use::Recorded { written, due } => {
                 Metrics::count(&webhook.metrics.single_use, "recorded");
                 for transition in due {
@@ -259,12 +240,7 @@ async fn consume(
     Ok(())
 }
 
-fn allow_events(
-    webhook: &Webhook,
-    req: &AdmissionRequest<DynamicObject>,
-    attempt: &Attempt,
-    decision: &Decision,
-) {
+fn allow_events(webhook: &Webhook, req: &Review<'_>, attempt: &Attempt, decision: &Decision) {
     for v in &decision.verdicts {
         let (regarding, warning, reason, note) = match &v.kind {
             // A single use is recorded with the use (the `Used` Event); a
@@ -278,7 +254,7 @@ fn allow_events(
                     "{} by {} without approval (break-glass, policy {})",
                     attempt.describe(),
                     attempt.user,
-                    v.policy
+                    v.name()
                 ),
             ),
             VerdictKind::Audited => (
@@ -289,7 +265,7 @@ fn allow_events(
                     "{} by {} would need approval under policy {} (mode Audit)",
                     attempt.describe(),
                     attempt.user,
-                    v.policy
+                    v.name()
                 ),
             ),
             VerdictKind::Warned => (
@@ -300,7 +276,7 @@ fn allow_events(
                     "{} by {} would need approval under policy {} (mode Warn)",
                     attempt.describe(),
                     attempt.user,
-                    v.policy
+                    v.name()
                 ),
             ),
             VerdictKind::Excluded | VerdictKind::Held(_) => continue,
@@ -317,7 +293,7 @@ fn allow_events(
 
 /// The object the attempt was on, with its uid when known, so that
 /// `kubectl describe` of that object lists the event.
-fn target_ref(req: &AdmissionRequest<DynamicObject>, attempt: &Attempt) -> ObjectReference {
+fn target_ref(req: &Review<'_>, attempt: &Attempt) -> ObjectReference {
     let kind = &req.kind;
     let api_version = if kind.group.is_empty() {
         kind.version.clone()
@@ -330,7 +306,7 @@ fn target_ref(req: &AdmissionRequest<DynamicObject>, attempt: &Attempt) -> Objec
     } else {
         (api_version, kind.kind.clone())
     };
-    let uid = req.old_object.as_ref().and_then(|o| o.metadata.uid.clone());
+    let uid = req.old_object.and_then(uid_of);
     ObjectReference {
         api_version: Some(api_version),
         kind: Some(kind_name),
@@ -341,7 +317,7 @@ fn target_ref(req: &AdmissionRequest<DynamicObject>, attempt: &Attempt) -> Objec
     }
 }
 
-fn parent_kind(req: &AdmissionRequest<DynamicObject>) -> Option<(String, String)> {
+fn parent_kind(req: &Review<'_>) -> Option<(String, String)> {
     let r = &req.resource;
     let kind = match (r.group.as_str(), r.resource.as_str()) {
         ("", "pods") => "Pod",
@@ -356,4 +332,18 @@ fn parent_kind(req: &AdmissionRequest<DynamicObject>) -> Option<(String, String)
         format!("{}/{}", r.group, r.version)
     };
     Some((api_version, kind.to_owned()))
+}
+
+/// An object's uid, read from its text without building its tree.
+fn uid_of(object: &RawValue) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Object {
+        metadata: Option<Metadata>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        uid: Option<String>,
+    }
+    let object: Object = serde_json::from_str(object.get()).ok()?;
+    object.metadata?.uid
 }

@@ -1,7 +1,7 @@
 //! The admission path's only API writes: creating the pending request on a
 //! denial, and recording the use of a single-use approval.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -45,7 +45,7 @@ impl Created {
 pub async fn create_request(
     client: &Client,
     request: ApprovalRequest,
-    policy: Option<ApprovalPolicySpec>,
+    policy: Option<Arc<ApprovalPolicy>>,
     bound: Duration,
 ) -> Created {
     let ns = request.namespace().unwrap_or_default();
@@ -53,7 +53,7 @@ pub async fn create_request(
     let task = tokio::spawn(async move {
         match api.create(&PostParams::default(), &request).await {
             Ok(created) => {
-                initial_status(&api, &created, policy.as_ref()).await;
+                initial_status(&api, &created, policy.as_deref().map(|p| &p.spec)).await;
                 Created::New
             }
             // Another replica made it, or someone took the name first: trust

@@ -4,23 +4,24 @@
 use std::collections::HashMap;
 
 use jiff::Timestamp;
-use kube::core::{
-    DynamicObject,
-    admission::{AdmissionRequest, AdmissionResponse, Operation},
-};
+use kube::core::admission::{AdmissionResponse, Operation};
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use super::{Webhook, deny};
 use crate::{
-    admission::guard::{self, Actor, Violation},
+    admission::{
+        Review,
+        guard::{self, Actor, Violation},
+    },
     crd::{ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest},
     events::Note,
 };
 
 pub const GROUP: &str = "approvalgate.dev";
 
-pub fn review(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
-    let mut response = AdmissionResponse::from(req);
+pub fn review(webhook: &Webhook, req: &Review<'_>) -> AdmissionResponse {
+    let mut response = req.response();
     let Some(user) = req.user_info.username.as_deref() else {
         return deny(
             response,
@@ -70,34 +71,29 @@ pub fn review(webhook: &Webhook, req: &AdmissionRequest<DynamicObject>) -> Admis
     }
 }
 
-fn judge(
-    webhook: &Webhook,
-    req: &AdmissionRequest<DynamicObject>,
-    actor: &Actor<'_>,
-) -> Result<(), Violation> {
+fn judge(webhook: &Webhook, req: &Review<'_>, actor: &Actor<'_>) -> Result<(), Violation> {
     let config = &webhook.config.guard;
     let sub = req.sub_resource.as_deref().unwrap_or_default();
     match (req.resource.resource.as_str(), sub, &req.operation) {
         ("approvalrequests", "", Operation::Create) => {
-            let new: ApprovalRequest = object(req.object.as_ref())?;
+            let new: ApprovalRequest = object(req.object)?;
             let policy = policy_spec(webhook, &new.spec.policy);
             guard::review_create(&new, actor, policy.as_ref(), config)
         }
-        ("approvalrequests", "", Operation::Update) => guard::review_update(
-            &object(req.old_object.as_ref())?,
-            &object(req.object.as_ref())?,
-        ),
+        ("approvalrequests", "", Operation::Update) => {
+            guard::review_update(&object(req.old_object)?, &object(req.object)?)
+        }
         ("approvalrequests", "", Operation::Delete) => {
-            guard::review_delete(&object(req.old_object.as_ref())?, actor, config)
+            guard::review_delete(&object(req.old_object)?, actor, config)
         }
         ("approvalrequests", "status", Operation::Update) => {
-            let old: ApprovalRequest = object(req.old_object.as_ref())?;
-            let new: ApprovalRequest = object(req.object.as_ref())?;
+            let old: ApprovalRequest = object(req.old_object)?;
+            let new: ApprovalRequest = object(req.object)?;
             let policy = policy_spec(webhook, &old.spec.policy);
             guard::review_status(&old, &new, actor, policy.as_ref(), config, Timestamp::now())
         }
         ("approvalpolicies", "", Operation::Create | Operation::Update) => {
-            let policy: ApprovalPolicy = object(req.object.as_ref())?;
+            let policy: ApprovalPolicy = object(req.object)?;
             let problems = guard::review_policy(&policy.spec);
             if problems.is_empty() {
                 Ok(())
@@ -117,13 +113,12 @@ fn policy_spec(webhook: &Webhook, name: &str) -> Option<ApprovalPolicySpec> {
     index.policy(name).map(|p| p.spec.clone())
 }
 
-fn object<T: DeserializeOwned>(obj: Option<&DynamicObject>) -> Result<T, Violation> {
+fn object<T: DeserializeOwned>(obj: Option<&RawValue>) -> Result<T, Violation> {
     let unreadable = |why: String| Violation {
         rule: "readable-object",
         message: format!("the object cannot be read: {why}"),
     };
     let obj =
         obj.ok_or_else(|| unreadable("it is missing from the admission request".to_owned()))?;
-    let value = serde_json::to_value(obj).map_err(|e| unreadable(e.to_string()))?;
-    serde_json::from_value(value).map_err(|e| unreadable(e.to_string()))
+    serde_json::from_str(obj.get()).map_err(|e| unreadable(e.to_string()))
 }

@@ -16,11 +16,11 @@ use axum::{
 };
 use kube::core::{
     DynamicObject,
-    admission::{AdmissionRequest, AdmissionResponse, AdmissionReview},
+    admission::{AdmissionResponse, AdmissionReview},
 };
 
 use super::{Webhook, admit::admit};
-use crate::metrics::Metrics;
+use crate::{admission::Review, metrics::Metrics};
 
 /// The largest AdmissionReview accepted. An object may be 1.5 MiB and a
 /// review carries two of them, plus JSON overhead.
@@ -193,21 +193,8 @@ fn busy(webhook: &Webhook, declared: usize) -> AdmissionResponse {
 
 /// Parses a review; on failure, returns a readable reason and the request uid
 /// if it can be read at all, so the apiserver can match the answer.
-pub fn parse(bytes: &[u8]) -> Result<AdmissionRequest<DynamicObject>, (String, Option<String>)> {
-    let uid = || {
-        serde_json::from_slice::<serde_json::Value>(bytes)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/request/uid")
-                    .and_then(|u| u.as_str())
-                    .map(str::to_owned)
-            })
-    };
-    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(bytes)
-        .map_err(|e| (format!("malformed AdmissionReview: {e}"), uid()))?;
-    review
-        .try_into()
-        .map_err(|_| ("the AdmissionReview has no request".to_owned(), uid()))
+pub fn parse(bytes: &[u8]) -> Result<Review<'_>, (String, Option<String>)> {
+    Review::parse(bytes).map_err(|e| (e.to_string(), Review::uid_of(bytes)))
 }
 
 fn invalid(message: String, uid: Option<String>) -> AdmissionResponse {

@@ -1,0 +1,216 @@
+//! A JSON document read once and borrowed from the bytes it came from: the
+//! form the content digest walks, with no second conversion and no copy.
+//!
+//! Strings without escapes point into the review's body; objects keep their
+//! keys in the order they came, duplicates included, and each lookup takes the
+//! last occurrence of a key, as `serde_json::Value` and Kubernetes' own types
+//! do.
+
+use std::{borrow::Cow, collections::BTreeMap, fmt};
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Number, Value};
+
+/// One JSON value, borrowed where it can be.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Json<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
+    /// Members in the order they came; see [`Json::get`].
+    Object(Vec<(Cow<'a, str>, Json<'a>)>),
+}
+
+impl<'a> Json<'a> {
+    /// Parses a document, borrowing its strings from `text`.
+    pub fn parse(text: &'a str) -> serde_json::Result<Self> {
+        serde_json::from_str(text)
+    }
+
+    /// The value of `key` in an object (its last occurrence); `None` for
+    /// anything else.
+    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+        self.members()?
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// An object's members, as they came.
+    pub fn members(&self) -> Option<&[(Cow<'a, str>, Json<'a>)]> {
+        match self {
+            Self::Object(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// An object of strings as a map (labels, annotations); members that are
+    /// not strings are left out.
+    pub fn string_map(&self) -> BTreeMap<String, String> {
+        self.members()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v.as_str()?.to_owned())))
+            .collect()
+    }
+
+    /// A borrowed view of a `serde_json::Value`.
+    pub fn of(value: &'a Value) -> Self {
+        match value {
+            Value::Null => Self::Null,
+            Value::Bool(b) => Self::Bool(*b),
+            Value::Number(n) => Self::Number(n.clone()),
+            Value::String(s) => Self::String(Cow::Borrowed(s)),
+            Value::Array(items) => Self::Array(items.iter().map(Self::of).collect()),
+            Value::Object(map) => Self::Object(
+                map.iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Self::of(v)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Json<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Json<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(Json::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(Json::Number(n.into()))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(Json::Number(n.into()))
+    }
+
+    /// As `serde_json::Value` does: a float JSON cannot hold becomes null.
+    fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+        Ok(Number::from_f64(n).map_or(Json::Null, Json::Number))
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Json::String(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Json::String(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Json::String(Cow::Owned(s)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Json::deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        while let Some(Key(key)) = map.next_key()? {
+            members.push((key, map.next_value()?));
+        }
+        Ok(Json::Object(members))
+    }
+}
+
+/// An object key, borrowed when it has no escapes (serde's own `Cow`
+/// always copies).
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(s)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn strings_without_escapes_are_borrowed_and_the_last_duplicate_wins() {
+        let text = r#"{"a":"plain","b":"esc\"aped","a":"later"}"#;
+        let doc = Json::parse(text).unwrap();
+        assert_eq!(doc.get("a").and_then(Json::as_str), Some("later"));
+        assert!(matches!(doc.get("a"), Some(Json::String(Cow::Borrowed(_)))));
+        assert!(matches!(doc.get("b"), Some(Json::String(Cow::Owned(_)))));
+        assert_eq!(doc.members().map(<[_]>::len), Some(3));
+    }
+
+    #[test]
+    fn numbers_and_a_value_view_agree_with_serde_json() {
+        let text = r#"{"n":[0,-1,1.5,1e3,12345678901234567890,18446744073709551616,2.50]}"#;
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(Json::parse(text).unwrap(), Json::of(&value));
+        assert_eq!(
+            Json::of(&json!({"m": {"k": "v"}}))
+                .get("m")
+                .unwrap()
+                .string_map(),
+            BTreeMap::from([("k".to_owned(), "v".to_owned())])
+        );
+    }
+}
