@@ -57,14 +57,18 @@ pub enum ReviewError {
     Malformed(#[source] serde_json::Error),
     #[error("the AdmissionReview has no request")]
     NoRequest,
+    #[error("malformed AdmissionReview: it is not UTF-8 text: {0}")]
+    NotText(#[source] std::str::Utf8Error),
 }
 
 impl<'a> Review<'a> {
     /// Reads a review's body. The objects are checked to be JSON and kept
     /// as text.
     pub fn parse(body: &'a [u8]) -> Result<Self, ReviewError> {
-        let envelope: Envelope<'a> =
-            serde_json::from_slice(body).map_err(ReviewError::Malformed)?;
+        // Checked as UTF-8 once, as a whole: the parser then borrows the
+        // objects' text without checking each string again.
+        let text = std::str::from_utf8(body).map_err(ReviewError::NotText)?;
+        let envelope: Envelope<'a> = serde_json::from_str(text).map_err(ReviewError::Malformed)?;
         let mut review = envelope.request.ok_or(ReviewError::NoRequest)?;
         review.types = TypeMeta {
             api_version: envelope.api_version,
@@ -178,6 +182,11 @@ mod tests {
         ));
         let cut = br#"{"request":{"uid":"u-1","kind":"#;
         assert!(matches!(Review::parse(cut), Err(ReviewError::Malformed(_))));
+        let binary = b"{\"request\":{\"uid\":\"\xff\"}}";
+        assert!(matches!(
+            Review::parse(binary),
+            Err(ReviewError::NotText(_))
+        ));
         assert_eq!(
             Review::uid_of(br#"{"request":{"uid":"u-2","operation":7}}"#).as_deref(),
             Some("u-2")
