@@ -103,7 +103,17 @@ async fn try_denied_approve_retry_passes_once() {
     await_allowed(&ALICE, &deployment(&ns, "checkout", "app:v2")).await;
     apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).ok();
     assert_eq!(image_of(&ns, "checkout").await, "app:v2");
-    let used = get_request(&ns, &name).await.status.unwrap();
+    let used = get_request(&ns, &name).await;
+    // Recording the use writes the status only: the labels and annotations
+    // the webhook's cache leaves out are still there.
+    let labels = used.metadata.labels.clone().unwrap_or_default();
+    assert!(labels.contains_key("approvalgate.dev/policy"), "{labels:?}");
+    let annotations = used.metadata.annotations.clone().unwrap_or_default();
+    assert!(
+        annotations.contains_key(approval_gate::crd::REQUESTED_AT_ANNOTATION),
+        "{annotations:?}"
+    );
+    let used = used.status.unwrap();
     assert!(used.used_at.is_some());
     assert_eq!(used.used_by.unwrap().user, "alice");
     assert_eq!(used.phase, Some(Phase::Used));

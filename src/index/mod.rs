@@ -50,8 +50,12 @@ pub struct RequestIndex {
 impl RequestIndex {
     pub fn apply(&mut self, mut req: ApprovalRequest) {
         // The change record is for people, up to 64 KiB each, and no
-        // decision reads it: every replica would hold it for nothing.
+        // decision reads it: every replica would hold it for nothing. Nor
+        // labels and annotations (two small maps, about 1 KiB a request);
+        // recording a use writes the status only, which keeps them.
         req.spec.change = None;
+        req.metadata.labels = None;
+        req.metadata.annotations = None;
         let obj = object_key(&req);
         let key = GrantKey::of(&req);
         // The spec is immutable, but a delete and re-create may reuse a name.
