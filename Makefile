@@ -96,6 +96,11 @@ bench-operator: tools
 	$(CARGO) build --release --bin approval-gate
 	$(CARGO) bench --bench operator
 
+## bench-peers: the webhook next to OPA Gatekeeper (built from its pinned Go module, cached): direct over TLS with oha, and the latency each adds to a PATCH through a local kube-apiserver (not part of test)
+.PHONY: bench-peers
+bench-peers: tools
+	hack/bench-peers.sh
+
 ## mutants: mutation testing of the pure security core against its unit tests (not part of test; report in target/mutants.out)
 .PHONY: mutants
 mutants:

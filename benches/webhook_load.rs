@@ -17,12 +17,12 @@ use std::{
     io::Read as _,
     net::Ipv4Addr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{Arc, RwLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{Context as _, Result, anyhow, bail, ensure};
+use anyhow::{Context as _, Result, anyhow, ensure};
 use approval_gate::{
     admission::decision::DecisionConfig,
     server::tls::{CertReloader, install_crypto_provider, serve_tls, server_config},
@@ -55,6 +55,14 @@ enum Mode {
 
 #[path = "webhook_load/instructions.rs"]
 mod instructions;
+#[path = "shared/oha.rs"]
+mod oha;
+#[path = "shared/procfs.rs"]
+mod procfs;
+#[path = "shared/review.rs"]
+mod review;
+#[path = "shared/server.rs"]
+mod server;
 
 #[derive(Args)]
 struct ServeArgs {
@@ -114,7 +122,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Test mode: both routers answer the bench's review as the load test expects.
 async fn self_check() -> Result<()> {
     use tower::ServiceExt as _;
-    let body = fixture::review_body()?;
+    let body = review::review_body()?;
     for kind in [Kind::Ceiling, Kind::ParseOnly, Kind::Webhook] {
         let request = axum::http::Request::post("/validate")
             .header(header::CONTENT_TYPE, "application/json")
@@ -198,7 +206,7 @@ fn parse_only_router() -> Router {
 fn ceiling_router() -> Router {
     let allow = format!(
         r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{{"uid":"{}","allowed":true}}}}"#,
-        fixture::REVIEW_UID
+        review::REVIEW_UID
     );
     Router::new()
         .route(
@@ -232,9 +240,10 @@ fn webhook_router(requests: usize) -> Result<Router> {
     Ok(handler::router(webhook))
 }
 
-/// The scenario: `alice` rolls the `prod/checkout` Deployment to a new image,
-/// with a reusable (not single-use) approval from `bob` in the index, so the
-/// decision needs no API call and emits no Event.
+/// The scenario: `alice` rolls the `prod/checkout` Deployment to a new image
+/// (the review of `shared/review.rs`), with a reusable (not single-use)
+/// approval from `bob` in the index, so the decision needs no API call and
+/// emits no Event.
 mod fixture {
     use std::collections::BTreeMap;
 
@@ -249,143 +258,13 @@ mod fixture {
     use jiff::{SignedDuration, Timestamp};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-    use super::*;
+    use super::{
+        review::{DEPLOYMENT, NAMESPACE, REQUESTER, REVIEW_UID, new_object, old_object},
+        *,
+    };
 
-    pub const REVIEW_UID: &str = "705ab4f5-6393-11e8-b7cc-42010a800002";
-    const NAMESPACE: &str = "prod";
-    const DEPLOYMENT: &str = "checkout";
-    const REQUESTER: &str = "alice";
     const APPROVER: &str = "bob";
     const POLICY: &str = "prod-workloads";
-    const GRANT: &str = "deployment-checkout-7f3a9c01e2";
-
-    /// The AdmissionReview every load request sends.
-    pub fn review_body() -> Result<Vec<u8>> {
-        let review = json!({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "request": {
-                "uid": REVIEW_UID,
-                "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
-                "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
-                "requestKind": {"group": "apps", "version": "v1", "kind": "Deployment"},
-                "requestResource": {"group": "apps", "version": "v1", "resource": "deployments"},
-                "name": DEPLOYMENT,
-                "namespace": NAMESPACE,
-                "operation": "UPDATE",
-                "userInfo": {"username": REQUESTER, "uid": "014fbff9a07c", "groups": ["dev", "system:authenticated"]},
-                "object": new_object(),
-                "oldObject": old_object(),
-                "dryRun": false,
-                "options": {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions", "fieldManager": "helm"},
-            }
-        });
-        let body = serde_json::to_vec(&review)?;
-        // What the issue asks for: a Deployment UPDATE of 5-10 KB with both objects.
-        ensure!(
-            (5_000..=10_000).contains(&body.len()),
-            "the review is {} bytes",
-            body.len()
-        );
-        Ok(body)
-    }
-
-    fn new_object() -> Value {
-        deployment("1.9.0", 5, "48377")
-    }
-
-    fn old_object() -> Value {
-        deployment("1.8.0", 4, "48213")
-    }
-
-    /// A Deployment as a Helm release leaves it: probes, env, volumes,
-    /// managedFields and status.
-    fn deployment(tag: &str, generation: i64, resource_version: &str) -> Value {
-        let labels = json!({
-            "app": DEPLOYMENT, "app.kubernetes.io/name": DEPLOYMENT, "app.kubernetes.io/instance": "shop",
-            "app.kubernetes.io/version": tag, "app.kubernetes.io/managed-by": "Helm", "team": "payments",
-        });
-        let app = container(tag);
-        let spec = json!({
-            "replicas": 3, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
-            "selector": {"matchLabels": {"app": DEPLOYMENT}},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
-            "template": {
-                "metadata": {"labels": labels, "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9090"}},
-                "spec": {
-                    "containers": [app],
-                    "volumes": [
-                        {"name": "config", "configMap": {"name": "checkout-config", "defaultMode": 420}},
-                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-                    ],
-                    "serviceAccountName": "checkout", "terminationGracePeriodSeconds": 30, "restartPolicy": "Always",
-                    "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler", "securityContext": {"fsGroup": 2000},
-                }
-            }
-        });
-        json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {
-                "name": DEPLOYMENT, "namespace": NAMESPACE, "uid": "b2c3d4e5-0000-4000-8000-00000000c0de",
-                "resourceVersion": resource_version, "generation": generation, "creationTimestamp": "2026-01-12T09:30:00Z",
-                "labels": labels,
-                "annotations": {"deployment.kubernetes.io/revision": (generation - 1).to_string(),
-                                "meta.helm.sh/release-name": "shop", "meta.helm.sh/release-namespace": NAMESPACE},
-                "managedFields": [
-                    {"manager": "helm", "operation": "Update", "apiVersion": "apps/v1", "time": "2026-03-02T10:00:00Z",
-                     "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:meta.helm.sh/release-name": {}},
-                        "f:labels": {".": {}, "f:app": {}, "f:team": {}}}, "f:spec": {"f:replicas": {}, "f:selector": {},
-                        "f:template": {"f:metadata": {"f:labels": {}}, "f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {".": {}, "f:image": {}, "f:env": {}}}}}}}},
-                    {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "apps/v1", "time": "2026-03-02T10:01:00Z",
-                     "fieldsType": "FieldsV1", "subresource": "status",
-                     "fieldsV1": {"f:status": {"f:availableReplicas": {}, "f:conditions": {}, "f:observedGeneration": {}, "f:readyReplicas": {}}}},
-                ],
-            },
-            "spec": spec,
-            "status": {
-                "observedGeneration": generation - 1, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3,
-                "conditions": [
-                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability.",
-                     "lastUpdateTime": "2026-03-02T10:01:00Z", "lastTransitionTime": "2026-01-12T09:31:00Z"},
-                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
-                     "message": "ReplicaSet \"checkout-6d4cf56db6\" has successfully progressed.",
-                     "lastUpdateTime": "2026-03-02T10:01:00Z", "lastTransitionTime": "2026-01-12T09:30:00Z"},
-                ],
-            },
-        })
-    }
-
-    /// The application container: image, probes, env, resources, mounts.
-    fn container(tag: &str) -> Value {
-        let env: Vec<Value> = [
-            ("LOG_LEVEL", "info"),
-            ("LISTEN_ADDR", ":8080"),
-            ("METRICS_ADDR", ":9090"),
-            ("DB_HOST", "checkout-db.prod.svc.cluster.local"),
-            ("DB_NAME", "checkout"),
-            ("CART_URL", "http://cart.prod.svc.cluster.local:8080"),
-            ("FEATURE_FLAGS", "new-tax-engine,fast-path"),
-        ]
-        .iter()
-        .map(|(name, value)| json!({"name": name, "value": value}))
-        .collect();
-        let probe = |path: &str, period: u32| {
-            json!({"httpGet": {"path": path, "port": "http", "scheme": "HTTP"}, "periodSeconds": period,
-                   "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3})
-        };
-        json!({
-            "name": "app", "image": format!("registry.example.com/shop/checkout:{tag}"), "imagePullPolicy": "IfNotPresent",
-            "args": ["--config=/etc/checkout/config.yaml", "--log-format=json"],
-            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}, {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}],
-            "env": env,
-            "envFrom": [{"secretRef": {"name": "checkout-db-credentials"}}],
-            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
-            "livenessProbe": probe("/healthz", 10), "readinessProbe": probe("/readyz", 5),
-            "volumeMounts": [{"name": "config", "mountPath": "/etc/checkout", "readOnly": true}, {"name": "tmp", "mountPath": "/tmp"}],
-            "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
-            "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
-        })
-    }
 
     /// The index: the policies, the approval the scenario uses, and
     /// `requests - 1` other requests, so it holds exactly `requests`.
@@ -441,7 +320,14 @@ mod fixture {
             .ok_or_else(|| anyhow!("an UPDATE with an object has a digest"))?;
         let target = deployment_target(NAMESPACE, DEPLOYMENT);
         let spec = spec(REQUESTER, Operation::Update, target, digest);
-        Ok(request(GRANT, NAMESPACE, spec, Phase::Approved, now, 0))
+        Ok(request(
+            review::GRANT,
+            NAMESPACE,
+            spec,
+            Phase::Approved,
+            now,
+            0,
+        ))
     }
 
     /// One of the other requests: many users, namespaces, targets and phases,
@@ -579,31 +465,9 @@ mod fixture {
     }
 
     /// Fails unless `review` allows the scenario; for the webhook, through
-    /// the prepared approval (not, say, because no policy matched).
+    /// the prepared approval.
     pub fn verify(kind: Kind, review: &[u8]) -> Result<()> {
-        let review: Value = serde_json::from_slice(review).context("the answer is not JSON")?;
-        let response = &review["response"];
-        ensure!(
-            response["uid"] == REVIEW_UID,
-            "the answer does not echo the uid: {review}"
-        );
-        ensure!(
-            response["allowed"] == true,
-            "the review was not allowed: {review}"
-        );
-        if kind == Kind::Webhook {
-            let annotations = &response["auditAnnotations"];
-            ensure!(
-                annotations["verdict"] == "granted",
-                "not granted by an approval: {review}"
-            );
-            let expected = format!("{NAMESPACE}/{GRANT}");
-            ensure!(
-                annotations["request"] == expected.as_str(),
-                "granted by another request: {review}"
-            );
-        }
-        Ok(())
+        review::verify(review, kind == Kind::Webhook)
     }
 }
 
@@ -672,7 +536,7 @@ mod driver {
             return Ok(());
         }
         let body_path = work.path().join("review.json");
-        let body = fixture::review_body()?;
+        let body = review::review_body()?;
         std::fs::write(&body_path, &body)?;
         let oha = oha::Oha::new(&args.oha, &body_path)?;
         eprintln!(
@@ -680,7 +544,7 @@ mod driver {
             oha.version,
             body.len()
         );
-        let load_before = loadavg();
+        let load_before = procfs::loadavg();
         let mut runs = Vec::new();
         let servers = [(Kind::Ceiling, 0), (Kind::ParseOnly, 0)]
             .into_iter()
@@ -697,7 +561,7 @@ mod driver {
             oha: &oha.version,
             body_bytes: body.len(),
             load_before,
-            load_after: loadavg(),
+            load_after: procfs::loadavg(),
         };
         let report = report::Report::new(setting, runs)?;
         print!("{}", report.markdown());
@@ -707,15 +571,6 @@ mod driver {
             std::fs::write(path, summary).with_context(|| format!("writing {}", path.display()))?;
         }
         Ok(())
-    }
-
-    /// The 1, 5 and 15 minute load averages: how busy the machine was anyway.
-    fn loadavg() -> String {
-        let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-        text.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
     }
 
     /// What one server did under load.
@@ -743,7 +598,7 @@ mod driver {
         requests: usize,
         dir: &Path,
     ) -> Result<Run> {
-        let server = Server::spawn(kind, requests, dir)?;
+        let server = server::Server::spawn(&std::env::current_exe()?, kind.name(), requests, dir)?;
         let url = format!("https://127.0.0.1:{}/validate", server.port);
         check_over_tls(&url, body, kind)?;
         let idle = Memory::read(server.pid())?;
@@ -789,16 +644,16 @@ mod driver {
     /// out of the figures, and the report shows what interference remained.
     fn undisturbed<T>(
         args: &DriveArgs,
-        server: &Server,
+        server: &server::Server,
         mut run: impl FnMut() -> Result<T>,
     ) -> Result<Measured<T>> {
         let mut best: Option<Measured<T>> = None;
         let mut tries = 0;
         for attempt in 1..=args.attempts {
             tries = attempt;
-            let before = CpuSnapshot::take(server.pid())?;
+            let before = procfs::Snapshot::take(server.pid())?;
             let stats = run()?;
-            let (server_cpu, others) = CpuSnapshot::take(server.pid())?.since(&before);
+            let (server_cpu, others) = procfs::Snapshot::take(server.pid())?.since(&before);
             if best.as_ref().is_none_or(|b| others < b.others) {
                 best = Some(Measured {
                     stats,
@@ -822,26 +677,7 @@ mod driver {
     /// One real request over TLS, checked before anything is measured: a
     /// broken setup must abort, not produce numbers.
     fn check_over_tls(url: &str, body: &[u8], kind: Kind) -> Result<()> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let answer = runtime.block_on(async {
-            // The server's certificate is a throwaway self-signed one on loopback.
-            let client = reqwest::Client::builder()
-                .danger_accept_invalid_certs(true)
-                .http1_only()
-                .no_proxy()
-                .timeout(Duration::from_secs(10))
-                .build()?;
-            let response = client
-                .post(url)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(body.to_vec())
-                .send()
-                .await?
-                .error_for_status()?;
-            anyhow::Ok(response.bytes().await?)
-        })?;
+        let answer = server::post_once(url, body)?;
         fixture::verify(kind, &answer).with_context(|| format!("checking {kind:?} before the load"))
     }
 
@@ -854,82 +690,6 @@ mod driver {
         pub rss_kib: u64,
         /// Peak resident set over the process' life (VmHWM).
         pub peak_kib: u64,
-    }
-
-    /// Where the machine's CPU time had gone at one instant.
-    struct CpuSnapshot {
-        at: Instant,
-        /// Busy time of all cores, from /proc/stat.
-        machine: Duration,
-        server: Duration,
-        /// The driver and the children it has reaped (each oha run).
-        ours: Duration,
-    }
-
-    impl CpuSnapshot {
-        fn take(server: u32) -> Result<Self> {
-            Ok(Self {
-                at: Instant::now(),
-                machine: machine_busy()?,
-                server: process_cpu(&server.to_string(), false)?,
-                ours: process_cpu("self", true)?,
-            })
-        }
-
-        /// The server's CPU time since `earlier`, and how many cores' worth
-        /// other processes used meanwhile: above about 0.1, the figures of
-        /// that run were disturbed by something else on the machine.
-        fn since(&self, earlier: &Self) -> (Duration, f64) {
-            let server = self.server.saturating_sub(earlier.server);
-            let ours = self.ours.saturating_sub(earlier.ours);
-            let busy = self.machine.saturating_sub(earlier.machine);
-            let others = busy.saturating_sub(server + ours).as_secs_f64();
-            (server, others / (self.at - earlier.at).as_secs_f64())
-        }
-    }
-
-    /// USER_HZ, the unit of /proc's CPU times, is 100 on every Linux ABI in use.
-    fn ticks(n: u64) -> Duration {
-        Duration::from_millis(n * 10)
-    }
-
-    /// User plus system time of every thread of a process, and optionally
-    /// of its reaped children, from /proc/<pid>/stat.
-    fn process_cpu(pid: &str, with_children: bool) -> Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let after_name = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .unwrap_or_default();
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        // utime, stime, cutime, cstime are fields 14 to 17 of the line;
-        // what follows the name starts at field 3.
-        let field = |n: usize| -> Result<u64> {
-            let text = fields
-                .get(n - 3)
-                .ok_or_else(|| anyhow!("short /proc/{pid}/stat"))?;
-            Ok(text.parse()?)
-        };
-        let mut total = field(14)? + field(15)?;
-        if with_children {
-            total += field(16)? + field(17)?;
-        }
-        Ok(ticks(total))
-    }
-
-    /// Busy time of all cores: everything but idle and iowait.
-    fn machine_busy() -> Result<Duration> {
-        let stat = std::fs::read_to_string("/proc/stat")?;
-        let line = stat.lines().next().unwrap_or_default();
-        let fields: Vec<u64> = line
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|f| f.parse().ok())
-            .collect();
-        ensure!(fields.len() >= 8, "unexpected /proc/stat: {line}");
-        // user nice system idle iowait irq softirq steal
-        Ok(ticks([0, 1, 2, 5, 6, 7].iter().map(|i| fields[*i]).sum()))
     }
 
     impl Memory {
@@ -952,277 +712,6 @@ mod driver {
                 idle_rss_kib: rss_kib,
                 rss_kib,
                 peak_kib: field("VmHWM:")?,
-            })
-        }
-    }
-
-    /// A server child process, killed when this is dropped (also on a panic
-    /// or an error in the driver). If the driver itself is killed, the child
-    /// sees its stdin close and stops.
-    struct Server {
-        child: Child,
-        port: u16,
-    }
-
-    impl Server {
-        fn spawn(kind: Kind, requests: usize, dir: &Path) -> Result<Self> {
-            let kind_name = kind.name();
-            let port_file = dir.join(format!("{kind_name}-{requests}.port"));
-            let child = Command::new(std::env::current_exe()?)
-                .args([
-                    "serve",
-                    "--kind",
-                    kind_name,
-                    "--requests",
-                    &requests.to_string(),
-                    "--port-file",
-                ])
-                .arg(&port_file)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .spawn()
-                .context("starting a server process")?;
-            let mut server = Self { child, port: 0 };
-            server.port = server.wait_for_port(&port_file, Duration::from_secs(120))?;
-            Ok(server)
-        }
-
-        fn wait_for_port(&mut self, port_file: &Path, limit: Duration) -> Result<u16> {
-            let started = Instant::now();
-            while started.elapsed() < limit {
-                if let Some(status) = self.child.try_wait()? {
-                    bail!("the server exited before listening: {status}");
-                }
-                if let Ok(port) = std::fs::read_to_string(port_file) {
-                    return Ok(port.trim().parse()?);
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            bail!("the server did not listen within {limit:?}")
-        }
-
-        fn pid(&self) -> u32 {
-            self.child.id()
-        }
-
-        fn ensure_running(mut self) -> Result<()> {
-            match self.child.try_wait()? {
-                Some(status) => bail!("the server died during the load: {status}"),
-                None => Ok(()),
-            }
-        }
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Running oha and reading its JSON output.
-mod oha {
-    use super::*;
-
-    pub struct Oha {
-        path: PathBuf,
-        body: PathBuf,
-        pub version: String,
-    }
-
-    /// The figures of one oha run, latencies in milliseconds.
-    #[derive(Clone, Copy, Debug)]
-    pub struct Stats {
-        pub requests_per_sec: f64,
-        pub p50_ms: f64,
-        pub p99_ms: f64,
-        pub responses: u64,
-    }
-
-    impl Oha {
-        pub fn new(path: &Path, body: &Path) -> Result<Self> {
-            let out = Command::new(path)
-                .arg("--version")
-                .output()
-                .with_context(|| {
-                    format!("running {} (install it with hack/bench.sh)", path.display())
-                })?;
-            let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            // The flags below are oha 1.x's; anything else would fail obscurely.
-            ensure!(
-                version.starts_with("oha 1."),
-                "{} is not oha 1.x: {version:?}",
-                path.display()
-            );
-            Ok(Self {
-                path: path.to_owned(),
-                body: body.to_owned(),
-                version,
-            })
-        }
-
-        /// `seconds` of HTTP/1.1 keep-alive POSTs on `connections`
-        /// connections, as fast as the server answers.
-        pub fn run(&self, url: &str, connections: u32, seconds: u64) -> Result<Stats> {
-            let mut cmd = self.command("json", connections, seconds);
-            let output = run_bounded(cmd.arg(url), Duration::from_secs(seconds + 30))?;
-            let json: Value =
-                serde_json::from_slice(&output).context("oha's output is not JSON")?;
-            Stats::from_json(&json)
-        }
-
-        /// The same at a fixed `rate`, with every request's latency measured
-        /// from when it was due, so a stall is not hidden by the requests
-        /// it delayed (coordinated omission).
-        pub fn run_rate(
-            &self,
-            url: &str,
-            connections: u32,
-            rate: u32,
-            seconds: u64,
-        ) -> Result<RateStats> {
-            let mut cmd = self.command("csv", connections, seconds);
-            cmd.args(["-q", &rate.to_string(), "--latency-correction"]);
-            let output = run_bounded(cmd.arg(url), Duration::from_secs(seconds + 30))?;
-            RateStats::from_csv(&String::from_utf8(output)?, seconds as f64)
-        }
-
-        fn command(&self, format: &str, connections: u32, seconds: u64) -> Command {
-            let mut cmd = Command::new(&self.path);
-            cmd.args(["--no-tui", "--output-format", format, "--insecure"])
-                .args([
-                    "--http-version",
-                    "1.1",
-                    "-m",
-                    "POST",
-                    "-T",
-                    "application/json",
-                    "-D",
-                ])
-                .arg(&self.body)
-                .args(["-c", &connections.to_string(), "-z", &format!("{seconds}s")]);
-            cmd
-        }
-    }
-
-    /// Requests due in the first second of a fixed-rate run include each
-    /// connection's TCP and TLS setup; after it, every connection is open.
-    pub const STEADY_AFTER_SECS: f64 = 1.0;
-
-    /// A fixed-rate run over every request, and over the steady state.
-    #[derive(Clone, Copy, Debug)]
-    pub struct RateStats {
-        pub all: Stats,
-        pub steady: Stats,
-    }
-
-    impl RateStats {
-        /// From oha's per-request CSV; fails on any answer but a 200.
-        fn from_csv(csv: &str, seconds: f64) -> Result<Self> {
-            let mut lines = csv.lines();
-            let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-            let column = |name: &str| {
-                header
-                    .iter()
-                    .position(|h| *h == name)
-                    .ok_or_else(|| anyhow!("oha's CSV has no {name}: {header:?}"))
-            };
-            let (start, duration, status) = (
-                column("request-start")?,
-                column("request-duration")?,
-                column("status")?,
-            );
-            let (mut all, mut steady) = (Vec::new(), Vec::new());
-            for line in lines {
-                let fields: Vec<&str> = line.split(',').collect();
-                let field = |i: usize| fields.get(i).copied().unwrap_or_default();
-                ensure!(field(status) == "200", "a non-200 answer: {line}");
-                let took: f64 = field(duration).parse()?;
-                if field(start).parse::<f64>()? >= STEADY_AFTER_SECS {
-                    steady.push(took);
-                }
-                all.push(took);
-            }
-            Ok(Self {
-                all: Stats::from_seconds(all, seconds)?,
-                steady: Stats::from_seconds(steady, seconds - STEADY_AFTER_SECS)?,
-            })
-        }
-    }
-
-    /// Runs a command whose own limit should stop it, killing it if not.
-    fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<Vec<u8>> {
-        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).spawn()?;
-        let mut stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-        let reader = std::thread::spawn(move || {
-            let mut out = Vec::new();
-            stdout.read_to_end(&mut out).map(|_| out)
-        });
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            if started.elapsed() > limit {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("oha ran past {limit:?} and was killed");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let out = reader
-            .join()
-            .map_err(|_| anyhow!("reading oha's output panicked"))??;
-        ensure!(status.success(), "oha failed: {status}");
-        Ok(out)
-    }
-
-    impl Stats {
-        /// From request latencies in seconds over a window of `seconds`.
-        fn from_seconds(mut latencies: Vec<f64>, seconds: f64) -> Result<Self> {
-            ensure!(!latencies.is_empty(), "no answers at all");
-            latencies.sort_by(f64::total_cmp);
-            // Nearest rank: the smallest latency at least `q` of all reach.
-            let rank = |q: f64| {
-                let i = (q * latencies.len() as f64).ceil() as usize;
-                latencies[i.clamp(1, latencies.len()) - 1] * 1e3
-            };
-            Ok(Self {
-                requests_per_sec: latencies.len() as f64 / seconds,
-                p50_ms: rank(0.50),
-                p99_ms: rank(0.99),
-                responses: latencies.len() as u64,
-            })
-        }
-
-        /// Also fails the run when any answer was not a 200 or any request
-        /// failed for a reason other than the run's end cutting it off.
-        fn from_json(json: &Value) -> Result<Self> {
-            let number = |pointer: &str| {
-                json.pointer(pointer)
-                    .and_then(Value::as_f64)
-                    .ok_or_else(|| anyhow!("oha's output has no {pointer}: {json}"))
-            };
-            let codes = json["statusCodeDistribution"]
-                .as_object()
-                .ok_or_else(|| anyhow!("no status codes: {json}"))?;
-            ensure!(
-                codes.keys().all(|code| code == "200"),
-                "non-200 answers: {codes:?}"
-            );
-            let responses = codes.values().filter_map(Value::as_u64).sum();
-            ensure!(responses > 0, "no answers at all: {json}");
-            let errors = json["errorDistribution"]
-                .as_object()
-                .ok_or_else(|| anyhow!("no errors field: {json}"))?;
-            let real_errors: Vec<_> = errors.keys().filter(|e| !e.contains("deadline")).collect();
-            ensure!(real_errors.is_empty(), "requests failed: {errors:?}");
-            Ok(Self {
-                requests_per_sec: number("/summary/requestsPerSec")?,
-                p50_ms: number("/latencyPercentiles/p50")? * 1e3,
-                p99_ms: number("/latencyPercentiles/p99")? * 1e3,
-                responses,
             })
         }
     }

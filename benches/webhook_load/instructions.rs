@@ -34,7 +34,7 @@ pub fn count(args: &CountArgs) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let body = Bytes::from(fixture::review_body()?);
+        let body = Bytes::from(review::review_body()?);
         let app = router(args.kind, args.requests)?;
         let mut last = Bytes::new();
         for _ in 0..args.iterations {
