@@ -85,7 +85,7 @@ dev-up: tools oidc-provider
 dev-down:
 	hack/dev-down.sh $(DEV_DIR)
 
-## bench: load-test the webhook over TLS with oha against a bare TLS server (not part of test)
+## bench: load-test the webhook over TLS with oha against a bare TLS server and a parse-only one (hack/bench.sh --instructions: callgrind instead; not part of test)
 .PHONY: bench
 bench:
 	hack/bench.sh
@@ -96,7 +96,7 @@ bench-operator: tools
 	$(CARGO) build --release --bin approval-gate
 	$(CARGO) bench --bench operator
 
-## bench-peers: the webhook next to OPA Gatekeeper (built from its pinned Go module, cached): direct over TLS with oha, and the latency each adds to a PATCH through a local kube-apiserver (not part of test)
+## bench-peers: the webhook next to OPA Gatekeeper and Kyverno (built from their pinned Go modules, cached): direct over TLS with oha, and the latency each adds to a PATCH through a local kube-apiserver (not part of test)
 .PHONY: bench-peers
 bench-peers: tools
 	hack/bench-peers.sh

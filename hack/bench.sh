@@ -5,6 +5,8 @@
 #
 #   hack/bench.sh                     everything (about 2 minutes after the build)
 #   hack/bench.sh --sizes 100 --seconds 3   extra flags go to the bench driver
+#   hack/bench.sh --instructions --sizes 100,10000   instructions per admission
+#                                     with callgrind (valgrind) instead of load
 #
 # oha is installed from crates.io on first use, into a cache outside the
 # repository (a few minutes on 2 cores); OHA=/path/to/oha uses another one.
