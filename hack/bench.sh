@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load-tests the webhook over TLS with oha, next to a bare always-allow TLS
-# server (the ceiling), at 100, 10,000 and 100,000 ApprovalRequests in the
-# index. See BENCHMARKS.md for the method and the last figures.
+# server (the ceiling) and one that only parses the review, at 100, 10,000
+# and 100,000 ApprovalRequests in the index. See BENCHMARKS.md for the method and the last figures.
 #
 #   hack/bench.sh                     everything (about 2 minutes after the build)
 #   hack/bench.sh --sizes 100 --seconds 3   extra flags go to the bench driver
@@ -26,6 +26,17 @@ if [[ -z "${OHA:-}" ]] && ! "$oha" --version 2>/dev/null | grep -qF "$OHA_VERSIO
   cargo install oha --locked --version "$OHA_VERSION" --root "$cache"
 fi
 log "using $("$oha" --version) from $oha"
+
+# --instructions runs callgrind: Debian's valgrind, installed when missing.
+if [[ " $* " == *" --instructions "* ]] && ! command -v valgrind >/dev/null 2>&1; then
+  if [[ "$(id -u)" != 0 ]]; then
+    log "--instructions needs valgrind; run as root or: sudo apt-get install valgrind"
+    exit 1
+  fi
+  log "installing valgrind"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null
+fi
 
 cd "$root"
 mkdir -p target/bench
