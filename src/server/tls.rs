@@ -12,7 +12,10 @@ use std::{
     fmt::{self, Write as _},
     net::SocketAddr,
     path::{Path, PathBuf},
-    sync::{Arc, Once},
+    sync::{
+        Arc, Once,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -62,6 +65,14 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// admission with "broken pipe" (a POST is not retried), which
 /// `tests/cluster/upgrade.rs` saw with 30 s.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Once draining starts, how long open connections keep being served with
+/// `Connection: close` on every answer before idle ones are closed. A client
+/// that sends on a connection in this window is told to close it after the
+/// answer and closes it itself; closing it from the server just as the
+/// client (the apiserver) reuses it would fail that admission with "broken
+/// pipe", since a POST is not retried (`tests/cluster/upgrade.rs` saw it).
+const CLOSE_NOTICE: Duration = Duration::from_secs(2);
 
 /// Upper bound on draining in-flight requests: below the default 30s pod
 /// termination grace period, so the process exits before the kubelet kills it.
@@ -441,9 +452,11 @@ impl Default for Limits {
 
 /// Serve `app` over TLS until `shutdown` resolves, then drain.
 ///
-/// After `shutdown` the listener is closed at once; requests already in
-/// flight get up to [`DRAIN_TIMEOUT`] to finish, after which the remaining
-/// connections are dropped. Per-connection failures are logged, never fatal.
+/// After `shutdown` the listener is closed at once. Open connections are
+/// served for [`CLOSE_NOTICE`] more, each answer saying `Connection: close`;
+/// then idle ones are closed, and requests still in flight get up to
+/// [`DRAIN_TIMEOUT`] to finish, after which the remaining connections are
+/// dropped. Per-connection failures are logged, never fatal.
 pub async fn serve_tls(
     listener: TcpListener,
     app: Router,
@@ -452,6 +465,19 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let acceptor = TlsAcceptor::from(config);
+    let draining = Arc::new(AtomicBool::new(false));
+    let app = app.layer(tower::util::MapResponseLayer::new({
+        let draining = Arc::clone(&draining);
+        move |mut response: axum::response::Response| {
+            if draining.load(Ordering::Relaxed) {
+                response.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
+            response
+        }
+    }));
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
@@ -488,6 +514,10 @@ pub async fn serve_tls(
         }
     }
     drop(listener);
+    draining.store(true, Ordering::Relaxed);
+    if graceful.count() > 0 {
+        tokio::time::sleep(CLOSE_NOTICE).await;
+    }
     drain(graceful, connections).await;
     Ok(())
 }

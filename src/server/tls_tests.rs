@@ -435,6 +435,34 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     );
 }
 
+/// A keep-alive connection that is used once draining has started is told
+/// to close after its answer (and the answer is served), instead of being
+/// closed under the client, which would fail a POST with "broken pipe".
+#[tokio::test]
+async fn while_draining_answers_tell_the_client_to_close_the_connection() {
+    let ca = TestCa::new();
+    let leaf = ca.leaf();
+    let secret = SecretDir::new(&leaf.cert_pem, &leaf.key_pem);
+    let mut server = TestServer::start(app(), secret.load().unwrap()).await;
+    let client = client(&ca, server.addr, true);
+    let before = client.get(server.url("/peer")).send().await.unwrap();
+    assert!(before.headers().get("connection").is_none());
+    let first_peer = before.text().await.unwrap();
+
+    server.stop.take().unwrap().send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let during = client.get(server.url("/peer")).send().await.unwrap();
+    assert_eq!(during.status(), StatusCode::OK);
+    assert_eq!(
+        during.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
+    // The same connection: the listener is closed, so no new one was opened.
+    assert_eq!(during.text().await.unwrap(), first_peer);
+    let served = tokio::time::timeout(GUARD, server.handle).await.unwrap();
+    served.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn plain_port_serves_health_and_stops_on_shutdown() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
