@@ -148,6 +148,11 @@ impl Auth {
         let mut http = reqwest::Client::builder()
             // OpenID Connect clients must not follow redirects (SSRF).
             .redirect(reqwest::redirect::Policy::none())
+            // No idle connections are kept: sign-ins are rare, and an
+            // identity provider may close an idle one just as it is reused
+            // (Node's default is after 5 s), which failed a token exchange
+            // with "peer closed connection" in a clean-clone test run.
+            .pool_max_idle_per_host(0)
             .timeout(Duration::from_secs(10));
         if let Some(path) = &config.issuer_ca {
             let pem = std::fs::read(path)
