@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod audit;
 pub mod change;
 pub mod cli;
 pub mod console;
@@ -15,6 +16,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pki;
 pub mod plugin;
+pub mod registration;
 pub mod server;
 pub mod testenv;
 pub mod webhook;

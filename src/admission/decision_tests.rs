@@ -888,7 +888,7 @@ fn relabelling_a_namespace_out_of_a_policys_scope_is_held_under_that_policy() {
 
 #[test]
 fn namespace_updates_reach_the_webhook_only_when_a_policy_selects_by_label() {
-    use crate::webhook::registration::rules_for;
+    use crate::registration::rules_for;
     let by_name = rule_policy(
         "a",
         "{apiGroups: [apps], resources: [deployments], operations: [UPDATE], namespaces: [prod]}",
@@ -898,7 +898,7 @@ fn namespace_updates_reach_the_webhook_only_when_a_policy_selects_by_label() {
         "{apiGroups: [apps], resources: [deployments], operations: [UPDATE], \
          namespaceSelector: {matchLabels: {env: prod}}}",
     );
-    let namespaces = |groups: Vec<crate::webhook::registration::ScopedRules>| {
+    let namespaces = |groups: Vec<crate::registration::ScopedRules>| {
         groups
             .iter()
             .flat_map(|g| &g.rules)

@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use crate::crd::{approve_command, wait_command};
+
 use super::{
     attempt::{Attempt, REASON_ANNOTATION},
     decision::{Decision, Hold, Missing, PolicyVerdict, VerdictKind},
@@ -76,16 +78,6 @@ pub fn denial(attempt: &Attempt, policy: &str, hold: &Hold, state: RequestState<
         wait_command(&hold.name, &hold.namespace),
     ));
     msg
-}
-
-/// The command an approver runs to approve request `name` in `namespace`.
-pub fn approve_command(name: &str, namespace: &str) -> String {
-    format!("kubectl approve {name} -n {namespace}")
-}
-
-/// The command a requester runs to wait for the decision on request `name`.
-pub fn wait_command(name: &str, namespace: &str) -> String {
-    format!("kubectl approve wait {name} -n {namespace}")
 }
 
 /// Warnings that kubectl prints as `Warning: ...`.

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use approval_gate::{
     crd::{ApprovalPolicy, ApprovalPolicySpec},
+    registration::CONFIGURATION_NAME,
     testenv::{
         ControlPlane, Options,
         console::{ConsolePlan, LocalConsole},
@@ -18,7 +19,6 @@ use approval_gate::{
         oidc::{self, CONSOLE_CLIENT_ID, DEMO_USERS, IdentityProvider},
         webhook::LocalWebhook,
     },
-    webhook::registration::CONFIGURATION_NAME,
 };
 use clap::Parser;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;

@@ -1,12 +1,11 @@
 //! The `approval-gate` command line.
 
-mod registration;
+mod registration_args;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     admission::{decision::DecisionConfig, guard::GuardConfig},
@@ -14,10 +13,13 @@ use crate::{
     controller::{self, OperatorConfig},
     crd,
     metrics::Metrics,
-    server::tls,
+    server::{
+        probes::{self, Once},
+        shutdown, tls,
+    },
     webhook::{self, ClientAuth, ServeOptions, TlsSource, WebhookConfig},
 };
-pub use registration::RegistrationArgs;
+pub use registration_args::RegistrationArgs;
 
 /// Just-in-time approval for sensitive Kubernetes changes.
 #[derive(Debug, Parser)]
@@ -264,7 +266,7 @@ async fn run(args: WebhookArgs, operator: Option<OperatorFlags>) -> anyhow::Resu
     init_tracing();
     let client = client().await?;
     let metrics = Arc::new(Metrics::default());
-    let shutdown = shutdown_signal()?;
+    let shutdown = shutdown::on_signal()?;
     let config = WebhookConfig {
         decision: DecisionConfig {
             control_namespace: args.common.namespace.clone(),
@@ -305,10 +307,13 @@ async fn run(args: WebhookArgs, operator: Option<OperatorFlags>) -> anyhow::Resu
     match operator {
         None => serving.await?,
         Some(flags) => {
+            // The webhook's readiness is the port's: a replica that serves
+            // admission is ready whether or not it leads.
             let operating = controller::run(
                 client,
                 operator_config(&args.common, &flags),
                 metrics,
+                Arc::new(Once::new(controller::NOT_JOINED)),
                 shutdown,
             );
             let (served, operated) = tokio::join!(serving, operating);
@@ -348,7 +353,7 @@ async fn run_console(args: ConsoleArgs) -> anyhow::Result<()> {
         session_ttl: args.session_ttl.as_std(),
         tls: args.tls_files.pair(),
     };
-    console::serve(own, base, config, shutdown_signal()?).await?;
+    console::serve(own, base, config, shutdown::on_signal()?).await?;
     Ok(())
 }
 
@@ -356,16 +361,18 @@ async fn run_operator_only(args: OperatorArgs) -> anyhow::Result<()> {
     init_tracing();
     let client = client().await?;
     let metrics = Arc::new(Metrics::default());
-    let shutdown = shutdown_signal()?;
+    let shutdown = shutdown::on_signal()?;
     let listener = tokio::net::TcpListener::bind(args.common.metrics_listen)
         .await
         .with_context(|| format!("binding {}", args.common.metrics_listen))?;
-    let router = webhook::handler::operator_router(Arc::clone(&metrics));
-    let plain = tls::serve_plain(listener, router, webhook::fired(shutdown.clone()));
+    let joined = Arc::new(Once::new(controller::NOT_JOINED));
+    let router = probes::with_metrics(Arc::clone(&metrics), Arc::clone(&joined));
+    let plain = tls::serve_plain(listener, router, shutdown::fired(shutdown.clone()));
     let operating = controller::run(
         client,
         operator_config(&args.common, &args.operator),
         metrics,
+        joined,
         shutdown,
     );
     let (served, operated) = tokio::join!(plain, operating);
@@ -388,21 +395,6 @@ fn write_crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One shutdown signal (SIGTERM or SIGINT) for every server and controller.
-fn shutdown_signal() -> anyhow::Result<tokio::sync::watch::Receiver<bool>> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = tokio::signal::ctrl_c() => {},
-        }
-        tracing::info!("shutting down");
-        let _ = tx.send(true);
-    });
-    Ok(rx)
-}
-
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn,hyper=warn"));
@@ -415,7 +407,7 @@ fn init_tracing() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::registration::Endpoint;
+    use crate::registration::Endpoint;
     use clap::CommandFactory;
 
     #[test]

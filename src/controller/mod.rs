@@ -2,13 +2,10 @@
 //! the dot, retention) and leaves the audit trail. Only the elected leader
 //! reconciles; every replica serves admission.
 
-pub mod audit;
-mod certificates;
 mod confirm;
 pub mod notifications;
 pub mod plan;
 mod policy;
-pub mod registration;
 pub mod request;
 mod supersede;
 
@@ -30,15 +27,14 @@ use kube::{
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::{Notify, watch};
 
-use registration::RegistrationConfig;
-
 use crate::{
     crd::{ApprovalPolicy, ApprovalRequest},
     error::{Error, Result},
     events::EventQueue,
     metrics::{ErrorLabels, Metrics},
     notify::{Backoff, Notifier},
-    webhook::fired,
+    registration::{self, RegistrationConfig},
+    server::{probes::Once, shutdown::fired},
 };
 
 /// How the operator runs.
@@ -82,11 +78,17 @@ pub struct Context {
 
 const LEASE_NAME: &str = "approval-gate-operator";
 
+/// What an operator's `/readyz` says until it takes part in leader election.
+pub const NOT_JOINED: &str = "not in leader election yet";
+
 /// Takes part in leader election until `shutdown`; reconciles while leading.
+/// `joined` is set once the process takes part (leading or standing by):
+/// that is when the operator-only process is ready.
 pub async fn run(
     client: Client,
     config: OperatorConfig,
     metrics: Arc<Metrics>,
+    joined: Arc<Once>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let grace = (config.lease_seconds / 3).max(1);
@@ -99,6 +101,7 @@ pub async fn run(
         .await
         .map_err(|e| Error::ControlPlane(format!("leader election: {e}")))?;
     let (mut leading, lease_task) = manager.watch().await;
+    joined.set();
     loop {
         tokio::select! {
             _ = fired(shutdown.clone()) => break,

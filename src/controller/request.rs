@@ -14,15 +14,16 @@ use kube::{
 };
 
 use super::{
-    Context, audit, confirm, notifications,
+    Context, confirm, notifications,
     plan::plan,
     supersede::{Supersede, mark, supersede},
 };
 use crate::{
+    audit,
     crd::{ApprovalRequest, ApprovalRequestStatus, Phase, Transition, UseCheck},
     error::{Error, Result},
     lifecycle::{Terms, evaluate},
-    metrics::{ControllerLabels, Metrics, OutcomeLabels},
+    metrics::{ControllerLabels, Metrics},
 };
 
 pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<Action> {
@@ -138,8 +139,7 @@ async fn carry_out(
     {
         Ok(written) => {
             for transition in record {
-                audit::record(&ctx.events, &ctx.metrics, &written, *transition).await;
-                observe_decision(&ctx.metrics, &written, *transition, now);
+                audit::record(&ctx.events, &ctx.metrics, &written, *transition, now).await;
             }
             Ok(Some(Arc::new(written)))
         }
@@ -217,30 +217,4 @@ async fn look(ctx: &Context, target: &crate::crd::Target) -> Result<confirm::See
         Err(kube::Error::Api(s)) if s.code == 403 => confirm::Seen::Forbidden,
         Err(e) => return Err(Error::Kube(e)),
     })
-}
-
-/// Counts a recorded transition in the decision metrics (approval rate,
-/// time to decision, expiries): by whoever records it, operator or webhook.
-pub fn observe_decision(
-    metrics: &crate::metrics::Metrics,
-    req: &ApprovalRequest,
-    transition: Transition,
-    now: Timestamp,
-) {
-    if transition == Transition::Expired {
-        metrics.request_expiries.inc();
-    }
-    if !matches!(transition, Transition::Approved | Transition::Denied) {
-        return;
-    }
-    metrics
-        .request_decisions
-        .get_or_create(&OutcomeLabels {
-            outcome: transition.as_str().to_owned(),
-        })
-        .inc();
-    if let Some(created) = req.metadata.creation_timestamp.as_ref() {
-        let secs = now.duration_since(created.0).as_secs_f64().max(0.0);
-        metrics.time_to_decision.observe(secs);
-    }
 }

@@ -24,7 +24,7 @@ pub use policy::{
 pub use request::{
     Approval, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus, DIGEST_PATTERN,
     FollowUp, Notified, Phase, Previous, REQUESTED_AT_ANNOTATION, Supersession, Target, Transition,
-    UseCheck, UsedBy, Verdict,
+    UseCheck, UsedBy, Verdict, approve_command, wait_command,
 };
 
 pub const GROUP: &str = "approvalgate.dev";

@@ -442,6 +442,16 @@ impl ApprovalRequest {
     }
 }
 
+/// The command an approver runs to approve request `name` in `namespace`.
+pub fn approve_command(name: &str, namespace: &str) -> String {
+    format!("kubectl approve {name} -n {namespace}")
+}
+
+/// The command a requester runs to wait for the decision on request `name`.
+pub fn wait_command(name: &str, namespace: &str) -> String {
+    format!("kubectl approve wait {name} -n {namespace}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

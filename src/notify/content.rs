@@ -7,12 +7,9 @@ use jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt as _;
 use serde::Serialize;
 
-use crate::{
-    admission::message::approve_command,
-    crd::{
-        ApprovalPolicySpec, ApprovalRequest, ApprovalRequestStatus, Change, FollowUp, Target,
-        Transition,
-    },
+use crate::crd::{
+    ApprovalPolicySpec, ApprovalRequest, ApprovalRequestStatus, Change, FollowUp, Target,
+    Transition, approve_command,
 };
 
 /// Who a notification is for.

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    webhook::registration::{
+    registration::{
         CONFIGURATION_NAME, Endpoint, NamespaceScope, Registration, ScopedRules, configuration,
     },
 };

@@ -32,8 +32,8 @@ pub async fn admit(webhook: &Webhook, review: &Review<'_>) -> AdmissionResponse 
             "approval-gate is starting and has not synced its caches yet; retry shortly",
         );
     }
-    if review.resource.group == super::guard::GROUP {
-        return super::guard::review(webhook, review);
+    if review.resource.group == super::approval_writes::GROUP {
+        return super::approval_writes::review(webhook, review);
     }
     let mut objects = review.objects();
     let mut attempt = match Attempt::read(review, &mut objects) {
@@ -205,19 +205,14 @@ async fn consume(webhook: &Webhook, decision: &Decision, attempt: &Attempt) -> R
             Use::Recorded { written, due } => {
                 Metrics::count(&webhook.metrics.single_use, "recorded");
                 for transition in due {
-                    crate::controller::audit::record(
+                    crate::audit::record(
                         &webhook.events,
                         &webhook.metrics,
                         &written,
                         transition,
+                        jiff::Timestamp::now(),
                     )
                     .await;
-                    crate::controller::request::observe_decision(
-                        &webhook.metrics,
-                        &written,
-                        transition,
-                        jiff::Timestamp::now(),
-                    );
                 }
             }
             Use::Lost(why) => {

@@ -20,7 +20,7 @@ use kube::core::{
 };
 
 use super::{Webhook, admit::admit};
-use crate::{admission::Review, metrics::Metrics};
+use crate::{admission::Review, metrics::Metrics, server::probes};
 
 /// The largest AdmissionReview accepted. An object may be 1.5 MiB and a
 /// review carries two of them, plus JSON overhead.
@@ -31,74 +31,30 @@ pub const MAX_BODY: usize = 6 * 1024 * 1024;
 /// times the text (measured up to about 20 times for objects of many small keys).
 pub const PARSE_FACTOR: usize = 4;
 
-/// The TLS router the apiserver calls.
+/// The TLS router the apiserver calls (with the probes, for a kubelet that
+/// checks over HTTPS).
 pub fn router(webhook: Arc<Webhook>) -> Router {
     Router::new()
         .route("/validate", post(validate))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(webhook)
+        .with_state(Arc::clone(&webhook))
+        .merge(probes::router(Arc::clone(&webhook.ready)))
 }
 
 /// The plain-HTTP router for Prometheus and probes; with `debug_index`, also
 /// `/debug/index`, which shows what the index holds to anyone who can reach
 /// the port, so it is off unless asked for (tests and local debugging).
 pub fn metrics_router(webhook: Arc<Webhook>, debug_index: bool) -> Router {
-    let router = Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz));
-    let router = if debug_index {
-        router.route("/debug/index", get(debug_index_handler))
+    let router = probes::with_metrics(Arc::clone(&webhook.metrics), Arc::clone(&webhook.ready));
+    if debug_index {
+        router.merge(
+            Router::new()
+                .route("/debug/index", get(debug_index_handler))
+                .with_state(webhook),
+        )
     } else {
         router
-    };
-    router.with_state(webhook)
-}
-
-/// The plain-HTTP router of an operator-only process.
-pub fn operator_router(metrics: Arc<crate::metrics::Metrics>) -> Router {
-    Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let metrics = Arc::clone(&metrics);
-                async move {
-                    (
-                        [(
-                            "content-type",
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        metrics.render(),
-                    )
-                }
-            }),
-        )
-        .route("/healthz", get(healthz))
-}
-
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-async fn readyz(State(webhook): State<Arc<Webhook>>) -> Response {
-    if webhook.ready.is_ready() {
-        (StatusCode::OK, "ok").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced").into_response()
     }
-}
-
-async fn metrics(State(webhook): State<Arc<Webhook>>) -> Response {
-    (
-        [(
-            "content-type",
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        webhook.metrics.render(),
-    )
-        .into_response()
 }
 
 /// What the index holds: counts and policy names, for troubleshooting.

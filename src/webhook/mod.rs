@@ -1,11 +1,10 @@
 //! The validating admission webhook: watches, index, HTTPS server.
 
 mod admit;
+mod approval_writes;
 pub mod certificate;
 mod effects;
-mod guard;
 pub mod handler;
-pub mod registration;
 pub mod uses;
 pub mod watch;
 
@@ -24,7 +23,7 @@ use crate::{
     events::EventQueue,
     index::Index,
     metrics::Metrics,
-    server::{client_auth, tls},
+    server::{client_auth, shutdown::fired, tls},
 };
 pub use certificate::TlsSource;
 pub use watch::Readiness;
@@ -224,13 +223,4 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::io(format!("binding {addr}"), e))
-}
-
-/// Resolves once `true` is sent (or the sender is gone).
-pub async fn fired(mut rx: signal::Receiver<bool>) {
-    while !*rx.borrow_and_update() {
-        if rx.changed().await.is_err() {
-            return;
-        }
-    }
 }

@@ -32,6 +32,16 @@ pub struct Readiness {
     certificate: AtomicBool,
 }
 
+impl crate::server::probes::Ready for Readiness {
+    fn ready(&self) -> Result<(), &'static str> {
+        if self.is_ready() {
+            Ok(())
+        } else {
+            Err("caches not synced")
+        }
+    }
+}
+
 impl Readiness {
     /// Marks every watch as synced (for tests that fill the index by hand).
     pub fn mark_all_ready(&self) {

@@ -3,10 +3,10 @@
 use clap::Args;
 
 use crate::{
-    controller::registration::RegistrationConfig,
     crd,
     pki::rotation::Settings,
-    webhook::registration::{self, Endpoint, Registration},
+    registration::RegistrationConfig,
+    registration::{self, Endpoint, Registration},
 };
 
 /// How the leader registers the webhook. Without `--webhook-url` or

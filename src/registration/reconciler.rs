@@ -30,13 +30,13 @@ use kube::{
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
-use super::certificates;
+use super::issuer;
 use crate::{
     crd::ApprovalPolicy,
     error::{Error, Result},
     events::{EventQueue, Note},
     pki::rotation::{self, Settings, Step},
-    webhook::registration::{Endpoint, Registration, configuration, rules_for},
+    registration::{Endpoint, Registration, configuration, rules_for},
 };
 
 /// What the leader registers and how it gets its certificate.
@@ -354,7 +354,7 @@ impl Maintainer {
         if self.config.manage_certs {
             wake = self.rotate().await?.unwrap_or(idle);
         }
-        let Some(bundle) = self.secret.value.as_ref().and_then(certificates::bundle) else {
+        let Some(bundle) = self.secret.value.as_ref().and_then(issuer::bundle) else {
             if !self.waiting_logged {
                 tracing::warn!(
                     secret = %self.config.secret,
@@ -405,9 +405,9 @@ impl Maintainer {
         loop {
             let now = Timestamp::now();
             let published = self.published();
-            let observed = self.secret.value.as_ref().map(certificates::observe);
+            let observed = self.secret.value.as_ref().map(issuer::observe);
             let step = rotation::plan(observed.as_ref(), &hosts, published, now);
-            let Some(mut next) = certificates::next_secret(
+            let Some(mut next) = issuer::next_secret(
                 &step,
                 self.secret.value.as_ref(),
                 &self.config.secret,
@@ -423,9 +423,9 @@ impl Maintainer {
                 return Ok(at.map(|at| instant_at(at, now)));
             };
             if let Some(owner) = &owner {
-                certificates::own(&mut next, owner);
+                issuer::own(&mut next, owner);
             }
-            let written = certificates::write(&api, &next).await?;
+            let written = issuer::write(&api, &next).await?;
             self.audit_step(&step, &written);
             self.secret.value = Some(written);
             if step == Step::StartCaRotation {
@@ -437,7 +437,7 @@ impl Maintainer {
 
     /// Whether the configuration carries the Secret's current bundle.
     fn published(&self) -> bool {
-        let bundle = self.secret.value.as_ref().and_then(certificates::bundle);
+        let bundle = self.secret.value.as_ref().and_then(issuer::bundle);
         let webhooks = self
             .configuration
             .value
@@ -558,7 +558,7 @@ impl Maintainer {
     async fn probe(
         &self,
         api: &Api<ValidatingWebhookConfiguration>,
-        registration: &crate::webhook::registration::Registration,
+        registration: &crate::registration::Registration,
         bundle: &[u8],
         policies: &[&Arc<ApprovalPolicy>],
     ) -> Result<usize> {
@@ -614,7 +614,7 @@ impl Maintainer {
 /// what approval-gate makes for itself (the webhook configuration, the issued
 /// Secret, the leader Lease) carries it, so that deleting the role on
 /// uninstall lets the garbage collector remove them.
-pub(crate) async fn owner_reference(
+pub async fn owner_reference(
     client: &Client,
     name: &str,
 ) -> Result<Option<OwnerReference>, kube::Error> {

@@ -2,22 +2,26 @@
 
 use std::time::Duration;
 
+use jiff::Timestamp;
 use kube::ResourceExt as _;
 
 use crate::{
     crd::{ApprovalRequest, Transition},
     events::{EventQueue, Note},
-    metrics::{Metrics, TransitionLabels},
+    metrics::{Metrics, OutcomeLabels, TransitionLabels},
 };
 
-/// Records one transition of `req` (whose status already shows it); waits
-/// for room in the Event queue rather than drop the Event.
+/// Records one transition of `req` (whose status already shows it) in the
+/// decision metrics and as an Event; waits for room in the Event queue rather
+/// than drop the Event.
 pub async fn record(
     events: &EventQueue,
     metrics: &Metrics,
     req: &ApprovalRequest,
     transition: Transition,
+    now: Timestamp,
 ) {
+    observe_decision(metrics, req, transition, now);
     let status = req.status.clone().unwrap_or_default();
     let spec = &req.spec;
     let what = format!(
@@ -167,4 +171,30 @@ pub async fn unconfirmed(events: &EventQueue, req: &ApprovalRequest, window: Dur
             note,
         })
         .await;
+}
+
+/// Counts a recorded transition in the decision metrics (approval rate,
+/// time to decision, expiries): by whoever records it, operator or webhook.
+fn observe_decision(
+    metrics: &Metrics,
+    req: &ApprovalRequest,
+    transition: Transition,
+    now: Timestamp,
+) {
+    if transition == Transition::Expired {
+        metrics.request_expiries.inc();
+    }
+    if !matches!(transition, Transition::Approved | Transition::Denied) {
+        return;
+    }
+    metrics
+        .request_decisions
+        .get_or_create(&OutcomeLabels {
+            outcome: transition.as_str().to_owned(),
+        })
+        .inc();
+    if let Some(created) = req.metadata.creation_timestamp.as_ref() {
+        let secs = now.duration_since(created.0).as_secs_f64().max(0.0);
+        metrics.time_to_decision.observe(secs);
+    }
 }
