@@ -1317,7 +1317,7 @@ mod approval {
     pub async fn unregister(admin: &Client) -> Result<()> {
         Api::<ValidatingWebhookConfiguration>::all(admin.clone())
             .delete(
-                approval_gate::webhook::registration::CONFIGURATION_NAME,
+                approval_gate::registration::CONFIGURATION_NAME,
                 &DeleteParams::default(),
             )
             .await?;

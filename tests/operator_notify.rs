@@ -429,7 +429,7 @@ struct Unregister;
 
 impl Drop for Unregister {
     fn drop(&mut self) {
-        let name = approval_gate::webhook::registration::CONFIGURATION_NAME;
+        let name = approval_gate::registration::CONFIGURATION_NAME;
         kubectl(&ADMIN)
             .args([
                 "delete",

@@ -16,7 +16,7 @@ use std::time::Duration;
 use approval_gate::{
     crd::ApprovalPolicySpec,
     pki,
-    webhook::registration::{
+    registration::{
         CONFIGURATION_NAME, Endpoint, NamespaceScope, Registration, ScopedRules, configuration,
         rules_for,
     },
