@@ -14,7 +14,8 @@ COPY Cargo.toml Cargo.lock ./
 # Every target Cargo.toml declares must exist for cargo to read it.
 COPY src ./src
 COPY benches ./benches
-# The workspace's other members (the image and pause tools).
+# The workspace's other members (the test harness, the image and pause tools).
+COPY crates ./crates
 COPY tools ./tools
 # BuildKit cache mounts keep the registry and the build directory between
 # builds, so a source change rebuilds only the crate; the binary is copied out

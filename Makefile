@@ -67,18 +67,18 @@ crds:
 
 ## dev: start the local control plane in the foreground until Ctrl-C
 dev: tools oidc-provider
-	$(CARGO) build --bin approval-gate-dev --bin approval-gate --bin kubectl-approve
+	$(CARGO) build -p approval-gate -p approval-gate-testenv --bin approval-gate-dev --bin approval-gate --bin kubectl-approve
 	target/debug/approval-gate-dev --dir $(DEV_DIR)
 
 ## dev-cluster: like dev, with a real node: helm install of the chart from the local image, then a real kubectl exec (needs root)
 .PHONY: dev-cluster
 dev-cluster: tools image-oci
-	$(CARGO) build --bin approval-gate-dev --bin kubectl-approve
+	$(CARGO) build -p approval-gate -p approval-gate-testenv --bin approval-gate-dev --bin kubectl-approve
 	target/debug/approval-gate-dev --cluster --dir $(DEV_CLUSTER_DIR)
 
 ## dev-up: start the local control plane in the background and wait until ready
 dev-up: tools oidc-provider
-	$(CARGO) build --bin approval-gate-dev --bin approval-gate --bin kubectl-approve
+	$(CARGO) build -p approval-gate -p approval-gate-testenv --bin approval-gate-dev --bin approval-gate --bin kubectl-approve
 	hack/dev-up.sh $(DEV_DIR)
 
 ## dev-down: stop what dev-up started

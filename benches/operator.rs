@@ -34,8 +34,8 @@ use anyhow::{Context as _, Result, anyhow, bail, ensure};
 use approval_gate::{
     controller::plan::plan,
     crd::{ApprovalPolicy, ApprovalRequest, ApprovalRequestSpec, Operation, Phase, Target},
-    testenv::{ControlPlane, Options, identities, process::ManagedProcess},
 };
+use approval_gate_testenv::{ControlPlane, Options, identities, process::ManagedProcess};
 use clap::Parser;
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use jiff::{SignedDuration, Timestamp};

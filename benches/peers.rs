@@ -28,15 +28,13 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, anyhow, bail, ensure};
-use approval_gate::{
-    crd::{
-        Approval, ApprovalPolicy, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus,
-        Operation, Phase, Target,
-    },
-    testenv::{
-        self, ControlPlane, Options, certs::ServingCerts, identities, process::ManagedProcess,
-        webhook::LocalWebhook,
-    },
+use approval_gate::crd::{
+    Approval, ApprovalPolicy, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus,
+    Operation, Phase, Target,
+};
+use approval_gate_testenv::{
+    self, ControlPlane, Options, certs::ServingCerts, identities, process::ManagedProcess,
+    webhook::LocalWebhook,
 };
 use clap::Parser;
 use jiff::{SignedDuration, Timestamp};
@@ -987,7 +985,7 @@ async fn install_crds(admin: &Client, dir: &Path) -> Result<()> {
         }
     }
     ensure!(!crds.is_empty(), "no CRDs in {}", dir.display());
-    Ok(testenv::install_crds(admin, &crds).await?)
+    Ok(approval_gate_testenv::install_crds(admin, &crds).await?)
 }
 
 /// Kyverno's admission controller as a local process, out of cluster as its

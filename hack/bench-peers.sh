@@ -18,7 +18,7 @@
 # hack/build-tools.sh, oha from the same cache hack/bench.sh installs it into
 # (OHA=/path/to/oha uses another one).
 #
-# What the driver does: a local etcd + kube-apiserver (src/testenv), then
+# What the driver does: a local etcd + kube-apiserver (crates/testenv), then
 #  1. direct over TLS: the 8,888-byte Deployment UPDATE AdmissionReview of
 #     benches/webhook_load.rs, POSTed with oha (32 connections, 10 s after a
 #     2 s warm-up, keep-alive) to each webhook's validating endpoint; server

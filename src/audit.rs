@@ -7,7 +7,7 @@ use kube::ResourceExt as _;
 
 use crate::{
     crd::{ApprovalRequest, Transition},
-    events::{EventQueue, Note},
+    events::{EventQueue, Note, Reason},
     metrics::{Metrics, OutcomeLabels, TransitionLabels},
 };
 
@@ -125,7 +125,7 @@ pub async fn record(
         .record(Note {
             regarding: crate::events::request_reference_of(req),
             warning,
-            reason: transition.as_str(),
+            reason: Reason::Transition(transition),
             action: "Reconcile",
             note,
         })
@@ -166,7 +166,7 @@ pub async fn unconfirmed(events: &EventQueue, req: &ApprovalRequest, window: Dur
         .record(Note {
             regarding: crate::events::request_reference_of(req),
             warning: true,
-            reason: "UseUnconfirmed",
+            reason: Reason::UseUnconfirmed,
             action: "Confirm",
             note,
         })

@@ -18,17 +18,101 @@ use tokio::sync::mpsc;
 
 use kube::ResourceExt as _;
 
-use crate::{crd::ApprovalRequest, metrics::Metrics};
+use crate::{
+    crd::{ApprovalRequest, Transition},
+    metrics::Metrics,
+};
 
 const QUEUE: usize = 1024;
+/// The longest note an Event carries, in bytes; a longer one is cut.
+pub const MAX_NOTE: usize = 1000;
+
+/// Every reason an Event approval-gate writes can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// A request's transition, named as [`Transition::as_str`] names it.
+    Transition(Transition),
+    /// An admission was denied for want of an approval.
+    Blocked,
+    /// A single-use approval was presented again.
+    UsedAgain,
+    /// An admission passed by break-glass, without approval.
+    BreakGlass,
+    /// A policy in Audit mode would have held an admission.
+    Audited,
+    /// A policy in Warn mode would have held an admission.
+    Warned,
+    /// The guard refused a write to approval-gate's own resources.
+    Rejected,
+    /// The object a use was for does not show the approved change.
+    UseUnconfirmed,
+    NotificationFailed,
+    WebhookConfigurationRestored,
+    RegistrationRefused,
+    CertificateIssued,
+    CARotationStarted,
+    CARotationFinished,
+    /// A reconcile failed on the Kubernetes API.
+    ApiError,
+    IoError,
+    SerializationError,
+    CertificateError,
+    LeaderElectionFailed,
+    /// A conditioned write lost every retry.
+    WriteConflict,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transition(t) => t.as_str(),
+            Self::Blocked => "Blocked",
+            Self::UsedAgain => "UsedAgain",
+            Self::BreakGlass => "BreakGlass",
+            Self::Audited => "Audited",
+            Self::Warned => "Warned",
+            Self::Rejected => "Rejected",
+            Self::UseUnconfirmed => "UseUnconfirmed",
+            Self::NotificationFailed => "NotificationFailed",
+            Self::WebhookConfigurationRestored => "WebhookConfigurationRestored",
+            Self::RegistrationRefused => "RegistrationRefused",
+            Self::CertificateIssued => "CertificateIssued",
+            Self::CARotationStarted => "CARotationStarted",
+            Self::CARotationFinished => "CARotationFinished",
+            Self::ApiError => "ApiError",
+            Self::IoError => "IoError",
+            Self::SerializationError => "SerializationError",
+            Self::CertificateError => "CertificateError",
+            Self::LeaderElectionFailed => "LeaderElectionFailed",
+            Self::WriteConflict => "WriteConflict",
+        }
+    }
+}
 
 /// One event to publish.
 pub struct Note {
     pub regarding: ObjectReference,
     pub warning: bool,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub action: &'static str,
     pub note: String,
+}
+
+impl Note {
+    /// The Warning Event of a failed reconcile of `regarding`: the error's
+    /// reason, and its whole cause, cut to [`MAX_NOTE`].
+    pub fn failure(regarding: ObjectReference, error: &crate::error::Error) -> Self {
+        Self {
+            regarding,
+            warning: true,
+            reason: error.reason(),
+            action: "Reconcile",
+            note: truncate(
+                &format!("reconcile failed: {}", crate::error::report(error)),
+                MAX_NOTE,
+            ),
+        }
+    }
 }
 
 /// The sending side; cheap to clone.
@@ -52,13 +136,13 @@ impl EventQueue {
                     } else {
                         EventType::Normal
                     },
-                    reason: note.reason.to_owned(),
-                    note: Some(truncate(&note.note, 1000)),
+                    reason: note.reason.as_str().to_owned(),
+                    note: Some(truncate(&note.note, MAX_NOTE)),
                     action: note.action.to_owned(),
                     secondary: None,
                 };
                 if let Err(err) = recorder.publish(&event, &note.regarding).await {
-                    tracing::warn!(%err, reason = note.reason, "publishing an event failed");
+                    tracing::warn!(%err, reason = note.reason.as_str(), "publishing an event failed");
                     worker_metrics.events_dropped.inc();
                 }
             }
@@ -77,7 +161,7 @@ impl EventQueue {
                 mpsc::error::TrySendError::Full(n) | mpsc::error::TrySendError::Closed(n) => n,
             };
             tracing::warn!(
-                reason = note.reason,
+                reason = note.reason.as_str(),
                 regarding = ?note.regarding.name,
                 namespace = ?note.regarding.namespace,
                 note = %note.note,
@@ -117,7 +201,9 @@ pub fn request_reference_of(req: &ApprovalRequest) -> ObjectReference {
     )
 }
 
-fn truncate(text: &str, max: usize) -> String {
+/// `text` cut to at most `max` bytes (at a character boundary), with an
+/// ellipsis when cut.
+pub fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }
@@ -126,4 +212,41 @@ fn truncate(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    #[test]
+    fn a_failed_reconcile_becomes_a_bounded_warning_that_names_its_cause() {
+        let cause = std::io::Error::other("connection reset by peer");
+        let error = Error::io(
+            format!("reading the Secret {}", "x".repeat(2 * MAX_NOTE)),
+            cause,
+        );
+        let note = Note::failure(request_reference("prod", "r", None), &error);
+        assert!(note.warning);
+        assert_eq!(note.reason, Reason::IoError);
+        assert!(
+            note.note
+                .starts_with("reconcile failed: reading the Secret x")
+        );
+        assert!(
+            note.note.len() <= MAX_NOTE + '…'.len_utf8(),
+            "{}",
+            note.note.len()
+        );
+
+        let short = Error::Conflict {
+            what: "recording notifications of r".into(),
+        };
+        let note = Note::failure(request_reference("prod", "r", None), &short);
+        assert_eq!(
+            note.note,
+            "reconcile failed: recording notifications of r: it kept changing"
+        );
+        assert_eq!(note.reason.as_str(), "WriteConflict");
+    }
 }

@@ -18,7 +18,6 @@ pub mod pki;
 pub mod plugin;
 pub mod registration;
 pub mod server;
-pub mod testenv;
 pub mod webhook;
 
 pub use error::{Error, Result};

@@ -7,10 +7,8 @@
 
 mod support;
 
-use approval_gate::{
-    crd::ApprovalRequest,
-    testenv::{WEBHOOK_CLIENT_NAME, certs::ServingCerts},
-};
+use approval_gate::crd::ApprovalRequest;
+use approval_gate_testenv::{WEBHOOK_CLIENT_NAME, certs::ServingCerts};
 use k8s_openapi::api::core::v1::Event;
 use kube::{Api, api::ListParams};
 use support::{

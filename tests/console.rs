@@ -13,14 +13,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use approval_gate::{
-    crd::ApprovalRequest,
-    testenv::{
-        console::{ConsolePlan, LocalConsole},
-        identities::CONSOLE,
-        oidc::{CONSOLE_CLIENT_ID, DEMO_USERS, DemoUser, IdentityProvider},
-        process::ManagedProcess,
-    },
+use approval_gate::crd::ApprovalRequest;
+use approval_gate_testenv::{
+    console::{ConsolePlan, LocalConsole},
+    identities::CONSOLE,
+    oidc::{CONSOLE_CLIENT_ID, DEMO_USERS, DemoUser, IdentityProvider},
+    process::ManagedProcess,
 };
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
@@ -66,7 +64,7 @@ fn env() -> &'static Env {
 
 async fn start() -> Env {
     // Removed by a later run once this one is gone, with any browser left.
-    let dir = approval_gate::testenv::scratch_dir().unwrap();
+    let dir = approval_gate_testenv::scratch_dir().unwrap();
     let plan = ConsolePlan::new().unwrap();
     let impersonating = ConsolePlan::for_client("approval-gate-console-impersonating").unwrap();
     let provider = IdentityProvider::start(
@@ -142,7 +140,7 @@ impl std::ops::Deref for Window {
 
 impl Drop for Window {
     fn drop(&mut self) {
-        approval_gate::testenv::process::kill_processes_mentioning(&self.profile);
+        approval_gate_testenv::process::kill_processes_mentioning(&self.profile);
     }
 }
 
@@ -566,9 +564,9 @@ async fn in_impersonation_mode_the_console_acts_as_the_person_through_its_own_ac
     // The chart's console RBAC with impersonation on, as release `ns`.
     let out = std::process::Command::new(plane().bin_dir().join("helm"))
         .args(["template", &ns])
-        .arg(approval_gate::testenv::rbac::chart_dir())
+        .arg(approval_gate_testenv::rbac::chart_dir())
         .args(["--namespace", &ns, "--kube-version", "1.35.4"])
-        .args(approval_gate::testenv::rbac::CONSOLE_ON)
+        .args(approval_gate_testenv::rbac::CONSOLE_ON)
         .args(["--set", "console.impersonation=true"])
         .args(["--show-only", "templates/console-rbac.yaml"])
         .output()

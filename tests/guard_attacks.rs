@@ -11,13 +11,11 @@ mod support;
 
 use std::{fmt::Debug, time::Duration};
 
-use approval_gate::{
-    crd::{
-        Approval, ApprovalPolicy, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus,
-        Operation, Target, Verdict,
-    },
-    testenv::Identity,
+use approval_gate::crd::{
+    Approval, ApprovalPolicy, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus,
+    Operation, Target, Verdict,
 };
+use approval_gate_testenv::Identity;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::{api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::Time};
 use kube::{

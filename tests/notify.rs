@@ -11,8 +11,8 @@ use std::time::Duration;
 use approval_gate::{
     crd::{ApprovalRequest, ApprovalRequestSpec, SmtpTls, Transition},
     notify::{Backoff, Destination, Mailer, Notice, Notifier, notice, webhook},
-    testenv::certs::ServingCerts,
 };
+use approval_gate_testenv::certs::ServingCerts;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use support::receiver::{HttpReceiver, SmtpReceiver};

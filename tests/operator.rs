@@ -8,10 +8,8 @@ mod support;
 
 use std::time::Duration;
 
-use approval_gate::{
-    crd::{ApprovalPolicy, ApprovalRequest, Phase},
-    testenv::webhook::LocalWebhook,
-};
+use approval_gate::crd::{ApprovalPolicy, ApprovalRequest, Phase};
+use approval_gate_testenv::webhook::LocalWebhook;
 use jiff::Timestamp;
 use kube::{
     Api,
@@ -286,7 +284,7 @@ async fn leader_failover_finishes_pending_expiries() {
 /// service account in its own (the namespaced Roles and RoleBindings, copied).
 async fn second_control_namespace() -> String {
     let ns = namespace("second-home").await;
-    let chart = approval_gate::testenv::rbac::chart_rbac(&plane().bin_dir().join("helm")).unwrap();
+    let chart = approval_gate_testenv::rbac::chart_rbac(&plane().bin_dir().join("helm")).unwrap();
     create_in(&ns, chart.roles).await;
     create_in(&ns, chart.role_bindings).await;
     ns
@@ -600,4 +598,64 @@ async fn requests_finished_while_no_operator_ran_are_recorded_before_retention_r
     let seen = await_transition_events(&ns, "denied", &reasons).await;
     assert_eq!(seen, once_each(&reasons));
     assert_eq!(audit_transitions(&operator, &ns, "denied"), reasons);
+}
+
+/// A reconcile that fails becomes a Warning Event on the object, whose note
+/// carries the cause. Here a ValidatingAdmissionPolicy (the apiserver's own,
+/// no webhook) refuses every status write in one namespace, so the operator
+/// cannot record a new request there.
+#[tokio::test]
+async fn a_failing_reconcile_is_a_warning_event_that_names_its_cause() {
+    let gate = shared().await;
+    let ns = namespace("reconcile-fails").await;
+    let policy = policy(&gate, &ns, "bindToContent: false\n").await;
+    let name = format!("{ns}-freeze");
+    let message = format!("status writes are frozen in {ns}");
+    let manifests = format!(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\n\
+         metadata: {{name: {name}}}\nspec:\n  failurePolicy: Fail\n  matchConstraints:\n    \
+         resourceRules:\n    - {{apiGroups: [approvalgate.dev], apiVersions: ['*'], \
+         operations: [UPDATE], resources: [approvalrequests/status]}}\n    \
+         - {{apiGroups: [''], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}}\n  \
+         validations:\n  - {{expression: 'false', message: '{message}'}}\n---\n\
+         apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\n\
+         metadata: {{name: {name}}}\nspec:\n  policyName: {name}\n  validationActions: [Deny]\n  \
+         matchResources:\n    namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {ns}}}}}\n"
+    );
+    kubectl(&ADMIN)
+        .args(["apply", "-f", "-"])
+        .stdin(manifests.clone())
+        .run()
+        .ok();
+    // The apiserver takes a moment to load the policy: a ConfigMap it also
+    // refuses tells when it is in force.
+    let probe =
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: probe, namespace: {ns}}}\n");
+    let mut in_force = false;
+    for _ in 0..300 {
+        let out = kubectl(&ADMIN)
+            .args(["create", "--dry-run=server", "-f", "-"])
+            .stdin(probe.clone())
+            .run();
+        if !out.success() && out.stderr().contains(&message) {
+            in_force = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(in_force, "the ValidatingAdmissionPolicy never took effect");
+
+    ask(&ns, "frozen", &policy);
+    let note = await_event(&ns, "frozen", "ApiError", &message).await;
+    assert!(note.starts_with("reconcile failed: "), "{note}");
+    assert!(note.len() <= 1024, "bounded: {note}");
+    assert_eq!(phase_of(&get_request(&ns, "frozen").await.unwrap()), None);
+
+    // Once the cause is gone, the retry records the request.
+    kubectl(&ADMIN)
+        .args(["delete", "-f", "-"])
+        .stdin(manifests)
+        .run()
+        .ok();
+    await_phase(&ns, "frozen", Phase::Pending, SLACK).await;
 }

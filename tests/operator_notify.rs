@@ -14,8 +14,8 @@ use std::time::Duration;
 use approval_gate::{
     crd::{ApprovalRequest, Phase},
     notify::webhook,
-    testenv::{CONTROL_NAMESPACE, certs::ServingCerts},
 };
+use approval_gate_testenv::{CONTROL_NAMESPACE, certs::ServingCerts};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, api::PostParams};
 use support::{
@@ -372,22 +372,6 @@ async fn await_mails(smtp: &SmtpReceiver, n: usize) -> Vec<Mail> {
     smtp.mails()
 }
 
-/// Waits for an Event with `reason` about the request whose note contains
-/// `containing`; returns the note.
-async fn await_event(ns: &str, name: &str, reason: &str, containing: &str) -> String {
-    for _ in 0..100 {
-        let notes = events_about(ns, name, reason).into_iter().map(|e| {
-            let note = e["note"].as_str().or(e["message"].as_str());
-            note.unwrap_or_default().to_owned()
-        });
-        if let Some(note) = notes.into_iter().find(|n| n.contains(containing)) {
-            return note;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no {reason} Event about {ns}/{name} mentioning {containing:?}");
-}
-
 /// A mail's body as written: quoted-printable or base64 undone.
 fn mail_body(mail: &Mail) -> String {
     use base64::Engine as _;
@@ -640,4 +624,58 @@ async fn a_pending_request_is_reminded_then_escalated_once_each_and_both_are_rec
     let received = receiver.received();
     assert_eq!(received.len(), 3, "a follow-up was sent twice");
     drop(operator);
+}
+
+/// A receiver that hangs holds up nothing but its own notices. Deliveries run
+/// off the reconcile, so the requests it is told about still expire at their
+/// deadline while their first notice is unanswered, long before the notifier
+/// would give up on it (five attempts of 5 s each).
+#[tokio::test]
+async fn a_hanging_receiver_does_not_delay_an_expiry() {
+    let _only_us = exclusive().await;
+    let receiver = HttpReceiver::start(0).await;
+    // It takes every delivery and answers none until the end of the test.
+    receiver.hold();
+    let ns = namespace("notify-hang").await;
+    let hmac_key = format!("{ns}-hmac");
+    secret(&hmac_key, KEY).await;
+    let operator = start_leader("notify-hang").await;
+    let ttl = Duration::from_secs(4);
+    let extra = format!(
+        "bindToContent: false\nrequestTTL: {}s\nnotify:\n- name: hook\n  webhook: {{url: '{}', \
+         secretRef: {{name: {SECRET}, key: {hmac_key}}}}}\n",
+        ttl.as_secs(),
+        receiver.url("/hook")
+    );
+    let policy = policy(&operator, &ns, &extra).await;
+    let names = ["first", "second", "third"];
+    for name in names {
+        ask(&ns, name, &policy);
+    }
+    let held = receiver.await_on("/hook", names.len(), SLACK).await;
+    assert_eq!(
+        held.len(),
+        names.len(),
+        "each request's notice is in flight"
+    );
+
+    for name in names {
+        let req = get_request(&ns, name).await.unwrap();
+        let deadline = plus(time_of(req.metadata.creation_timestamp.as_ref()), ttl);
+        let expired = await_phase(&ns, name, Phase::Expired, until_late(deadline)).await;
+        let expires_at = time_of(expired.status.as_ref().unwrap().expires_at.as_ref());
+        assert_eq!(expires_at, deadline, "{name} expired at its deadline");
+        let key = format!("{}/Requested", expired.metadata.uid.unwrap());
+        let attempts = receiver
+            .received()
+            .iter()
+            .filter(|d| d.header("X-Approval-Gate-Idempotency-Key") == key)
+            .count();
+        assert!(
+            (1..5).contains(&attempts),
+            "{name} expired after {attempts} attempts to tell the hanging receiver: \
+             the expiry waited for the notifier to give up"
+        );
+    }
+    receiver.answer();
 }

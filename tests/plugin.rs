@@ -9,10 +9,8 @@ use std::{
     time::Duration,
 };
 
-use approval_gate::{
-    crd::{ApprovalRequest, Phase},
-    testenv::Identity,
-};
+use approval_gate::crd::{ApprovalRequest, Phase};
+use approval_gate_testenv::Identity;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use support::{golden::goldens, *};

@@ -22,8 +22,8 @@ use std::{
 use approval_gate::{
     crd::ApprovalPolicy,
     pki::{self, CA_BUNDLE, CA_KEY, TLS_CERT, TLS_KEY},
-    testenv::{CONTROL_NAMESPACE, webhook::LocalWebhook},
 };
+use approval_gate_testenv::{CONTROL_NAMESPACE, webhook::LocalWebhook};
 use k8s_openapi::api::{
     admissionregistration::v1::{ValidatingWebhook, ValidatingWebhookConfiguration},
     core::v1::Secret,
@@ -667,7 +667,7 @@ async fn certificates_from_cert_manager_are_served_and_trusted_as_given() {
 }
 
 /// `kubectl label namespace NS ARGS` as `id`.
-fn label(id: &approval_gate::testenv::Identity, ns: &str, args: &[&str]) -> KubectlOutput {
+fn label(id: &approval_gate_testenv::Identity, ns: &str, args: &[&str]) -> KubectlOutput {
     kubectl(id)
         .args(["label", "namespace", ns])
         .args(args)

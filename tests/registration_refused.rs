@@ -10,7 +10,8 @@ mod support;
 
 use std::time::Duration;
 
-use approval_gate::{crd::ApprovalPolicy, testenv::webhook::LocalWebhook};
+use approval_gate::crd::ApprovalPolicy;
+use approval_gate_testenv::webhook::LocalWebhook;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use kube::Api;
 use support::*;

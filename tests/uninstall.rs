@@ -11,7 +11,7 @@ mod support;
 
 use std::{future::Future, path::Path, time::Duration};
 
-use approval_gate::testenv::webhook::LocalWebhook;
+use approval_gate_testenv::webhook::LocalWebhook;
 use k8s_openapi::api::{
     admissionregistration::v1::ValidatingWebhookConfiguration, apps::v1::Deployment,
     core::v1::Secret, rbac::v1::ClusterRole,

@@ -10,10 +10,8 @@ mod support;
 
 use std::time::Duration;
 
-use approval_gate::{
-    crd::{Phase, UseCheck},
-    testenv::webhook::LocalWebhook,
-};
+use approval_gate::crd::{Phase, UseCheck};
+use approval_gate_testenv::webhook::LocalWebhook;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use support::{operator::*, *};

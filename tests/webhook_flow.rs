@@ -6,10 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use approval_gate::{
-    crd::{Approval, ApprovalRequest, Operation, Phase},
-    testenv::{CONTROL_NAMESPACE, Identity},
-};
+use approval_gate::crd::{Approval, ApprovalRequest, Operation, Phase};
+use approval_gate_testenv::{CONTROL_NAMESPACE, Identity};
 use jiff::Timestamp;
 use k8s_openapi::{api::apps::v1::Deployment, apimachinery::pkg::apis::meta::v1::Time};
 use kube::{

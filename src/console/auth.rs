@@ -158,13 +158,13 @@ impl Auth {
             let pem = std::fs::read(path)
                 .map_err(|e| crate::error::Error::io(format!("reading {}", path.display()), e))?;
             let ca = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-                crate::error::Error::Tls(format!("the issuer CA {}: {e}", path.display()))
+                crate::error::Error::tls(format!("the issuer CA {}", path.display()), e)
             })?;
             http = http.add_root_certificate(ca);
         }
         let http = http
             .build()
-            .map_err(|e| crate::error::Error::Tls(format!("building the OIDC client: {e}")))?;
+            .map_err(|e| crate::error::Error::tls("building the OIDC client", e))?;
         Ok(Self {
             config,
             redirect: format!("{}/callback", public_url.trim_end_matches('/')),

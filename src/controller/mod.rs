@@ -3,6 +3,7 @@
 //! reconciles; every replica serves admission.
 
 mod confirm;
+use notifications::{Courier, Outbox};
 pub mod notifications;
 pub mod plan;
 mod policy;
@@ -14,7 +15,7 @@ use std::{sync::Arc, time::Duration};
 use futures::{StreamExt as _, future};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{
-    Api, Client, ResourceExt as _,
+    Api, Client, Resource, ResourceExt as _,
     api::{Patch, PatchParams},
     runtime::{
         Controller, WatchStreamExt as _,
@@ -29,8 +30,8 @@ use tokio::sync::{Notify, watch};
 
 use crate::{
     crd::{ApprovalPolicy, ApprovalRequest},
-    error::{Error, Result},
-    events::EventQueue,
+    error::{Error, Result, report},
+    events::{EventQueue, Note},
     metrics::{ErrorLabels, Metrics},
     notify::{Backoff, Notifier},
     registration::{self, RegistrationConfig},
@@ -69,11 +70,8 @@ pub struct Context {
     pub retention: Duration,
     /// How long after a use its write must show on the object.
     pub use_confirm_window: Duration,
-    /// Where the Secrets that notification channels name live.
-    pub control_namespace: String,
-    pub notifier: Notifier,
-    /// The web console's URL, for links in notifications.
-    pub console_url: Option<String>,
+    /// Delivers notifications off the reconcile.
+    pub outbox: Outbox,
 }
 
 const LEASE_NAME: &str = "approval-gate-operator";
@@ -99,7 +97,7 @@ pub async fn run(
         .with_grace(grace)
         .build()
         .await
-        .map_err(|e| Error::ControlPlane(format!("leader election: {e}")))?;
+        .map_err(Error::LeaderElection)?;
     let (mut leading, lease_task) = manager.watch().await;
     joined.set();
     loop {
@@ -211,19 +209,30 @@ async fn reconcile_all(
     }
     let request_store = requests.store();
     let (refused, rechecks) = registration::Refusals::new();
+    let events = EventQueue::start(client.clone(), reporter, Arc::clone(&metrics));
+    let outbox = Outbox::start(
+        Courier {
+            client: client.clone(),
+            policies: policies.clone(),
+            events: events.clone(),
+            metrics: Arc::clone(&metrics),
+            notifier,
+            // The leader Lease lives in the control namespace.
+            control_namespace: config.lease_namespace.clone(),
+            console_url: config.console_url.clone(),
+        },
+        fired(stop_rx.clone()),
+    );
     let ctx = Arc::new(Context {
         refused,
-        events: EventQueue::start(client.clone(), reporter, Arc::clone(&metrics)),
+        events,
         client: client.clone(),
         policies,
         requests: requests.store(),
         metrics: Arc::clone(&metrics),
         retention: config.retention,
         use_confirm_window: config.use_confirm_window,
-        // The leader Lease lives in the control namespace.
-        control_namespace: config.lease_namespace.clone(),
-        notifier,
-        console_url: config.console_url.clone(),
+        outbox,
     });
     // Reconciling before the policies are known would judge approvals
     // without their approvers.
@@ -301,18 +310,28 @@ fn controller_config() -> kube::runtime::controller::Config {
 
 const RECONCILE_CONCURRENCY: u16 = 32;
 
-fn error_policy<K>(_obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(%error, "reconcile failed; retrying");
+/// A failed reconcile: logged with its whole cause, counted, and published
+/// as a Warning Event on the object (bounded, folded into a series by the
+/// recorder when it repeats); then retried.
+fn error_policy<K>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action
+where
+    K: Resource<DynamicType = ()>,
+{
+    let controller = K::kind(&()).to_lowercase();
+    tracing::warn!(
+        error = %report(error),
+        controller,
+        namespace = obj.namespace().unwrap_or_default(),
+        name = obj.name_any(),
+        "reconcile failed; retrying"
+    );
     ctx.metrics
         .reconcile_errors
         .get_or_create(&ErrorLabels {
-            controller: std::any::type_name::<K>()
-                .rsplit("::")
-                .next()
-                .unwrap_or("unknown")
-                .to_lowercase(),
+            controller,
             error: error.metric_label().to_owned(),
         })
         .inc();
+    ctx.events.send(Note::failure(obj.object_ref(&()), error));
     Action::requeue(Duration::from_secs(5))
 }

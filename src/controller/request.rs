@@ -93,9 +93,14 @@ pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<A
     let settle = rule
         .announce_at
         .map(|at| Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO));
-    let retry = match (policy.as_ref(), settle) {
+    let announce_later = match (policy.as_ref(), settle) {
         (Some(_), Some(wait)) => Some(wait),
-        (Some(policy), None) => notifications::send(&ctx, &current, policy).await?,
+        (Some(policy), None) => {
+            if !notifications::due(&current, policy, now).is_empty() {
+                ctx.outbox.enqueue(&current);
+            }
+            None
+        }
         (None, _) => None,
     };
     let check = match confirm::next(&current) {
@@ -108,7 +113,7 @@ pub async fn reconcile(req: Arc<ApprovalRequest>, ctx: Arc<Context>) -> Result<A
     let follow_up = policy
         .as_ref()
         .and_then(|p| notifications::next_follow_up(&current, p, now));
-    let next = [plan.requeue_after, retry, check, follow_up]
+    let next = [plan.requeue_after, announce_later, check, follow_up]
         .into_iter()
         .flatten()
         .min();

@@ -83,10 +83,7 @@ impl Notifier {
             .timeout(backoff.timeout)
             .user_agent(concat!("approval-gate/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Notify {
-                channel: "http",
-                message: e.to_string(),
-            })?;
+            .map_err(|e| Error::notify("http", "building the client", Some(e.into())))?;
         Ok(Self { http, backoff })
     }
 
@@ -149,21 +146,20 @@ impl Notifier {
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        let failed = |message: String, retry: bool| Failure {
-            error: Error::Notify { channel, message },
-            retry,
-        };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| failed(e.without_url().to_string(), true))?;
+        let response = request.send().await.map_err(|e| Failure {
+            error: Error::notify(channel, "sending", Some(e.without_url().into())),
+            retry: true,
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
         // A client error will not pass by itself, except throttling and timeouts.
         let retry = status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408;
-        Err(failed(format!("the receiver answered {status}"), retry))
+        Err(Failure {
+            error: Error::notify(channel, format!("the receiver answered {status}"), None),
+            retry,
+        })
     }
 }
 

@@ -33,11 +33,12 @@ pub struct Mailer {
     pub ca_pem: Option<Vec<u8>>,
 }
 
-fn failed(message: impl ToString) -> Error {
-    Error::Notify {
-        channel: "email",
-        message: message.to_string(),
-    }
+fn failed(message: &str) -> Error {
+    Error::notify("email", message, None)
+}
+
+fn failed_by(message: &str, cause: impl Into<crate::error::Cause>) -> Error {
+    Error::notify("email", message, Some(cause.into()))
 }
 
 /// The recipients: `to`, plus the requester for outcomes when their
@@ -56,7 +57,12 @@ pub fn recipients(mailer: &Mailer, notice: &Notice) -> Vec<String> {
 /// a Message-ID derived from the idempotency key, so a repeat threads as one.
 pub fn message(mailer: &Mailer, notice: &Notice) -> Result<Message> {
     let mut builder = Message::builder()
-        .from(mailer.from.parse().map_err(failed)?)
+        .from(
+            mailer
+                .from
+                .parse()
+                .map_err(|e| failed_by("the sender address", e))?,
+        )
         .subject(format!("[approval-gate] {}", notice.headline))
         .message_id(Some(format!(
             "<{}.{}@approval-gate>",
@@ -65,9 +71,13 @@ pub fn message(mailer: &Mailer, notice: &Notice) -> Result<Message> {
         )))
         .header(ContentType::TEXT_PLAIN);
     for to in recipients(mailer, notice) {
-        builder = builder.to(to.parse().map_err(failed)?);
+        builder = builder.to(to
+            .parse()
+            .map_err(|e| failed_by("a recipient address", e))?);
     }
-    builder.body(notice.text()).map_err(failed)
+    builder
+        .body(notice.text())
+        .map_err(|e| failed_by("building the message", e))
 }
 
 /// One attempt to submit `email` (see [`message`]). A 5xx reply or a failed
@@ -95,7 +105,7 @@ pub(super) async fn send(
     let transport = builder.build();
     transport.send(email).await.map_err(|e| Failure {
         retry: !(e.is_permanent() || e.is_tls()),
-        error: failed(e),
+        error: failed_by("sending over SMTP", e),
     })?;
     Ok(())
 }
@@ -109,10 +119,12 @@ fn tls_parameters(mailer: &Mailer) -> Result<TlsParameters> {
             return Err(failed("the CA Secret key holds no PEM certificate"));
         }
         let ca = Certificate::from_pem(pem)
-            .map_err(|e| failed(format!("the CA Secret key holds no valid PEM: {e}")))?;
+            .map_err(|e| failed_by("the CA Secret key holds no valid PEM", e))?;
         builder = builder.add_root_certificate(ca);
     }
-    builder.build_rustls().map_err(failed)
+    builder
+        .build_rustls()
+        .map_err(|e| failed_by("the TLS settings", e))
 }
 
 #[cfg(test)]

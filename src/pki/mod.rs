@@ -60,16 +60,15 @@ impl CertInfo {
 pub fn parse_bundle(pem: &[u8]) -> Result<Vec<CertInfo>> {
     let mut certs = Vec::new();
     for block in Pem::iter_from_buffer(pem) {
-        let block = block.map_err(|e| Error::Tls(format!("PEM: {e}")))?;
+        let block = block.map_err(|e| Error::tls("PEM", e))?;
         if block.label != "CERTIFICATE" {
             continue;
         }
         let cert = block
             .parse_x509()
-            .map_err(|e| Error::Tls(format!("X.509 certificate: {e}")))?;
+            .map_err(|e| Error::tls("X.509 certificate", e))?;
         let time = |t: x509_parser::time::ASN1Time| {
-            Timestamp::from_second(t.timestamp())
-                .map_err(|e| Error::Tls(format!("certificate validity: {e}")))
+            Timestamp::from_second(t.timestamp()).map_err(|e| Error::tls("certificate validity", e))
         };
         let mut hosts = Vec::new();
         if let Ok(Some(san)) = cert.subject_alternative_name() {
@@ -91,7 +90,7 @@ pub fn parse_bundle(pem: &[u8]) -> Result<Vec<CertInfo>> {
         });
     }
     if certs.is_empty() {
-        return Err(Error::Tls("no PEM CERTIFICATE block".to_owned()));
+        return Err(Error::tls_invalid("no PEM CERTIFICATE block"));
     }
     Ok(certs)
 }

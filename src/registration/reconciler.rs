@@ -34,7 +34,7 @@ use super::issuer;
 use crate::{
     crd::ApprovalPolicy,
     error::{Error, Result},
-    events::{EventQueue, Note},
+    events::{EventQueue, Note, Reason},
     pki::rotation::{self, Settings, Step},
     registration::{Endpoint, Registration, configuration, rules_for},
 };
@@ -335,7 +335,7 @@ impl Maintainer {
         self.events.send(Note {
             regarding: configuration_reference(name),
             warning: true,
-            reason: "WebhookConfigurationRestored",
+            reason: Reason::WebhookConfigurationRestored,
             action,
             note: format!(
                 "ValidatingWebhookConfiguration {name} was {what}. To switch approval-gate \
@@ -454,24 +454,24 @@ impl Maintainer {
     fn audit_step(&self, step: &Step, secret: &Secret) {
         let (reason, note) = match step {
             Step::Bootstrap => (
-                "CertificateIssued",
+                Reason::CertificateIssued,
                 "created a CA and a serving certificate",
             ),
             Step::StartCaRotation => (
-                "CARotationStarted",
+                Reason::CARotationStarted,
                 "a new CA joined the trusted bundle; the old one stays trusted until the rotation ends",
             ),
             Step::IssueServing => (
-                "CertificateIssued",
+                Reason::CertificateIssued,
                 "issued a new serving certificate from the current CA",
             ),
             Step::DropPrevious => (
-                "CARotationFinished",
+                Reason::CARotationFinished,
                 "the previous CA left the trusted bundle",
             ),
             Step::Wait(_) => return,
         };
-        tracing::info!(secret = %secret.name_any(), reason, "{note}");
+        tracing::info!(secret = %secret.name_any(), reason = reason.as_str(), "{note}");
         self.events.send(Note {
             regarding: secret.object_ref(&()),
             warning: false,
@@ -580,7 +580,7 @@ impl Maintainer {
             self.events.send(Note {
                 regarding: policy.object_ref(&()),
                 warning: true,
-                reason: "RegistrationRefused",
+                reason: Reason::RegistrationRefused,
                 action: "Register",
                 note: format!(
                     "the apiserver refused this policy's rules in the webhook configuration, so \

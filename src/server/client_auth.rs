@@ -31,18 +31,20 @@ pub fn verifier(
 ) -> Result<Arc<dyn ClientCertVerifier>> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem) {
-        let cert = cert.map_err(|e| Error::Tls(format!("{source}: not a PEM certificate: {e}")))?;
+        let cert = cert.map_err(|e| Error::tls(format!("{source}: not a PEM certificate"), e))?;
         roots
             .add(cert)
-            .map_err(|e| Error::Tls(format!("{source}: unusable CA certificate: {e}")))?;
+            .map_err(|e| Error::tls(format!("{source}: unusable CA certificate"), e))?;
     }
     if roots.is_empty() {
-        return Err(Error::Tls(format!("{source}: holds no CA certificate")));
+        return Err(Error::tls_invalid(format!(
+            "{source}: holds no CA certificate"
+        )));
     }
     let inner =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), super::tls::crypto_provider())
             .build()
-            .map_err(|e| Error::Tls(format!("{source}: {e}")))?;
+            .map_err(|e| Error::tls(source, e))?;
     if names.is_empty() {
         return Ok(inner);
     }

@@ -10,8 +10,8 @@ use super::*;
 use crate::{
     metrics::ReasonLabels,
     server::tls::{CertReloader, serve_tls, server_config},
-    testenv::certs::ServingCerts,
 };
+use approval_gate_testenv::certs::ServingCerts;
 
 struct Server {
     url: String,

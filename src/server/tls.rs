@@ -360,15 +360,15 @@ fn parse_pair(
     let signing_key = crypto_provider()
         .key_provider
         .load_private_key(key)
-        .map_err(|err| Error::Tls(format!("private key {}: {err}", key_path)))?;
+        .map_err(|err| Error::tls(format!("private key {}", key_path), err))?;
     let certified = CertifiedKey::new(chain, signing_key);
     // Strict, unlike `CertifiedKey::from_der`: "cannot tell" is a failure too.
     certified.keys_match().map_err(|err| match err {
-        rustls::Error::InconsistentKeys(_) => Error::Tls(format!(
+        rustls::Error::InconsistentKeys(_) => Error::tls_invalid(format!(
             "private key {} does not match the certificate in {}",
             key_path, cert_path
         )),
-        other => Error::Tls(format!("certificate {}: {other}", cert_path)),
+        other => Error::tls(format!("certificate {}", cert_path), other),
     })?;
     Ok(Generation {
         certified: Arc::new(certified),
@@ -380,9 +380,9 @@ fn parse_pair(
 fn parse_chain(path: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
     let chain = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| Error::Tls(format!("certificate {}: {err}", path)))?;
+        .map_err(|err| Error::tls(format!("certificate {}", path), err))?;
     if chain.is_empty() {
-        return Err(Error::Tls(format!(
+        return Err(Error::tls_invalid(format!(
             "certificate {} contains no PEM CERTIFICATE block",
             path
         )));
@@ -392,11 +392,11 @@ fn parse_chain(path: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
 
 fn parse_key(path: &str, pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
     PrivateKeyDer::from_pem_slice(pem).map_err(|err| match err {
-        rustls_pki_types::pem::Error::NoItemsFound => Error::Tls(format!(
+        rustls_pki_types::pem::Error::NoItemsFound => Error::tls_invalid(format!(
             "private key {} contains no PEM private key (PKCS#8, EC or RSA)",
             path
         )),
-        other => Error::Tls(format!("private key {}: {other}", path)),
+        other => Error::tls(format!("private key {}", path), other),
     })
 }
 

@@ -19,7 +19,7 @@ use crate::{
     },
     change::{self, Action, Redactor},
     crd::ApprovalPolicy,
-    events::Note,
+    events::{Note, Reason},
     metrics::Metrics,
 };
 
@@ -147,14 +147,14 @@ async fn hold_effects(
     webhook.events.send(Note {
         regarding: crate::events::request_reference(&hold.namespace, &hold.name, None),
         warning: false,
-        reason: "Blocked",
+        reason: Reason::Blocked,
         action: "Admit",
         note: format!("{what} (requested by {})", attempt.user),
     });
     webhook.events.send(Note {
         regarding: target_ref(review, attempt),
         warning: true,
-        reason: "Blocked",
+        reason: Reason::Blocked,
         action: "Admit",
         note: format!("{what}: ApprovalRequest {}/{}", hold.namespace, hold.name),
     });
@@ -244,7 +244,7 @@ fn allow_events(webhook: &Webhook, req: &Review<'_>, attempt: &Attempt, decision
             VerdictKind::BreakGlass => (
                 target_ref(req, attempt),
                 true,
-                "BreakGlass",
+                Reason::BreakGlass,
                 format!(
                     "{} by {} without approval (break-glass, policy {})",
                     attempt.describe(),
@@ -255,7 +255,7 @@ fn allow_events(webhook: &Webhook, req: &Review<'_>, attempt: &Attempt, decision
             VerdictKind::Audited => (
                 target_ref(req, attempt),
                 false,
-                "Audited",
+                Reason::Audited,
                 format!(
                     "{} by {} would need approval under policy {} (mode Audit)",
                     attempt.describe(),
@@ -266,7 +266,7 @@ fn allow_events(webhook: &Webhook, req: &Review<'_>, attempt: &Attempt, decision
             VerdictKind::Warned => (
                 target_ref(req, attempt),
                 true,
-                "Warned",
+                Reason::Warned,
                 format!(
                     "{} by {} would need approval under policy {} (mode Warn)",
                     attempt.describe(),

@@ -15,7 +15,7 @@ use crate::{
         guard::{self, Actor, Violation},
     },
     crd::{ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest},
-    events::Note,
+    events::{Note, Reason},
 };
 
 pub const GROUP: &str = "approvalgate.dev";
@@ -57,7 +57,7 @@ pub fn review(webhook: &Webhook, req: &Review<'_>) -> AdmissionResponse {
                         None,
                     ),
                     warning: true,
-                    reason: "Rejected",
+                    reason: Reason::Rejected,
                     action: "Guard",
                     note: format!("{user}: {} [{}]", v.message, v.rule),
                 });

@@ -19,7 +19,7 @@ use super::Webhook;
 use crate::{
     admission::Attempt,
     crd::{ApprovalRequest, ApprovalRequestStatus, UsedBy},
-    events::{Note, request_reference_of},
+    events::{Note, Reason, request_reference_of},
 };
 
 /// How often tallies are written.
@@ -165,7 +165,7 @@ fn record(webhook: &Webhook, req: &ApprovalRequest, tally: &Tally) {
     webhook.events.send(Note {
         regarding: request_reference_of(req),
         warning: false,
-        reason: "UsedAgain",
+        reason: Reason::UsedAgain,
         action: "Admit",
         note: format!(
             "{} {} performed with this reusable approval (status.uses counts each use)",

@@ -4,10 +4,8 @@
 
 use std::time::Duration;
 
-use approval_gate::{
-    crd::{ApprovalRequest, Phase},
-    testenv::identities::{ADMIN, ALICE},
-};
+use approval_gate::crd::{ApprovalRequest, Phase};
+use approval_gate_testenv::identities::{ADMIN, ALICE};
 use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease};
 use kube::Api;
 

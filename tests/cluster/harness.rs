@@ -7,8 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use approval_gate::testenv::{
-    self, Identity,
+use approval_gate_testenv::{
+    self as testenv, Identity,
     identities::{ADMIN, BOB},
     node::{self, Cluster, ClusterOptions},
 };
@@ -24,7 +24,7 @@ use kube::{
 use crate::support::{self, Kubectl, KubectlOutput};
 
 /// The release's namespace.
-pub const NAMESPACE: &str = approval_gate::testenv::node::RELEASE;
+pub const NAMESPACE: &str = approval_gate_testenv::node::RELEASE;
 /// The operator's leader Lease.
 pub const LEASE: &str = "approval-gate-operator";
 
@@ -66,7 +66,7 @@ impl TestCluster {
         self.plane().kubeconfig(id)
     }
 
-    pub fn plane(&self) -> &approval_gate::testenv::ControlPlane {
+    pub fn plane(&self) -> &approval_gate_testenv::ControlPlane {
         self.cluster.plane().expect("the control plane runs")
     }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use approval_gate::testenv::identities::{ADMIN, ALICE};
+use approval_gate_testenv::identities::{ADMIN, ALICE};
 use k8s_openapi::api::{
     admissionregistration::v1::ValidatingWebhookConfiguration,
     apps::v1::Deployment,

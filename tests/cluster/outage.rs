@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use approval_gate::testenv::{
+use approval_gate_testenv::{
     identities::{ADMIN, ALICE},
     node::NODE_NAME,
 };

@@ -3,7 +3,7 @@
 
 use std::{path::PathBuf, process::Command, time::Duration};
 
-use approval_gate::testenv::node::{self, Bridge};
+use approval_gate_testenv::node::{self, Bridge};
 
 use crate::harness::TestCluster;
 
@@ -132,7 +132,7 @@ async fn a_node_whose_owner_is_killed_is_swept_by_the_next_run() {
     );
     // The next run sweeps what its dead owner left.
     std::fs::write(&owner, child_pid).unwrap();
-    approval_gate::testenv::sweep_stale();
+    approval_gate_testenv::sweep_stale();
     let left = leftovers(&dir, &bridge);
     assert!(left.is_empty(), "left behind: {left:#?}");
 }

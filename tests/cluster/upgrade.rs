@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use approval_gate::testenv::identities::ALICE;
+use approval_gate_testenv::identities::ALICE;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{
     Api,

@@ -9,7 +9,7 @@ use std::{
     sync::OnceLock,
 };
 
-use approval_gate::testenv::{ControlPlane, Identity, Options};
+use approval_gate_testenv::{ControlPlane, Identity, Options};
 
 pub mod golden;
 pub mod helm;
@@ -17,13 +17,13 @@ pub mod proxy;
 pub mod receiver;
 pub mod webhook;
 
-pub use approval_gate::testenv::identities::{ADMIN, ALICE, BOB, CAROL, CONTROLLER, DAVE, GITOPS};
+pub use approval_gate_testenv::identities::{ADMIN, ALICE, BOB, CAROL, CONTROLLER, DAVE, GITOPS};
 
 static PLANE: OnceLock<ControlPlane> = OnceLock::new();
 
 /// An OpenID Connect issuer the control plane trusts, when a test binary sets
 /// it before its first use of [`plane`] (the console's tests do).
-pub static JWT: OnceLock<approval_gate::testenv::oidc::JwtIssuer> = OnceLock::new();
+pub static JWT: OnceLock<approval_gate_testenv::oidc::JwtIssuer> = OnceLock::new();
 
 /// The control plane shared by every test in this binary, started on first use.
 ///

@@ -16,10 +16,10 @@ use std::{
     time::Duration,
 };
 
-use approval_gate::{
-    crd::{Approval, ApprovalPolicy, ApprovalRequest, ApprovalRequestStatus, Phase, Verdict},
-    testenv::{CONTROL_NAMESPACE, Identity, webhook::LocalWebhook},
+use approval_gate::crd::{
+    Approval, ApprovalPolicy, ApprovalRequest, ApprovalRequestStatus, Phase, Verdict,
 };
+use approval_gate_testenv::{CONTROL_NAMESPACE, Identity, webhook::LocalWebhook};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use k8s_openapi::{
@@ -572,4 +572,20 @@ pub async fn apply_until_allowed(ns: &str, deploy: &str, image: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("alice's approved change of {deploy} to {image} stayed held");
+}
+
+/// Waits for an Event with `reason` about the request whose note contains
+/// `containing`; returns the note.
+pub async fn await_event(ns: &str, name: &str, reason: &str, containing: &str) -> String {
+    for _ in 0..100 {
+        let notes = events_about(ns, name, reason).into_iter().map(|e| {
+            let note = e["note"].as_str().or(e["message"].as_str());
+            note.unwrap_or_default().to_owned()
+        });
+        if let Some(note) = notes.into_iter().find(|n| n.contains(containing)) {
+            return note;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {reason} Event about {ns}/{name} mentioning {containing:?}");
 }

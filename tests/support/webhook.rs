@@ -3,7 +3,7 @@
 
 use std::{path::Path, sync::OnceLock, time::Duration};
 
-use approval_gate::testenv::webhook::LocalWebhook;
+use approval_gate_testenv::webhook::LocalWebhook;
 use k8s_openapi::api::admissionregistration::v1::RuleWithOperations;
 
 use super::{ADMIN, CONTROLLER, plane};

@@ -18,11 +18,9 @@ use super::{
     CONTROL_NAMESPACE, WEBHOOK_CLIENT_CA, WEBHOOK_CLIENT_NAME, certs::ServingCerts, free_ports,
     process::ManagedProcess, write,
 };
-use crate::{
-    error::{Error, Result},
-    registration::{
-        CONFIGURATION_NAME, Endpoint, NamespaceScope, Registration, ScopedRules, configuration,
-    },
+use crate::error::{Error, Result};
+use approval_gate::registration::{
+    CONFIGURATION_NAME, Endpoint, NamespaceScope, Registration, ScopedRules, configuration,
 };
 
 /// A webhook process serving on loopback.

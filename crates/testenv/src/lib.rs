@@ -7,6 +7,7 @@
 
 pub mod certs;
 pub mod console;
+mod error;
 pub mod identities;
 mod kubeconfig;
 pub mod node;
@@ -36,7 +37,13 @@ use serde::{Serialize, de::DeserializeOwned};
 pub use identities::Identity;
 use process::ManagedProcess;
 
-use crate::error::{Error, Result};
+pub use error::{Error, Result};
+
+/// The repository's root (this crate lives in `crates/testenv`): where the
+/// chart and the scripts the harness runs are.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
 
 const FIELD_MANAGER: &str = "approval-gate-testenv";
 const DIR_PREFIX: &str = "approval-gate-env-";
@@ -108,7 +115,7 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Starts etcd and kube-apiserver and waits until the apiserver is ready.
     pub async fn start(opts: Options) -> Result<Self> {
-        crate::server::tls::install_crypto_provider();
+        approval_gate::server::tls::install_crypto_provider();
         for name in ["etcd", "kube-apiserver", "helm"] {
             if !opts.bin_dir.join(name).exists() {
                 return Err(Error::MissingBinary {
@@ -359,7 +366,7 @@ impl ControlPlane {
         apply_namespaced(&client, &chart.roles).await?;
         apply_namespaced(&client, &chart.role_bindings).await?;
         self.install_dev_rbac().await?;
-        install_crds(&client, &crate::crd::all()).await
+        install_crds(&client, &approval_gate::crd::all()).await
     }
 
     /// Installs the demo RBAC only: who may request, approve and change

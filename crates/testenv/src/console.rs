@@ -119,11 +119,10 @@ impl LocalConsole {
     async fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let http = reqwest::Client::builder()
             .add_root_certificate(
-                reqwest::Certificate::from_pem(self.ca_pem.as_bytes())
-                    .map_err(|e| Error::Tls(e.to_string()))?,
+                reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).map_err(Error::Http)?,
             )
             .build()
-            .map_err(|e| Error::Tls(e.to_string()))?;
+            .map_err(Error::Http)?;
         let deadline = tokio::time::Instant::now() + timeout;
         let url = format!("{}/healthz", self.url);
         while tokio::time::Instant::now() < deadline {

@@ -203,7 +203,7 @@ pub fn provider_dir() -> Result<PathBuf> {
     let dir = match std::env::var_os("APPROVAL_GATE_OIDC_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/oidc-provider.sh");
+            let script = crate::repo_root().join("hack/oidc-provider.sh");
             let out = std::process::Command::new(&script)
                 .arg("--dir")
                 .output()

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 
 /// The chart, next to the crate's manifest.
 pub fn chart_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/approval-gate")
+    crate::repo_root().join("charts/approval-gate")
 }
 
 /// The release name that makes the chart's names match the local identities:

@@ -11,14 +11,14 @@ use anyhow::Context as _;
 use approval_gate::{
     crd::{ApprovalPolicy, ApprovalPolicySpec},
     registration::CONFIGURATION_NAME,
-    testenv::{
-        ControlPlane, Options,
-        console::{ConsolePlan, LocalConsole},
-        identities,
-        node::{Cluster, ClusterOptions},
-        oidc::{self, CONSOLE_CLIENT_ID, DEMO_USERS, IdentityProvider},
-        webhook::LocalWebhook,
-    },
+};
+use approval_gate_testenv::{
+    ControlPlane, Options,
+    console::{ConsolePlan, LocalConsole},
+    identities,
+    node::{Cluster, ClusterOptions},
+    oidc::{self, CONSOLE_CLIENT_ID, DEMO_USERS, IdentityProvider},
+    webhook::LocalWebhook,
 };
 use clap::Parser;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;

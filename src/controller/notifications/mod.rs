@@ -18,18 +18,15 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::Time};
-use kube::{Api, ResourceExt as _, api::PostParams};
 
-use super::{Context, plan::finished_at};
-use crate::{
-    crd::{
-        ApprovalPolicySpec, ApprovalRequest, FollowUp, Notified, NotifyChannel, Phase, Transition,
-    },
-    error::{Error, Result},
-    events::{Note, request_reference_of},
-    notify::{Destination, Mailer, notice},
+use super::plan::finished_at;
+use crate::crd::{
+    ApprovalPolicySpec, ApprovalRequest, FollowUp, Notified, NotifyChannel, Phase, Transition,
 };
+
+mod outbox;
+
+pub use outbox::{Courier, Outbox};
 
 /// Outcomes older than this are not announced any more (say, a channel was
 /// added to a policy whose requests finished long ago).
@@ -179,191 +176,6 @@ pub fn due(req: &ApprovalRequest, policy: &ApprovalPolicySpec, now: Timestamp) -
     out
 }
 
-/// Sends what is due about `req` and records it. Returns when to look again
-/// if something failed; failures become Warning Events and a metric.
-pub async fn send(
-    ctx: &Context,
-    req: &ApprovalRequest,
-    policy: &ApprovalPolicySpec,
-) -> Result<Option<Duration>> {
-    if due(req, policy, Timestamp::now()).is_empty() {
-        return Ok(None);
-    }
-    // The cache may be behind our own last record: decide from a fresh read.
-    let api = Api::<ApprovalRequest>::namespaced(
-        ctx.client.clone(),
-        &req.namespace().unwrap_or_default(),
-    );
-    let Some(fresh) = api.get_opt(&req.name_any()).await? else {
-        return Ok(None);
-    };
-    let now = Timestamp::now();
-    let mut sent = Vec::new();
-    let mut failed = false;
-    for item in due(&fresh, policy, now) {
-        let Some(text) = notice(&fresh, Some(policy), item.transition, now) else {
-            continue;
-        };
-        let text = text
-            .linked(ctx.console_url.as_deref())
-            .following_up(item.follow_up);
-        let Some(channel) = item.channel_of(policy) else {
-            continue;
-        };
-        let outcome = match destination(ctx, channel).await {
-            Ok(to) => ctx.notifier.deliver(&to, &text).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        ctx.metrics
-            .count_notification(channel.kind(), outcome.is_ok());
-        match outcome {
-            Ok(()) => sent.push(Notified {
-                transition: item.transition,
-                channel: item.channel,
-                at: Time(Timestamp::now()),
-                follow_up: item.follow_up,
-            }),
-            Err(error) => {
-                failed = true;
-                warn(ctx, &fresh, &item, &error);
-            }
-        }
-    }
-    record(&api, &fresh.name_any(), sent).await?;
-    Ok(failed.then_some(RETRY_AFTER))
-}
-
-fn warn(ctx: &Context, req: &ApprovalRequest, item: &Due, error: &Error) {
-    tracing::warn!(
-        %error,
-        namespace = %req.namespace().unwrap_or_default(),
-        request = %req.name_any(),
-        channel = %item.channel,
-        transition = item.transition.as_str(),
-        "notification failed; retrying later"
-    );
-    ctx.events.send(Note {
-        regarding: request_reference_of(req),
-        warning: true,
-        reason: "NotificationFailed",
-        action: "Notify",
-        note: format!(
-            "telling about {} over channel {} failed: {error}",
-            item.transition.as_str(),
-            item.channel
-        ),
-    });
-}
-
-/// Appends `sent` to `status.notified`, each at most once, by writes
-/// conditioned on the resourceVersion (retried from a fresh read on a conflict).
-async fn record(api: &Api<ApprovalRequest>, name: &str, sent: Vec<Notified>) -> Result<()> {
-    if sent.is_empty() {
-        return Ok(());
-    }
-    for _ in 0..5 {
-        let Some(mut req) = api.get_opt(name).await? else {
-            return Ok(());
-        };
-        let status = req.status.get_or_insert_with(Default::default);
-        let before = status.notified.len();
-        for n in &sent {
-            if !recorded(&status.notified, n.transition, &n.channel, n.follow_up) {
-                status.notified.push(n.clone());
-            }
-        }
-        if status.notified.len() == before {
-            return Ok(());
-        }
-        req.metadata.managed_fields = None;
-        match api.replace_status(name, &PostParams::default(), &req).await {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 409 => continue,
-            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
-            Err(e) => return Err(Error::Kube(e)),
-        }
-    }
-    Err(Error::ControlPlane(format!(
-        "recording notifications of {name}: it kept changing"
-    )))
-}
-
-/// The channel with its secrets read from the control namespace.
-async fn destination(ctx: &Context, channel: &NotifyChannel) -> Result<Destination> {
-    let secrets = Api::<Secret>::namespaced(ctx.client.clone(), &ctx.control_namespace);
-    if let Some(slack) = &channel.slack {
-        let r = &slack.webhook_url_secret_ref;
-        let url = secret_value(&secrets, &r.name, &r.key).await?;
-        return Ok(Destination::Slack {
-            url: String::from_utf8_lossy(&url).trim().to_owned(),
-        });
-    }
-    if let Some(hook) = &channel.webhook {
-        let r = &hook.secret_ref;
-        let key = secret_value(&secrets, &r.name, &r.key).await?;
-        return Ok(Destination::Webhook {
-            url: hook.url.clone(),
-            key,
-        });
-    }
-    let Some(email) = &channel.email else {
-        return Err(not_configured(channel.kind()));
-    };
-    let credentials = match &email.credentials_secret_ref {
-        Some(r) => {
-            let user = secret_value(&secrets, &r.name, "username").await?;
-            let password = secret_value(&secrets, &r.name, "password").await?;
-            Some((
-                String::from_utf8_lossy(&user).trim().to_owned(),
-                String::from_utf8_lossy(&password).into_owned(),
-            ))
-        }
-        None => None,
-    };
-    let ca_pem = match &email.smtp.ca_secret_ref {
-        Some(r) => Some(secret_value(&secrets, &r.name, &r.key).await?),
-        None => None,
-    };
-    Ok(Destination::Email(Mailer {
-        host: email.smtp.host.clone(),
-        port: email.smtp.port,
-        tls: email.smtp.tls,
-        from: email.from.clone(),
-        to: email.to.clone(),
-        credentials,
-        ca_pem,
-    }))
-}
-
-fn not_configured(kind: &'static str) -> Error {
-    Error::Notify {
-        channel: kind,
-        message: "the channel names no slack, webhook or email".to_owned(),
-    }
-}
-
-async fn secret_value(secrets: &Api<Secret>, name: &str, key: &str) -> Result<Vec<u8>> {
-    let failed = |why: String| Error::Notify {
-        channel: "secret",
-        message: format!("Secret {name}: {why}"),
-    };
-    let secret = secrets.get(name).await.map_err(|e| {
-        failed(match e {
-            kube::Error::Api(s) if s.code == 404 => "not found in the control namespace".into(),
-            kube::Error::Api(s) if s.code == 403 => "forbidden: approval-gate may read only the \
-                Secrets its RBAC names (with the Helm chart, <fullname>-notify and \
-                operator.notificationSecrets)"
-                .into(),
-            other => other.to_string(),
-        })
-    })?;
-    secret
-        .data
-        .and_then(|mut data| data.remove(key))
-        .map(|v| v.0)
-        .ok_or_else(|| failed(format!("it has no key {key:?}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,6 +183,7 @@ mod tests {
         crd::Verdict,
         lifecycle::tests::{policy, request, ts},
     };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn with_channels() -> ApprovalPolicySpec {
         policy(
