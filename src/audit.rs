@@ -11,17 +11,9 @@ use crate::{
     metrics::{Metrics, OutcomeLabels, TransitionLabels},
 };
 
-/// Records one transition of `req` (whose status already shows it) in the
-/// decision metrics and as an Event; waits for room in the Event queue rather
-/// than drop the Event.
-pub async fn record(
-    events: &EventQueue,
-    metrics: &Metrics,
-    req: &ApprovalRequest,
-    transition: Transition,
-    now: Timestamp,
-) {
-    observe_decision(metrics, req, transition, now);
+/// What the trail says of one transition: whether it is a warning, the
+/// note, and who acted.
+fn describe(req: &ApprovalRequest, transition: Transition) -> (bool, String, String) {
     let status = req.status.clone().unwrap_or_default();
     let spec = &req.spec;
     let what = format!(
@@ -34,7 +26,7 @@ pub async fn record(
             format!(" in {}", spec.target.namespace)
         }
     );
-    let (warning, note, actor) = match transition {
+    match transition {
         Transition::Requested => {
             let reason = if spec.reason.is_empty() {
                 String::new()
@@ -103,7 +95,22 @@ pub async fn record(
                 spec.requester.clone(),
             )
         }
-    };
+    }
+}
+
+/// Records one transition of `req` (whose status already shows it) in the
+/// decision metrics and as an Event; waits for room in the Event queue rather
+/// than drop the Event.
+pub async fn record(
+    events: &EventQueue,
+    metrics: &Metrics,
+    req: &ApprovalRequest,
+    transition: Transition,
+    now: Timestamp,
+) {
+    observe_decision(metrics, req, transition, now);
+    let spec = &req.spec;
+    let (warning, note, actor) = describe(req, transition);
     tracing::info!(
         target: "approval_gate::audit",
         transition = transition.as_str(),

@@ -18,6 +18,8 @@ pub mod pki;
 pub mod plugin;
 pub mod registration;
 pub mod server;
+#[cfg(test)]
+mod testing;
 pub mod webhook;
 
 pub use error::{Error, Result};

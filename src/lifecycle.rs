@@ -6,8 +6,13 @@
 //! absent operator never extends an approval.
 
 use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::Serialize;
 
-use crate::crd::{Approval, ApprovalPolicySpec, ApprovalRequest, Duration, Phase};
+use crate::crd::{
+    Approval, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestStatus, Duration, Phase,
+    Transition,
+};
 
 /// Where a request stands at one instant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,59 +125,93 @@ fn add(at: Timestamp, ttl: Duration) -> Timestamp {
     at.checked_add(ttl.as_signed()).unwrap_or(Timestamp::MAX)
 }
 
+/// The transitions a request's facts show, in the order they happen.
+pub fn transitions(req: &ApprovalRequest, phase: Phase, approved: bool) -> Vec<Transition> {
+    let status = req.status.clone().unwrap_or_default();
+    let mut out = vec![Transition::Requested];
+    if approved || status.used_at.is_some() || status.revocation.is_some() {
+        out.push(Transition::Approved);
+    }
+    if status.denial.is_some() {
+        out.push(Transition::Denied);
+    }
+    if status.revocation.is_some() {
+        out.push(Transition::Revoked);
+    }
+    if status.used_at.is_some() {
+        out.push(Transition::Used);
+    }
+    if phase == Phase::Expired {
+        out.push(Transition::Expired);
+    }
+    if status.superseded.is_some() {
+        out.push(Transition::Superseded);
+    }
+    out
+}
+
+/// When a request reached its final phase, from its facts.
+pub fn finished_at(status: &ApprovalRequestStatus, phase: Phase) -> Option<Timestamp> {
+    match phase {
+        Phase::Denied => status.denial.as_ref().map(|v| v.time.0),
+        Phase::Revoked => status.revocation.as_ref().map(|v| v.time.0),
+        Phase::Used => status.used_at.as_ref().map(|t| t.0),
+        Phase::Expired => status.expires_at.as_ref().map(|t| t.0),
+        Phase::Superseded => status.superseded.as_ref().map(|s| s.time.0),
+        Phase::Pending | Phase::Approved => None,
+    }
+}
+
+/// The status fields every writer derives from a request's facts: the phase,
+/// what `kubectl get apr` shows, and the deadlines. The webhook writes them
+/// for a request it creates, the operator keeps them current: one builder, so
+/// the two never write different things.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Projection {
+    pub phase: Phase,
+    pub target: String,
+    pub required_approvals: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<Time>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+}
+
+impl Projection {
+    /// The projection of `req` under `policy`, as evaluated in `eval`.
+    pub fn of(
+        req: &ApprovalRequest,
+        policy: Option<&ApprovalPolicySpec>,
+        eval: &Evaluation,
+    ) -> Self {
+        Self {
+            phase: eval.phase,
+            target: req.spec.target.to_string(),
+            required_approvals: policy.map_or(1, |p| p.required_approvals),
+            approved_at: eval.approved_at.map(Time),
+            expires_at: eval.expires_at.map(Time),
+        }
+    }
+
+    /// Writes the projection into `status`; a deadline the facts no longer
+    /// show (say, the policy is briefly missing) keeps its recorded value.
+    pub fn apply_to(self, status: &mut ApprovalRequestStatus) {
+        status.phase = Some(self.phase);
+        status.target = Some(self.target);
+        status.required_approvals = Some(self.required_approvals);
+        status.approved_at = self.approved_at.or(status.approved_at.take());
+        status.expires_at = self.expires_at.or(status.expires_at.take());
+    }
+}
+
 #[cfg(test)]
-pub(crate) mod tests {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-
+mod tests {
     use super::*;
-    use crate::crd::{ApprovalRequestSpec, ApprovalRequestStatus, Operation, Target, Verdict};
-
-    pub fn ts(secs: i64) -> Timestamp {
-        Timestamp::from_second(1_800_000_000 + secs).unwrap()
-    }
-
-    pub fn policy(yaml: &str) -> ApprovalPolicySpec {
-        let base = "rules: [{apiGroups: [apps], resources: [deployments], operations: ['*']}]\n\
-                    approvers: {groups: [sre], users: [root]}\n";
-        serde_yaml_ng::from_str(&format!("{base}{yaml}")).unwrap()
-    }
-
-    pub fn request(requester: &str, created: i64) -> ApprovalRequest {
-        let mut req = ApprovalRequest::new(
-            "r",
-            ApprovalRequestSpec {
-                requester: requester.into(),
-                operation: Operation::Update,
-                target: Target {
-                    api_group: "apps".into(),
-                    resource: "deployments".into(),
-                    subresource: None,
-                    namespace: "prod".into(),
-                    name: "checkout".into(),
-                },
-                digest: None,
-                reason: String::new(),
-                policy: "p".into(),
-                change: None,
-                previous: None,
-            },
-        );
-        req.metadata.namespace = Some("prod".into());
-        req.metadata.creation_timestamp = Some(Time(ts(created)));
-        req
-    }
-
-    pub fn approve(req: &mut ApprovalRequest, user: &str, groups: &[&str], at: i64) {
-        let status = req
-            .status
-            .get_or_insert_with(ApprovalRequestStatus::default);
-        status.approvals.push(Approval {
-            user: user.into(),
-            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
-            time: Time(ts(at)),
-            comment: String::new(),
-        });
-    }
+    use crate::{
+        crd::Verdict,
+        testing::{approve, policy, request, ts},
+    };
 
     fn eval(req: &ApprovalRequest, p: &ApprovalPolicySpec, now: i64) -> Evaluation {
         evaluate(req, &Terms { policy: Some(p) }, ts(now))

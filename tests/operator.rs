@@ -132,6 +132,41 @@ async fn approve_deny_revoke_and_use_each_produce_their_phase_and_event() {
     for (name, phase, reasons) in cases {
         let logged = audit_transitions(&gate, &ns, name);
         assert_eq!(logged, reasons, "audit log of {phase} request {name}");
+        assert_logged_in_their_spans(&gate, &ns, name);
+    }
+}
+
+/// Each audit line about request `name` was logged inside the span of what
+/// it is about: a reconcile of that request, or the admission that used it
+/// (whose uid the `Used` line names). So any log line can be followed to its
+/// request.
+fn assert_logged_in_their_spans(gate: &LocalWebhook, ns: &str, name: &str) {
+    let lines: Vec<serde_json::Value> = log_lines(gate)
+        .into_iter()
+        .filter(|l| l["target"] == "approval_gate::audit")
+        .filter(|l| l["fields"]["namespace"] == ns && l["fields"]["request"] == name)
+        .collect();
+    assert!(!lines.is_empty(), "no audit line about {ns}/{name}");
+    for line in lines {
+        let span = &line["span"];
+        let uid = span["uid"].as_str().unwrap_or_default();
+        assert!(!uid.is_empty(), "{line}");
+        assert_eq!(span["namespace"], ns, "{line}");
+        assert_eq!(span["operation"], "UPDATE", "{line}");
+        match span["name"].as_str() {
+            Some("reconcile") => {
+                assert_eq!(span["request"], name, "{line}");
+                assert_eq!(span["user"], "alice", "{line}");
+            }
+            Some("admission") => {
+                assert_eq!(span["user"], "alice", "{line}");
+                if line["fields"]["transition"] == "Used" {
+                    let message = line["fields"]["message"].as_str().unwrap_or_default();
+                    assert!(message.contains(uid), "{line}");
+                }
+            }
+            _ => panic!("an audit line outside a reconcile or an admission: {line}"),
+        }
     }
 }
 
@@ -651,6 +686,16 @@ async fn a_failing_reconcile_is_a_warning_event_that_names_its_cause() {
     assert!(note.len() <= 1024, "bounded: {note}");
     assert_eq!(phase_of(&get_request(&ns, "frozen").await.unwrap()), None);
 
+    let failed = log_lines(&gate).into_iter().any(|l| {
+        l["fields"]["message"] == "reconcile failed; retrying"
+            && l["fields"]["name"] == "frozen"
+            && l["fields"]["namespace"] == ns.as_str()
+            && l["fields"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains(&message))
+    });
+    assert!(failed, "the log names the request and the cause");
+
     // Once the cause is gone, the retry records the request.
     kubectl(&ADMIN)
         .args(["delete", "-f", "-"])
@@ -658,4 +703,5 @@ async fn a_failing_reconcile_is_a_warning_event_that_names_its_cause() {
         .run()
         .ok();
     await_phase(&ns, "frozen", Phase::Pending, SLACK).await;
+    assert_logged_in_their_spans(&gate, &ns, "frozen");
 }

@@ -7,7 +7,7 @@ use super::*;
 use crate::{
     admission::{attempt::Attempt, message},
     crd::{ApprovalPolicySpec, Operation, Target},
-    lifecycle::tests::{approve, request, ts},
+    testing::{approve, request, ts},
 };
 
 const CONTROL_NAMESPACE: &str = "approval-gate";

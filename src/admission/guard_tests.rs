@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::*;
 use crate::{
     crd::{PolicyRule, Verdict},
-    lifecycle::tests::{approve, policy, request, ts},
+    testing::{approve, policy, request, ts},
 };
 
 /// One row of a table of writes: a change to a request's status, its spec, or a policy.

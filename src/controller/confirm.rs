@@ -105,7 +105,7 @@ mod tests {
     use super::*;
     use crate::{
         crd::UsedBy,
-        lifecycle::tests::{request, ts},
+        testing::{request, ts},
     };
 
     /// The default `--use-confirm-window`.

@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::{
     crd::{ApprovalPolicySpec, ApprovalRequest, ApprovalRequestStatus, Phase, Transition},
-    lifecycle::{Terms, evaluate},
+    lifecycle::{Projection, Terms, evaluate, finished_at, transitions},
 };
 
 /// The operator's to-do list for one request.
@@ -24,43 +24,6 @@ pub struct Plan {
     pub requeue_after: Option<Duration>,
 }
 
-/// The transitions a request's facts show, in the order they happen.
-pub fn transitions(req: &ApprovalRequest, phase: Phase, approved: bool) -> Vec<Transition> {
-    let status = req.status.clone().unwrap_or_default();
-    let mut out = vec![Transition::Requested];
-    if approved || status.used_at.is_some() || status.revocation.is_some() {
-        out.push(Transition::Approved);
-    }
-    if status.denial.is_some() {
-        out.push(Transition::Denied);
-    }
-    if status.revocation.is_some() {
-        out.push(Transition::Revoked);
-    }
-    if status.used_at.is_some() {
-        out.push(Transition::Used);
-    }
-    if phase == Phase::Expired {
-        out.push(Transition::Expired);
-    }
-    if status.superseded.is_some() {
-        out.push(Transition::Superseded);
-    }
-    out
-}
-
-/// When a request reached its final phase, from its facts.
-pub fn finished_at(status: &ApprovalRequestStatus, phase: Phase) -> Option<Timestamp> {
-    match phase {
-        Phase::Denied => status.denial.as_ref().map(|v| v.time.0),
-        Phase::Revoked => status.revocation.as_ref().map(|v| v.time.0),
-        Phase::Used => status.used_at.as_ref().map(|t| t.0),
-        Phase::Expired => status.expires_at.as_ref().map(|t| t.0),
-        Phase::Superseded => status.superseded.as_ref().map(|s| s.time.0),
-        Phase::Pending | Phase::Approved => None,
-    }
-}
-
 pub fn plan(
     req: &ApprovalRequest,
     policy: Option<&ApprovalPolicySpec>,
@@ -71,11 +34,7 @@ pub fn plan(
     let eval = evaluate(req, &Terms { policy }, now);
     let facts = transitions(req, eval.phase, eval.approved_at.is_some());
     let mut desired = current.clone();
-    desired.phase = Some(eval.phase);
-    desired.target = Some(req.spec.target.to_string());
-    desired.required_approvals = Some(policy.map_or(1, |p| p.required_approvals));
-    desired.approved_at = eval.approved_at.map(Time).or(current.approved_at.clone());
-    desired.expires_at = eval.expires_at.map(Time).or(current.expires_at.clone());
+    Projection::of(req, policy, &eval).apply_to(&mut desired);
     // What was recorded stays recorded, even if a fact looks different for a
     // moment (say, the policy is briefly missing from the cache).
     desired.recorded = current.recorded.clone();
@@ -151,7 +110,7 @@ mod tests {
     use super::*;
     use crate::{
         crd::Verdict,
-        lifecycle::tests::{approve, policy, request, ts},
+        testing::{approve, policy, request, ts},
     };
 
     const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);

@@ -18,6 +18,11 @@ use crate::{
     metrics::ControllerLabels,
 };
 
+#[tracing::instrument(
+    name = "reconcile",
+    skip_all,
+    fields(policy = policy.metadata.name.as_deref().unwrap_or_default())
+)]
 pub async fn reconcile(policy: Arc<ApprovalPolicy>, ctx: Arc<Context>) -> Result<Action> {
     ctx.metrics
         .reconciles

@@ -120,7 +120,7 @@ mod tests {
     use crate::{
         controller::plan::plan,
         crd::{Transition, Verdict},
-        lifecycle::tests::{approve, policy, request, ts},
+        testing::{approve, policy, request, ts},
     };
 
     fn named(name: &str, created: i64, digest: char) -> Arc<ApprovalRequest> {

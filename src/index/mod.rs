@@ -155,7 +155,7 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::tests::request;
+    use crate::testing::request;
 
     fn named(name: &str, requester: &str, target_name: &str) -> ApprovalRequest {
         let mut req = request(requester, 0);

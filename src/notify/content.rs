@@ -366,7 +366,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::{
         crd::{Approval, Verdict},
-        lifecycle::tests::{policy, request, ts},
+        testing::{policy, request, ts},
     };
 
     fn pending() -> ApprovalRequest {

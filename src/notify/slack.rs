@@ -85,7 +85,7 @@ mod tests {
         use serde_json::json;
 
         use crate::{change::field, crd::Change, notify::content::diff_excerpt};
-        let mut req = crate::lifecycle::tests::request("alice", 0);
+        let mut req = crate::testing::request("alice", 0);
         let fields = (0..60)
             .map(|i| {
                 field(

@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{ResourceExt as _, core::admission::AdmissionResponse};
 use serde_json::{Value, value::RawValue};
+use tracing::Instrument as _;
 
 use super::{
     Webhook, deny,
@@ -46,7 +47,7 @@ pub async fn admit(webhook: &Webhook, review: &Review<'_>) -> AdmissionResponse 
             );
         }
     };
-    let decision = {
+    let (decision, span) = {
         let Ok(index) = webhook.index.read() else {
             return deny(response, 500, "approval-gate's index is unavailable");
         };
@@ -57,22 +58,57 @@ pub async fn admit(webhook: &Webhook, review: &Review<'_>) -> AdmissionResponse 
             return response;
         }
         attempt.complete(review, &mut objects);
-        decide_matched(
-            &attempt,
-            matched,
-            &index,
-            &webhook.config.decision,
-            Timestamp::now(),
-        )
+        let span = span_of(&attempt, &matched);
+        let decision = span.in_scope(|| {
+            decide_matched(
+                &attempt,
+                matched,
+                &index,
+                &webhook.config.decision,
+                Timestamp::now(),
+            )
+        });
+        (decision, span)
     };
+    carry_out(webhook, review, &attempt, decision, response)
+        .instrument(span)
+        .await
+}
+
+/// A span per gated admission: every line logged while judging it names the
+/// request it is about.
+fn span_of(attempt: &Attempt, matched: &[Arc<ApprovalPolicy>]) -> tracing::Span {
+    let policies: Vec<&str> = matched
+        .iter()
+        .map(|p| p.metadata.name.as_deref().unwrap_or_default())
+        .collect();
+    tracing::info_span!(
+        "admission",
+        uid = %attempt.uid,
+        user = %attempt.user,
+        operation = %attempt.operation,
+        target = %attempt.target,
+        namespace = %attempt.target.namespace,
+        policy = %policies.join(","),
+    )
+}
+
+/// Answers a gated admission as `decision` says, with its effects: the
+/// pending request on a hold, the use of a single-use approval on a grant.
+async fn carry_out(
+    webhook: &Webhook,
+    review: &Review<'_>,
+    attempt: &Attempt,
+    decision: Decision,
+    mut response: AdmissionResponse,
+) -> AdmissionResponse {
     for v in &decision.verdicts {
         webhook
             .metrics
             .count_decision(v.name(), decision.verdict_label());
     }
-    let mut response = response;
     response.audit_annotations = message::audit_annotations(&decision);
-    let warnings = message::warnings(&attempt, &decision);
+    let warnings = message::warnings(attempt, &decision);
     if !warnings.is_empty() {
         response.warnings = Some(warnings);
     }
@@ -80,7 +116,7 @@ pub async fn admit(webhook: &Webhook, review: &Review<'_>) -> AdmissionResponse 
         let created = if attempt.dry_run || hold.name.is_empty() {
             None
         } else {
-            hold_effects(webhook, review, &attempt, &verdict.policy, hold).await
+            hold_effects(webhook, review, attempt, &verdict.policy, hold).await
         };
         let state = match (&created, hold.create.is_some()) {
             (_, false) => RequestState::Pending,
@@ -92,17 +128,17 @@ pub async fn admit(webhook: &Webhook, review: &Review<'_>) -> AdmissionResponse 
         return deny(
             response,
             403,
-            &message::denial(&attempt, verdict.name(), hold, state),
+            &message::denial(attempt, verdict.name(), hold, state),
         );
     }
     if !attempt.dry_run {
-        if let Err(text) = consume(webhook, &decision, &attempt).await {
+        if let Err(text) = consume(webhook, &decision, attempt).await {
             return deny(response, 403, &text);
         }
-        allow_events(webhook, review, &attempt, &decision);
+        allow_events(webhook, review, attempt, &decision);
         let now = Timestamp::now();
         for grant in decision.reusable_grants() {
-            webhook.uses.note(&grant.request, &attempt, now);
+            webhook.uses.note(&grant.request, attempt, now);
         }
     }
     response

@@ -12,12 +12,11 @@ use kube::{
 
 use crate::{
     admission::{Attempt, decision::Grant},
-    controller::plan::transitions,
     crd::{
         ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec, Phase,
         Transition, UsedBy,
     },
-    lifecycle::{Terms, evaluate},
+    lifecycle::{Projection, Terms, evaluate, transitions},
 };
 
 /// How creating the pending request turned out.
@@ -97,12 +96,9 @@ async fn initial_status(
     policy: Option<&ApprovalPolicySpec>,
 ) {
     let eval = evaluate(created, &Terms { policy }, Timestamp::now());
-    let status = serde_json::json!({"status": {
-        "phase": eval.phase,
-        "target": created.spec.target.to_string(),
-        "requiredApprovals": policy.map_or(1, |p| p.required_approvals),
-        "expiresAt": eval.expires_at.map(Time),
-    }});
+    // Only the projected fields: a merge patch that leaves what the operator
+    // may have written already (say, the recorded transitions) alone.
+    let status = serde_json::json!({ "status": Projection::of(created, policy, &eval) });
     if let Err(e) = api
         .patch_status(
             &created.name_any(),
@@ -201,7 +197,7 @@ pub async fn record_use(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::tests::request;
+    use crate::testing::request;
 
     #[test]
     fn an_existing_request_counts_only_if_it_asks_for_the_same_action() {

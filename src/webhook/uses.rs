@@ -177,7 +177,7 @@ fn record(webhook: &Webhook, req: &ApprovalRequest, tally: &Tally) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::tests::ts;
+    use crate::testing::ts;
 
     fn tally(count: u32, at: i64, uid: &str) -> Tally {
         Tally {

@@ -19,9 +19,11 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::plan::finished_at;
-use crate::crd::{
-    ApprovalPolicySpec, ApprovalRequest, FollowUp, Notified, NotifyChannel, Phase, Transition,
+use crate::{
+    crd::{
+        ApprovalPolicySpec, ApprovalRequest, FollowUp, Notified, NotifyChannel, Phase, Transition,
+    },
+    lifecycle::finished_at,
 };
 
 mod outbox;
@@ -181,7 +183,7 @@ mod tests {
     use super::*;
     use crate::{
         crd::Verdict,
-        lifecycle::tests::{policy, request, ts},
+        testing::{policy, request, ts},
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 

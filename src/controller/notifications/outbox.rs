@@ -28,6 +28,7 @@ use tokio::{
     sync::{Semaphore, mpsc},
     task::JoinSet,
 };
+use tracing::Instrument as _;
 
 use super::{Due, RETRY_AFTER, due, recorded};
 use crate::{
@@ -136,24 +137,25 @@ impl Worker {
     ) {
         let courier = Arc::clone(&self.courier);
         let permits = Arc::clone(permits);
-        jobs.spawn(async move {
+        let span = tracing::info_span!(
+            "notify",
+            namespace = key.namespace.as_deref().unwrap_or_default(),
+            request = %key.name,
+        );
+        let job = async move {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return (key, None);
             };
             let retry = match courier.deliver(&key).await {
                 Ok(retry) => retry,
                 Err(error) => {
-                    tracing::warn!(
-                        error = %report(&error),
-                        namespace = key.namespace.as_deref().unwrap_or_default(),
-                        request = %key.name,
-                        "notifying failed; retrying later"
-                    );
+                    tracing::warn!(error = %report(&error), "notifying failed; retrying later");
                     Some(RETRY_AFTER)
                 }
             };
             (key, retry)
-        });
+        };
+        jobs.spawn(job.instrument(span));
     }
 
     fn retry_after(&self, key: Key, after: Duration) {
