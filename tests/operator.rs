@@ -132,7 +132,7 @@ async fn approve_deny_revoke_and_use_each_produce_their_phase_and_event() {
     for (name, phase, reasons) in cases {
         let logged = audit_transitions(&gate, &ns, name);
         assert_eq!(logged, reasons, "audit log of {phase} request {name}");
-        assert_logged_in_their_spans(&gate, &ns, name);
+        assert_logged_in_their_spans(&gate, &ns, name).await;
     }
 }
 
@@ -140,12 +140,23 @@ async fn approve_deny_revoke_and_use_each_produce_their_phase_and_event() {
 /// it is about: a reconcile of that request, or the admission that used it
 /// (whose uid the `Used` line names). So any log line can be followed to its
 /// request.
-fn assert_logged_in_their_spans(gate: &LocalWebhook, ns: &str, name: &str) {
-    let lines: Vec<serde_json::Value> = log_lines(gate)
-        .into_iter()
-        .filter(|l| l["target"] == "approval_gate::audit")
-        .filter(|l| l["fields"]["namespace"] == ns && l["fields"]["request"] == name)
-        .collect();
+async fn assert_logged_in_their_spans(gate: &LocalWebhook, ns: &str, name: &str) {
+    let about = || -> Vec<serde_json::Value> {
+        log_lines(gate)
+            .into_iter()
+            .filter(|l| l["target"] == "approval_gate::audit")
+            .filter(|l| l["fields"]["namespace"] == ns && l["fields"]["request"] == name)
+            .collect()
+    };
+    // The line follows the status write a test waits for.
+    let mut lines = about();
+    for _ in 0..100 {
+        if !lines.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        lines = about();
+    }
     assert!(!lines.is_empty(), "no audit line about {ns}/{name}");
     for line in lines {
         let span = &line["span"];
@@ -703,5 +714,5 @@ async fn a_failing_reconcile_is_a_warning_event_that_names_its_cause() {
         .run()
         .ok();
     await_phase(&ns, "frozen", Phase::Pending, SLACK).await;
-    assert_logged_in_their_spans(&gate, &ns, "frozen");
+    assert_logged_in_their_spans(&gate, &ns, "frozen").await;
 }

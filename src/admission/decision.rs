@@ -9,8 +9,8 @@ use sha2::{Digest as _, Sha256};
 use super::{attempt::Attempt, matching::policy_matches};
 use crate::{
     crd::{
-        ApprovalPolicy, ApprovalRequest, ApprovalRequestSpec, Mode, Phase, Previous,
-        REQUESTED_AT_ANNOTATION,
+        ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec, Mode, Phase,
+        Previous, REQUESTED_AT_ANNOTATION,
     },
     index::{GrantKey, Index},
     lifecycle::{Terms, evaluate},
@@ -199,45 +199,20 @@ fn verdict(
     now: Timestamp,
 ) -> VerdictKind {
     let spec = &policy.spec;
-    if spec
-        .exclude
-        .as_ref()
-        .is_some_and(|e| e.contains(&attempt.user, &attempt.groups))
-    {
-        return VerdictKind::Excluded;
-    }
-    let break_glass = spec
-        .break_glass
-        .as_ref()
-        .map(|b| b.groups.as_slice())
-        .unwrap_or_default();
-    if attempt.groups.iter().any(|g| break_glass.contains(g)) {
-        return VerdictKind::BreakGlass;
-    }
-    match spec.mode {
-        Mode::Warn => return VerdictKind::Warned,
-        Mode::Audit => return VerdictKind::Audited,
-        Mode::Enforce => {}
+    if let Some(kind) = bypass(spec, attempt) {
+        return kind;
     }
     let home = request_namespace(attempt, config);
-    // generateName: the object has no name until it is stored, so no approval
-    // can be asked for it ahead of time. A required reason must come with it.
-    let missing = if attempt.target.name.is_empty() {
-        Some(Missing::Name)
-    } else if spec.require_reason && attempt.reason.trim().is_empty() {
-        Some(Missing::Reason)
-    } else {
-        None
+    let held = |name: String, note: Option<String>, missing: Option<Missing>| Hold {
+        namespace: home.clone(),
+        name,
+        create: None,
+        approvers: approvers_text(policy),
+        note,
+        missing,
     };
-    if missing.is_some() {
-        return VerdictKind::Held(Hold {
-            namespace: home,
-            name: String::new(),
-            create: None,
-            approvers: approvers_text(policy),
-            note: None,
-            missing,
-        });
+    if let Some(missing) = missing(spec, attempt) {
+        return VerdictKind::Held(held(String::new(), None, Some(missing)));
     }
     let key = GrantKey {
         requester: attempt.user.clone(),
@@ -246,16 +221,7 @@ fn verdict(
     };
     let terms = Terms { policy: Some(spec) };
     let name = policy.name_any();
-    let candidates: Vec<&Arc<ApprovalRequest>> = index
-        .requests
-        .lookup(&key)
-        .filter(|r| r.spec.policy == name && r.namespace().as_deref() == Some(home.as_str()))
-        .filter(|r| !spec.bind_to_content || r.spec.digest == attempt.digest)
-        .collect();
-    let evaluated: Vec<(&Arc<ApprovalRequest>, Phase)> = candidates
-        .iter()
-        .map(|req| (*req, evaluate(req, &terms, now).phase))
-        .collect();
+    let evaluated = existing(index, &key, policy, &home, attempt, &terms, now);
     // Any valid approval grants, whatever the order of names.
     if let Some((req, _)) = evaluated
         .iter()
@@ -278,42 +244,82 @@ fn verdict(
             )
         });
     if let Some((req, _)) = evaluated.iter().find(|(_, phase)| *phase == Phase::Pending) {
-        return VerdictKind::Held(Hold {
-            namespace: home,
-            name: req.name_any(),
-            create: None,
-            approvers: approvers_text(policy),
-            note,
-            missing: None,
-        });
+        return VerdictKind::Held(held(req.name_any(), note, None));
     }
     // A newer change to a target she already waits on replaces that request
     // (the operator supersedes it); a new target needs room under the cap.
     let open = open_elsewhere(index, &key, &name, &terms, now, spec.max_open_requests);
     if open >= spec.max_open_requests {
-        return VerdictKind::Held(Hold {
-            namespace: home,
-            name: String::new(),
-            create: None,
-            approvers: approvers_text(policy),
-            note,
-            missing: Some(Missing::Room { open }),
-        });
+        return VerdictKind::Held(held(String::new(), note, Some(Missing::Room { open })));
     }
     let name_taken = |n: &str| index.requests.contains(&home, n);
     let new_name = request_name(attempt, &name, name_taken);
-    let mut new = new_request(attempt, &policy.name_any(), &home, &new_name);
+    let mut new = new_request(attempt, &name, &home, &new_name);
     new.annotations_mut()
         .insert(REQUESTED_AT_ANNOTATION.to_owned(), now.to_string());
     new.spec.previous = previous_decision(index, &key, &name, &home, &terms, now).map(Box::new);
-    VerdictKind::Held(Hold {
-        create: Some(Box::new(new)),
-        namespace: home,
-        name: new_name,
-        approvers: approvers_text(policy),
-        note,
-        missing: None,
-    })
+    let mut hold = held(new_name, note, None);
+    hold.create = Some(Box::new(new));
+    VerdictKind::Held(hold)
+}
+
+/// What lets an attempt through without an approval, or only notes it: an
+/// exclusion, break-glass, or a policy in Warn or Audit mode.
+fn bypass(spec: &ApprovalPolicySpec, attempt: &Attempt) -> Option<VerdictKind> {
+    if spec
+        .exclude
+        .as_ref()
+        .is_some_and(|e| e.contains(&attempt.user, &attempt.groups))
+    {
+        return Some(VerdictKind::Excluded);
+    }
+    let break_glass = spec
+        .break_glass
+        .as_ref()
+        .map(|b| b.groups.as_slice())
+        .unwrap_or_default();
+    if attempt.groups.iter().any(|g| break_glass.contains(g)) {
+        return Some(VerdictKind::BreakGlass);
+    }
+    match spec.mode {
+        Mode::Warn => Some(VerdictKind::Warned),
+        Mode::Audit => Some(VerdictKind::Audited),
+        Mode::Enforce => None,
+    }
+}
+
+/// What an attempt lacks for a request to be made for it: a name (the
+/// object has none until it is stored, with generateName, so no approval can
+/// be asked for it ahead of time), or a reason the policy requires.
+fn missing(spec: &ApprovalPolicySpec, attempt: &Attempt) -> Option<Missing> {
+    if attempt.target.name.is_empty() {
+        Some(Missing::Name)
+    } else if spec.require_reason && attempt.reason.trim().is_empty() {
+        Some(Missing::Reason)
+    } else {
+        None
+    }
+}
+
+/// The requests for this very action under `policy` in `home` (with this
+/// content, when the policy binds to it), each with its phase at `now`.
+fn existing<'a>(
+    index: &'a Index,
+    key: &GrantKey,
+    policy: &ApprovalPolicy,
+    home: &str,
+    attempt: &Attempt,
+    terms: &Terms<'_>,
+    now: Timestamp,
+) -> Vec<(&'a Arc<ApprovalRequest>, Phase)> {
+    let name = policy.metadata.name.as_deref().unwrap_or_default();
+    index
+        .requests
+        .lookup(key)
+        .filter(|r| r.spec.policy == name && r.namespace().as_deref() == Some(home))
+        .filter(|r| !policy.spec.bind_to_content || r.spec.digest == attempt.digest)
+        .map(|req| (req, evaluate(req, terms, now).phase))
+        .collect()
 }
 
 /// How many other actions the requester has a Pending request for under

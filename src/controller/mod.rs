@@ -164,7 +164,8 @@ async fn own_lease(client: &Client, namespace: &str, owner_role: &str) {
     }
 }
 
-/// Runs both controllers until `stop` resolves.
+/// Runs both controllers, the outbox and the registration until `stop`
+/// resolves.
 async fn reconcile_all(
     client: Client,
     config: &OperatorConfig,
@@ -173,30 +174,13 @@ async fn reconcile_all(
 ) {
     let (policies, writer) = reflector::store();
     let policy_changes = Arc::new(Notify::new());
-    let notify = Arc::clone(&policy_changes);
-    let policy_watch = reflector::reflector(
-        writer,
-        watcher(
-            Api::<ApprovalPolicy>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects()
-    .for_each(move |_| {
-        notify.notify_one();
-        future::ready(())
-    });
+    let policy_watch = watch_policies(&client, writer, Arc::clone(&policy_changes));
     let notifier = match Notifier::new(Backoff::default()) {
         Ok(notifier) => notifier,
         Err(error) => {
-            tracing::error!(%error, "cannot send notifications; not reconciling");
+            tracing::error!(error = %report(&error), "cannot send notifications; not reconciling");
             return;
         }
-    };
-    let reporter = Reporter {
-        controller: "approval-gate".to_owned(),
-        instance: Some(config.instance.clone()),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let requests = Controller::new(
@@ -207,8 +191,11 @@ async fn reconcile_all(
     if let Ok(mut slot) = metrics.requests.write() {
         *slot = Some(requests.store());
     }
-    let request_store = requests.store();
     let (refused, rechecks) = registration::Refusals::new();
+    let reporter = Reporter {
+        controller: "approval-gate".to_owned(),
+        instance: Some(config.instance.clone()),
+    };
     let events = EventQueue::start(client.clone(), reporter, Arc::clone(&metrics));
     let outbox = Outbox::start(
         Courier {
@@ -229,7 +216,7 @@ async fn reconcile_all(
         client: client.clone(),
         policies,
         requests: requests.store(),
-        metrics: Arc::clone(&metrics),
+        metrics,
         retention: config.retention,
         use_confirm_window: config.use_confirm_window,
         outbox,
@@ -237,45 +224,14 @@ async fn reconcile_all(
     // Reconciling before the policies are known would judge approvals
     // without their approvers.
     let ready = ctx.policies.clone();
-    let requests = requests
-        .watches(
-            Api::<ApprovalPolicy>::all(client.clone()),
-            watcher::Config::default(),
-            move |policy| {
-                let name = policy.metadata.name.clone().unwrap_or_default();
-                request_store
-                    .state()
-                    .into_iter()
-                    .filter(|r| r.spec.policy == name)
-                    .map(|r| ObjectRef::from(r.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .graceful_shutdown_on(fired(stop_rx.clone()))
-        .run(request::reconcile, error_policy, Arc::clone(&ctx))
-        .for_each(|_| future::ready(()));
-    let registering = {
-        let registration = config.registration.clone();
-        let client = client.clone();
-        let policies = ctx.policies.clone();
-        let refused = ctx.refused.clone();
-        let events = ctx.events.clone();
-        let stop = fired(stop_rx.clone());
-        async move {
-            if let Some(registration) = registration {
-                registration::maintain(
-                    client,
-                    registration,
-                    policies,
-                    refused,
-                    policy_changes,
-                    events,
-                    stop,
-                )
-                .await;
-            }
-        }
-    };
+    let requests = run_requests(requests, &client, Arc::clone(&ctx), fired(stop_rx.clone()));
+    let registering = keep_registered(
+        config,
+        &client,
+        &ctx,
+        policy_changes,
+        fired(stop_rx.clone()),
+    );
     let policy_controller = Controller::new(
         Api::<ApprovalPolicy>::all(client),
         watcher::Config::default(),
@@ -298,6 +254,90 @@ async fn reconcile_all(
     tokio::select! {
         _ = controllers => {},
         _ = policy_watch => {},
+    }
+}
+
+/// Fills the policy cache; every change wakes `changes` (the registration).
+fn watch_policies(
+    client: &Client,
+    writer: reflector::store::Writer<ApprovalPolicy>,
+    changes: Arc<Notify>,
+) -> impl Future<Output = ()> + Send + use<> {
+    reflector::reflector(
+        writer,
+        watcher(
+            Api::<ApprovalPolicy>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects()
+    .for_each(move |_| {
+        changes.notify_one();
+        future::ready(())
+    })
+}
+
+/// The request controller: each request is reconciled when it changes, and
+/// all of a policy's requests when the policy does.
+fn run_requests<S>(
+    requests: Controller<ApprovalRequest>,
+    client: &Client,
+    ctx: Arc<Context>,
+    stop: S,
+) -> impl Future<Output = ()> + Send + use<S>
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
+    let store = requests.store();
+    requests
+        .watches(
+            Api::<ApprovalPolicy>::all(client.clone()),
+            watcher::Config::default(),
+            move |policy| {
+                let name = policy.metadata.name.clone().unwrap_or_default();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|r| r.spec.policy == name)
+                    .map(|r| ObjectRef::from(r.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(stop)
+        .run(request::reconcile, error_policy, ctx)
+        .for_each(|_| future::ready(()))
+}
+
+/// Keeps the webhook registered, when the operator is to.
+fn keep_registered<S>(
+    config: &OperatorConfig,
+    client: &Client,
+    ctx: &Context,
+    policy_changes: Arc<Notify>,
+    stop: S,
+) -> impl Future<Output = ()> + Send + use<S>
+where
+    S: Future<Output = ()> + Send + 'static,
+{
+    let registration = config.registration.clone();
+    let client = client.clone();
+    let policies = ctx.policies.clone();
+    let refused = ctx.refused.clone();
+    let events = ctx.events.clone();
+    async move {
+        if let Some(registration) = registration {
+            registration::maintain(
+                client,
+                registration,
+                policies,
+                refused,
+                policy_changes,
+                events,
+                stop,
+            )
+            .await;
+        }
     }
 }
 

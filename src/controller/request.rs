@@ -120,7 +120,12 @@ async fn delete(api: &Api<ApprovalRequest>, req: &ApprovalRequest) -> Result<()>
     };
     match api.delete(&req.name_any(), &params).await {
         Ok(_) => {
-            tracing::info!(phase = %req.phase(), "retention over: deleted a finished request");
+            tracing::info!(
+                namespace = %req.namespace().unwrap_or_default(),
+                request = %req.name_any(),
+                phase = %req.phase(),
+                "retention over: deleted a finished request"
+            );
             Ok(())
         }
         Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),

@@ -79,7 +79,73 @@ pub fn next_secret(
     now: Timestamp,
     settings: &Settings,
 ) -> Result<Option<Secret>> {
-    let mut next = current.cloned().unwrap_or_else(|| Secret {
+    if matches!(step, Step::Wait(_)) {
+        return Ok(None);
+    }
+    let mut next = current
+        .cloned()
+        .unwrap_or_else(|| empty_secret(name, namespace));
+    next.metadata.managed_fields = None;
+    next.labels_mut().insert(
+        "app.kubernetes.io/managed-by".to_owned(),
+        "approval-gate".to_owned(),
+    );
+    let requested = next.annotations().get(ROTATE_ANNOTATION).cloned();
+    let mut edit = Edit {
+        annotations: next.metadata.annotations.get_or_insert_with(BTreeMap::new),
+        data: next.data.get_or_insert_with(BTreeMap::new),
+    };
+    let mut bundle = text(edit.data, CA_BUNDLE)
+        .map(pki::split_bundle)
+        .unwrap_or_default();
+    match step {
+        Step::Wait(_) => return Ok(None),
+        Step::Bootstrap => {
+            let ca = pki::new_authority(now, settings.ca_validity)?;
+            let serving = pki::issue_serving(&ca, hosts, now, settings.cert_validity)?;
+            edit.set(CA_BUNDLE, &ca.cert_pem);
+            edit.set(CA_KEY, &ca.key_pem);
+            edit.set(TLS_CERT, &serving.cert_pem);
+            edit.set(TLS_KEY, &serving.key_pem);
+            edit.annotations.remove(SERVE_NEW_AFTER);
+            edit.annotations.remove(DROP_PREVIOUS_AFTER);
+            edit.rotated(requested);
+        }
+        Step::StartCaRotation => {
+            let ca = pki::new_authority(now, settings.ca_validity)?;
+            // Trust the new CA and the one serving now; nothing older.
+            bundle.truncate(1);
+            bundle.insert(0, ca.cert_pem.clone());
+            edit.set(CA_BUNDLE, &bundle.concat());
+            edit.set(CA_KEY, &ca.key_pem);
+            edit.annotate(SERVE_NEW_AFTER, after_step(now, settings));
+            edit.rotated(requested);
+        }
+        Step::IssueServing => {
+            let authority = Authority {
+                cert_pem: bundle.first().cloned().unwrap_or_default(),
+                key_pem: text(edit.data, CA_KEY).unwrap_or_default().to_owned(),
+            };
+            let serving = pki::issue_serving(&authority, hosts, now, settings.cert_validity)?;
+            edit.set(TLS_CERT, &serving.cert_pem);
+            edit.set(TLS_KEY, &serving.key_pem);
+            edit.annotations.remove(SERVE_NEW_AFTER);
+            if bundle.len() > 1 {
+                edit.annotate(DROP_PREVIOUS_AFTER, after_step(now, settings));
+            }
+        }
+        Step::DropPrevious => {
+            bundle.truncate(1);
+            edit.set(CA_BUNDLE, &bundle.concat());
+            edit.annotations.remove(DROP_PREVIOUS_AFTER);
+        }
+    }
+    Ok(Some(next))
+}
+
+/// A new TLS Secret with nothing in it yet.
+fn empty_secret(name: &str, namespace: &str) -> Secret {
+    Secret {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(namespace.to_owned()),
@@ -87,74 +153,32 @@ pub fn next_secret(
         },
         type_: Some("kubernetes.io/tls".to_owned()),
         ..Secret::default()
-    });
-    next.metadata.managed_fields = None;
-    next.labels_mut().insert(
-        "app.kubernetes.io/managed-by".to_owned(),
-        "approval-gate".to_owned(),
-    );
-    let requested = next.annotations().get(ROTATE_ANNOTATION).cloned();
-    let annotations = next.metadata.annotations.get_or_insert_with(BTreeMap::new);
-    let data = next.data.get_or_insert_with(BTreeMap::new);
-    let mut bundle = text(data, CA_BUNDLE)
-        .map(pki::split_bundle)
-        .unwrap_or_default();
-    let set = |data: &mut BTreeMap<String, ByteString>, key: &str, value: &str| {
-        data.insert(key.to_owned(), ByteString(value.as_bytes().to_vec()));
-    };
-    match step {
-        Step::Wait(_) => return Ok(None),
-        Step::Bootstrap => {
-            let ca = pki::new_authority(now, settings.ca_validity)?;
-            let serving = pki::issue_serving(&ca, hosts, now, settings.cert_validity)?;
-            set(data, CA_BUNDLE, &ca.cert_pem);
-            set(data, CA_KEY, &ca.key_pem);
-            set(data, TLS_CERT, &serving.cert_pem);
-            set(data, TLS_KEY, &serving.key_pem);
-            annotations.remove(SERVE_NEW_AFTER);
-            annotations.remove(DROP_PREVIOUS_AFTER);
-            if let Some(requested) = requested {
-                annotations.insert(ROTATED_ANNOTATION.to_owned(), requested);
-            }
-        }
-        Step::StartCaRotation => {
-            let ca = pki::new_authority(now, settings.ca_validity)?;
-            // Trust the new CA and the one serving now; nothing older.
-            bundle.truncate(1);
-            bundle.insert(0, ca.cert_pem.clone());
-            set(data, CA_BUNDLE, &bundle.concat());
-            set(data, CA_KEY, &ca.key_pem);
-            annotations.insert(
-                SERVE_NEW_AFTER.to_owned(),
-                after_step(now, settings).to_string(),
-            );
-            if let Some(requested) = requested {
-                annotations.insert(ROTATED_ANNOTATION.to_owned(), requested);
-            }
-        }
-        Step::IssueServing => {
-            let authority = Authority {
-                cert_pem: bundle.first().cloned().unwrap_or_default(),
-                key_pem: text(data, CA_KEY).unwrap_or_default().to_owned(),
-            };
-            let serving = pki::issue_serving(&authority, hosts, now, settings.cert_validity)?;
-            set(data, TLS_CERT, &serving.cert_pem);
-            set(data, TLS_KEY, &serving.key_pem);
-            annotations.remove(SERVE_NEW_AFTER);
-            if bundle.len() > 1 {
-                annotations.insert(
-                    DROP_PREVIOUS_AFTER.to_owned(),
-                    after_step(now, settings).to_string(),
-                );
-            }
-        }
-        Step::DropPrevious => {
-            bundle.truncate(1);
-            set(data, CA_BUNDLE, &bundle.concat());
-            annotations.remove(DROP_PREVIOUS_AFTER);
+    }
+}
+
+/// The parts of the Secret a rotation step writes.
+struct Edit<'a> {
+    annotations: &'a mut BTreeMap<String, String>,
+    data: &'a mut BTreeMap<String, ByteString>,
+}
+
+impl Edit<'_> {
+    fn set(&mut self, key: &str, value: &str) {
+        self.data
+            .insert(key.to_owned(), ByteString(value.as_bytes().to_vec()));
+    }
+
+    fn annotate(&mut self, key: &str, at: Timestamp) {
+        self.annotations.insert(key.to_owned(), at.to_string());
+    }
+
+    /// Acknowledges a rotation someone asked for through the annotation.
+    fn rotated(&mut self, requested: Option<String>) {
+        if let Some(requested) = requested {
+            self.annotations
+                .insert(ROTATED_ANNOTATION.to_owned(), requested);
         }
     }
-    Ok(Some(next))
 }
 
 /// Makes `owner` an owner of the Secret (once): the CA key then goes with

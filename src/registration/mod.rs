@@ -7,9 +7,11 @@
 pub mod config;
 pub mod issuer;
 mod reconciler;
+mod refusals;
 
 pub use config::{
     ANY_NAMESPACE_NAME, CONFIGURATION_NAME, Endpoint, GUARD_NAME, NamespaceScope, Registration,
     ScopedRules, WEBHOOK_NAME, configuration, guard_rules, rules_for,
 };
-pub use reconciler::{Refusal, Refusals, RegistrationConfig, maintain, owner_reference};
+pub use reconciler::{RegistrationConfig, maintain, owner_reference};
+pub use refusals::{Refusal, Refusals};

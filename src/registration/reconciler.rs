@@ -4,16 +4,9 @@
 //! configuration someone deleted or edited is put back, with a log line and
 //! a Warning Event.
 
-use std::{
-    collections::{BTreeMap, VecDeque},
-    sync::{Arc, RwLock},
-    time::Duration,
-};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
-use futures::{
-    Stream, StreamExt as _,
-    channel::mpsc::{UnboundedReceiver, UnboundedSender},
-};
+use futures::{Stream, StreamExt as _};
 use jiff::Timestamp;
 use k8s_openapi::{
     api::{
@@ -30,7 +23,10 @@ use kube::{
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
-use super::issuer;
+use super::{
+    issuer,
+    refusals::{Refusals, registrable},
+};
 use crate::{
     crd::ApprovalPolicy,
     error::{Error, Result},
@@ -110,101 +106,6 @@ where
                 .map_err(|e| tracing::warn!(error = %e, "watch failed; retrying"))
                 .ok()
         })
-}
-
-/// Policies whose rules the apiserver refused in the webhook configuration,
-/// by name, shared with the policy reconciler, which shows a refusal as
-/// `Ready=False`; every change asks it to look at the policies again.
-#[derive(Clone, Debug)]
-pub struct Refusals {
-    by_name: Arc<RwLock<BTreeMap<String, Refusal>>>,
-    recheck: UnboundedSender<()>,
-}
-
-impl Refusals {
-    /// The refusals, and the stream of requests to look at the policies again.
-    pub fn new() -> (Self, UnboundedReceiver<()>) {
-        let (recheck, changes) = futures::channel::mpsc::unbounded();
-        let refusals = Self {
-            by_name: Arc::default(),
-            recheck,
-        };
-        (refusals, changes)
-    }
-
-    /// The apiserver's message, if it refused `policy` as it is now.
-    pub fn of(&self, policy: &ApprovalPolicy) -> Option<String> {
-        let by_name = self.by_name.read().ok()?;
-        by_name
-            .get(&policy.name_any())
-            .filter(|r| still_refused(r, Some(policy)))
-            .map(|r| r.message.clone())
-    }
-
-    fn snapshot(&self) -> BTreeMap<String, Refusal> {
-        self.by_name.read().map(|r| r.clone()).unwrap_or_default()
-    }
-
-    fn record(&self, policy: &ApprovalPolicy, message: String) {
-        if let Ok(mut by_name) = self.by_name.write() {
-            let refusal = Refusal {
-                generation: policy.metadata.generation,
-                message,
-            };
-            by_name.insert(policy.name_any(), refusal);
-        }
-        let _ = self.recheck.unbounded_send(());
-    }
-
-    /// Drops refusals of policies deleted or changed since, so that a fixed
-    /// policy is tried again and its Ready condition looked at again.
-    fn forget_stale(&self, policies: &[Arc<ApprovalPolicy>]) {
-        let Ok(mut by_name) = self.by_name.write() else {
-            return;
-        };
-        let stale: Vec<String> = by_name
-            .iter()
-            .filter(|(name, r)| {
-                let policy = policies.iter().find(|p| p.name_any() == **name);
-                !still_refused(r, policy.map(AsRef::as_ref))
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        if stale.is_empty() {
-            return;
-        }
-        for name in stale {
-            by_name.remove(&name);
-        }
-        let _ = self.recheck.unbounded_send(());
-    }
-}
-
-/// The apiserver refused a policy's rules at this generation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    pub generation: Option<i64>,
-    pub message: String,
-}
-
-/// Whether a refusal still applies: the policy exists, unchanged since.
-fn still_refused(refusal: &Refusal, policy: Option<&ApprovalPolicy>) -> bool {
-    policy.is_some_and(|p| p.metadata.generation == refusal.generation)
-}
-
-/// The policies to register: those not refused at their current generation.
-fn registrable<'a>(
-    policies: &'a [Arc<ApprovalPolicy>],
-    refused: &BTreeMap<String, Refusal>,
-) -> Vec<&'a Arc<ApprovalPolicy>> {
-    policies
-        .iter()
-        .filter(|p| {
-            !refused
-                .get(&p.name_any())
-                .is_some_and(|r| still_refused(r, Some(p)))
-        })
-        .collect()
 }
 
 struct Maintainer {
@@ -680,57 +581,6 @@ mod tests {
         assert!(!any_ready(&[slice(&[])]), "a slice with no endpoints");
         assert!(!any_ready(&[slice(&[Some(false), None])]), "starting pods");
         assert!(any_ready(&[slice(&[Some(false)]), slice(&[Some(true)])]));
-    }
-
-    fn policy(name: &str, generation: i64) -> Arc<ApprovalPolicy> {
-        let spec = serde_yaml_ng::from_str(
-            "rules: [{apiGroups: [''], resources: [services], operations: [UPDATE]}]\n\
-             approvers: {groups: [sre]}\n",
-        )
-        .unwrap();
-        let mut policy = ApprovalPolicy::new(name, spec);
-        policy.metadata.generation = Some(generation);
-        Arc::new(policy)
-    }
-
-    #[test]
-    fn a_refused_policy_is_left_out_until_it_changes_and_a_stale_refusal_is_forgotten() {
-        let (refusals, mut rechecks) = Refusals::new();
-        let (bad, good) = (policy("bad", 1), policy("good", 1));
-        refusals.record(
-            &bad,
-            "webhooks[0].rules[0].operations: Invalid value".into(),
-        );
-        assert!(
-            rechecks.try_recv().is_ok(),
-            "the policy reconciler looks again"
-        );
-        let policies = [Arc::clone(&bad), Arc::clone(&good)];
-        let names = |kept: Vec<&Arc<ApprovalPolicy>>| -> Vec<String> {
-            kept.iter().map(|p| p.name_any()).collect()
-        };
-        assert_eq!(
-            names(registrable(&policies, &refusals.snapshot())),
-            ["good"]
-        );
-        assert!(refusals.of(&bad).is_some_and(|m| m.contains("operations")));
-        assert_eq!(refusals.of(&good), None);
-
-        // Edited: tried again, and no longer shown as refused.
-        let fixed = policy("bad", 2);
-        assert_eq!(refusals.of(&fixed), None);
-        let policies = [Arc::clone(&fixed), Arc::clone(&good)];
-        assert_eq!(
-            names(registrable(&policies, &refusals.snapshot())),
-            ["bad", "good"]
-        );
-        refusals.forget_stale(&policies);
-        assert!(refusals.snapshot().is_empty());
-        assert!(rechecks.try_recv().is_ok());
-        // Deleted: forgotten as well.
-        refusals.record(&bad, "refused".into());
-        refusals.forget_stale(&[good]);
-        assert!(refusals.snapshot().is_empty());
     }
 
     #[test]
