@@ -49,6 +49,14 @@ pub enum Error {
     #[error("{what}: it kept changing")]
     Conflict { what: String },
 
+    /// The name is taken by an object that is not the one meant.
+    #[error("{what} already exists and asks for a different action")]
+    Taken { what: String },
+
+    /// A task the work was handed to ended without an answer.
+    #[error("a background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+
     #[error("notification over {channel}: {message}{}", with_cause(.source.as_ref()))]
     Notify {
         channel: &'static str,
@@ -110,6 +118,8 @@ impl Error {
             Self::Tls { .. } => "tls",
             Self::LeaderElection(_) => "leader_election",
             Self::Conflict { .. } => "conflict",
+            Self::Taken { .. } => "taken",
+            Self::Task(_) => "task",
             Self::Notify { .. } => "notify",
         }
     }
@@ -122,7 +132,8 @@ impl Error {
             Self::Yaml(_) | Self::Json(_) => Reason::SerializationError,
             Self::Certificate(_) | Self::Tls { .. } => Reason::CertificateError,
             Self::LeaderElection(_) => Reason::LeaderElectionFailed,
-            Self::Conflict { .. } => Reason::WriteConflict,
+            Self::Conflict { .. } | Self::Taken { .. } => Reason::WriteConflict,
+            Self::Task(_) => Reason::InternalError,
             Self::Notify { .. } => Reason::NotificationFailed,
         }
     }

@@ -58,8 +58,10 @@ pub enum Reason {
     SerializationError,
     CertificateError,
     LeaderElectionFailed,
-    /// A conditioned write lost every retry.
+    /// A conditioned write lost every retry, or a name was taken.
     WriteConflict,
+    /// A task failed inside approval-gate.
+    InternalError,
 }
 
 impl Reason {
@@ -85,6 +87,7 @@ impl Reason {
             Self::CertificateError => "CertificateError",
             Self::LeaderElectionFailed => "LeaderElectionFailed",
             Self::WriteConflict => "WriteConflict",
+            Self::InternalError => "InternalError",
         }
     }
 }

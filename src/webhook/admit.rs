@@ -20,6 +20,7 @@ use crate::{
     },
     change::{self, Action, Redactor},
     crd::ApprovalPolicy,
+    error::report,
     events::{Note, Reason},
     metrics::Metrics,
 };
@@ -118,12 +119,16 @@ async fn carry_out(
         } else {
             hold_effects(webhook, review, attempt, &verdict.policy, hold).await
         };
+        let why = match &created {
+            Some(Created::Failed(e)) => report(e),
+            _ => String::new(),
+        };
         let state = match (&created, hold.create.is_some()) {
             (_, false) => RequestState::Pending,
             (None, true) => RequestState::WouldBeCreated,
             (Some(Created::New | Created::AlreadyExists), true) => RequestState::Created,
             (Some(Created::TimedOut), true) => RequestState::Creating,
-            (Some(Created::Failed(why)), true) => RequestState::Failed(why),
+            (Some(Created::Failed(_)), true) => RequestState::Failed(&why),
         };
         return deny(
             response,
@@ -167,7 +172,7 @@ async fn hold_effects(
         Metrics::count(&webhook.metrics.auto_requests, result.label());
         match &result {
             Created::Failed(e) => {
-                tracing::warn!(error = %e, request = %hold.name, "creating the pending request failed")
+                tracing::warn!(error = %report(e), request = %hold.name, "creating the pending request failed")
             }
             Created::TimedOut => {
                 tracing::warn!(request = %hold.name, "creating the pending request is slow; denied without waiting")
@@ -262,6 +267,7 @@ async fn consume(webhook: &Webhook, decision: &Decision, attempt: &Attempt) -> R
             }
             Use::Failed(e) => {
                 Metrics::count(&webhook.metrics.single_use, "failed");
+                tracing::warn!(error = %report(&e), request = %grant.request.name_any(), "recording a single use failed");
                 return Err(format!(
                     "approval-gate could not record the use of the approval ({e}); retry"
                 ));

@@ -16,15 +16,17 @@ use crate::{
         ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec, Phase,
         Transition, UsedBy,
     },
+    error::Error,
     lifecycle::{Projection, Terms, evaluate, transitions},
 };
 
 /// How creating the pending request turned out.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Created {
     New,
     AlreadyExists,
-    Failed(String),
+    /// Why, with its cause.
+    Failed(Error),
     TimedOut,
 }
 
@@ -61,19 +63,17 @@ pub async fn create_request(
                 Ok(existing) if same_action(&existing.spec, &request.spec) => {
                     Created::AlreadyExists
                 }
-                Ok(_) => Created::Failed(format!(
-                    "ApprovalRequest {}/{} already exists and asks for a different action",
-                    ns,
-                    request.name_any()
-                )),
-                Err(e) => Created::Failed(e.to_string()),
+                Ok(_) => Created::Failed(Error::Taken {
+                    what: format!("ApprovalRequest {}/{}", ns, request.name_any()),
+                }),
+                Err(e) => Created::Failed(Error::Kube(e)),
             },
-            Err(e) => Created::Failed(e.to_string()),
+            Err(e) => Created::Failed(Error::Kube(e)),
         }
     });
     match tokio::time::timeout(bound, task).await {
         Ok(Ok(created)) => created,
-        Ok(Err(join)) => Created::Failed(join.to_string()),
+        Ok(Err(join)) => Created::Failed(Error::Task(join)),
         Err(_) => Created::TimedOut,
     }
 }
@@ -121,7 +121,8 @@ pub enum Use {
     },
     /// Another admission used it first, or it stopped being valid.
     Lost(String),
-    Failed(String),
+    /// Writing the use failed, with its cause.
+    Failed(Error),
 }
 
 const ATTEMPTS: usize = 3;
@@ -186,9 +187,9 @@ pub async fn record_use(
             }
             Err(kube::Error::Api(s)) if s.code == 409 => match api.get(&current.name_any()).await {
                 Ok(fresh) => current = fresh,
-                Err(e) => return Use::Failed(e.to_string()),
+                Err(e) => return Use::Failed(Error::Kube(e)),
             },
-            Err(e) => return Use::Failed(e.to_string()),
+            Err(e) => return Use::Failed(Error::Kube(e)),
         }
     }
     Use::Lost("too many concurrent uses".to_owned())
