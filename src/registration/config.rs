@@ -219,28 +219,7 @@ pub fn configuration(
     ca_bundle: &[u8],
     groups: Vec<ScopedRules>,
 ) -> ValidatingWebhookConfiguration {
-    let ca_bundle = Some(ByteString(ca_bundle.to_vec()));
-    let client_config = match &registration.endpoint {
-        Endpoint::Url(url) => WebhookClientConfig {
-            url: Some(format!("{}/validate", url.trim_end_matches('/'))),
-            ca_bundle,
-            service: None,
-        },
-        Endpoint::Service {
-            namespace,
-            name,
-            port,
-        } => WebhookClientConfig {
-            url: None,
-            ca_bundle,
-            service: Some(ServiceReference {
-                namespace: namespace.clone(),
-                name: name.clone(),
-                path: Some("/validate".to_owned()),
-                port: Some(*port),
-            }),
-        },
-    };
+    let client_config = client_config(&registration.endpoint, ca_bundle);
     let never = LabelSelectorRequirement {
         key: NAMESPACE_NAME_LABEL.to_owned(),
         operator: "NotIn".to_owned(),
@@ -250,20 +229,7 @@ pub fn configuration(
         ]),
     };
     let gate = |name: String, scope: &NamespaceScope, rules: Vec<RuleWithOperations>| {
-        let mut selector = match scope {
-            NamespaceScope::Any => LabelSelector::default(),
-            // `In` needs a value; with none listed the webhook has no rules.
-            NamespaceScope::Named(names) if names.is_empty() => LabelSelector::default(),
-            NamespaceScope::Named(names) => LabelSelector {
-                match_expressions: Some(vec![LabelSelectorRequirement {
-                    key: NAMESPACE_NAME_LABEL.to_owned(),
-                    operator: "In".to_owned(),
-                    values: Some(names.iter().cloned().collect()),
-                }]),
-                match_labels: None,
-            },
-            NamespaceScope::Selected(selector) => selector.clone(),
-        };
+        let mut selector = selector_of(scope);
         selector
             .match_expressions
             .get_or_insert_with(Vec::new)
@@ -334,6 +300,50 @@ pub fn configuration(
             ..ObjectMeta::default()
         },
         webhooks: Some([vec![webhook, guard], scoped].concat()),
+    }
+}
+
+/// Where the apiserver sends reviews: the URL or the Service, on `/validate`.
+fn client_config(endpoint: &Endpoint, ca_bundle: &[u8]) -> WebhookClientConfig {
+    let ca_bundle = Some(ByteString(ca_bundle.to_vec()));
+    match endpoint {
+        Endpoint::Url(url) => WebhookClientConfig {
+            url: Some(format!("{}/validate", url.trim_end_matches('/'))),
+            ca_bundle,
+            service: None,
+        },
+        Endpoint::Service {
+            namespace,
+            name,
+            port,
+        } => WebhookClientConfig {
+            url: None,
+            ca_bundle,
+            service: Some(ServiceReference {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                path: Some("/validate".to_owned()),
+                port: Some(*port),
+            }),
+        },
+    }
+}
+
+/// The namespaces a group of rules applies in, as a selector.
+fn selector_of(scope: &NamespaceScope) -> LabelSelector {
+    match scope {
+        NamespaceScope::Any => LabelSelector::default(),
+        // `In` needs a value; with none listed the webhook has no rules.
+        NamespaceScope::Named(names) if names.is_empty() => LabelSelector::default(),
+        NamespaceScope::Named(names) => LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: NAMESPACE_NAME_LABEL.to_owned(),
+                operator: "In".to_owned(),
+                values: Some(names.iter().cloned().collect()),
+            }]),
+            match_labels: None,
+        },
+        NamespaceScope::Selected(selector) => selector.clone(),
     }
 }
 

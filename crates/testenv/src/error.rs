@@ -1,4 +1,6 @@
-//! The harness's one error type.
+//! The harness's one error type. What the product's own error type already
+//! says (I/O, the Kubernetes API, serialization, certificates) is carried as
+//! [`Error::Product`]; the harness adds its own failures.
 
 use std::path::PathBuf;
 
@@ -12,33 +14,11 @@ pub enum Error {
     #[error("local control plane: {0}")]
     ControlPlane(String),
 
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
-
     #[error("timed out after {after:?} waiting for {what}")]
     Timeout {
         what: String,
         after: std::time::Duration,
     },
-
-    #[error("Kubernetes API error: {0}")]
-    Kube(#[from] kube::Error),
-
-    #[error("the kubeconfig could not be used: {0}")]
-    Kubeconfig(#[from] kube::config::KubeconfigError),
-
-    #[error("YAML error: {0}")]
-    Yaml(#[from] serde_yaml_ng::Error),
-
-    #[error("JSON error: {0}")]
-    Json(#[from] serde_json::Error),
-
-    #[error("certificate error: {0}")]
-    Certificate(#[from] rcgen::Error),
 
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
@@ -49,11 +29,27 @@ pub enum Error {
 
 impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io {
-            context: context.into(),
-            source,
-        }
+        Self::Product(approval_gate::Error::io(context, source))
     }
 }
+
+/// Errors the product's error type wraps, converted through it.
+macro_rules! through_product {
+    ($($from:ty),*) => {
+        $(impl From<$from> for Error {
+            fn from(e: $from) -> Self {
+                Self::Product(e.into())
+            }
+        })*
+    };
+}
+
+through_product!(
+    kube::Error,
+    kube::config::KubeconfigError,
+    serde_yaml_ng::Error,
+    serde_json::Error,
+    rcgen::Error
+);
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
