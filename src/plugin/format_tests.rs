@@ -8,10 +8,7 @@ use pretty_assertions::assert_eq;
 use super::*;
 use crate::plugin::golden::golden;
 use crate::{
-    crd::{
-        Approval, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus,
-        Operation, Target, UsedBy, Verdict,
-    },
+    crd::{Approval, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestStatus, UsedBy, Verdict},
     plugin::{client::event_line, view::RequestView},
 };
 
@@ -29,28 +26,17 @@ fn policy(extra: &str) -> ApprovalPolicySpec {
     serde_yaml_ng::from_str(&format!("{base}{extra}")).unwrap()
 }
 
+/// The shared test request, named and placed, bound to a digest, with a
+/// reason, under policy `prod-deploys`, made `created_ago` seconds before [`now`].
 fn request(ns: &str, name: &str, requester: &str, created_ago: i64) -> ApprovalRequest {
-    let mut req = ApprovalRequest::new(
-        name,
-        ApprovalRequestSpec {
-            requester: requester.into(),
-            operation: Operation::Update,
-            target: Target {
-                api_group: "apps".into(),
-                resource: "deployments".into(),
-                subresource: None,
-                namespace: ns.into(),
-                name: "checkout".into(),
-            },
-            digest: Some(format!("sha256:{}", "ab12".repeat(16))),
-            reason: "INC-1234 roll back the bad release".into(),
-            policy: "prod-deploys".into(),
-            change: None,
-            previous: None,
-        },
-    );
+    let mut req = crate::testing::request(requester, 0);
+    req.metadata.name = Some(name.into());
     req.metadata.namespace = Some(ns.into());
     req.metadata.creation_timestamp = Some(ago(created_ago));
+    req.spec.target.namespace = ns.into();
+    req.spec.digest = Some(format!("sha256:{}", "ab12".repeat(16)));
+    req.spec.reason = "INC-1234 roll back the bad release".into();
+    req.spec.policy = "prod-deploys".into();
     req.status = Some(ApprovalRequestStatus::default());
     req
 }
