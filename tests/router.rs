@@ -8,10 +8,11 @@ use std::{
 };
 
 use approval_gate::{
-    admission::{Attempt, decision::DecisionConfig},
+    admission::{Attempt, decision::DecisionConfig, digest::digest_as_admitted},
+    change::{Action, Redactor, record, verify::verify},
     crd::{
         Approval, ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec,
-        ApprovalRequestStatus,
+        ApprovalRequestStatus, Operation,
     },
     index::Index,
     webhook::{
@@ -326,6 +327,32 @@ async fn pod_exec_is_held_by_an_exec_policy_and_not_by_a_deployments_policy() {
         "{message}"
     );
     assert!(message.contains("kubectl approve pod-web-0-"), "{message}");
+}
+
+/// A request written by hand for an exec, showing the exec it is for: the
+/// guard's check accepts its change and digest, and once approved it grants
+/// that very exec.
+#[tokio::test]
+async fn a_hand_written_exec_request_the_guard_accepts_grants_that_exec() {
+    let options = fixture_json("pod-exec-connect.json")["request"]["object"].clone();
+    let change = record(
+        &Action::connect("exec", &options),
+        &Redactor::new(b"k", Vec::new()),
+    );
+    let mut by_hand = mk_approved("by-hand", "no-exec", "pod-exec-connect.json");
+    by_hand.spec.digest = digest_as_admitted(Operation::Connect, Some(&options), None);
+    by_hand.spec.change = Some(Box::new(change));
+    assert_eq!(verify(&by_hand.spec), Ok(()), "the guard accepts it");
+    let exec = mk_policy(
+        "no-exec",
+        "rules: [{apiGroups: [''], resources: [pods/exec], operations: [CONNECT]}]\n\
+         approvers: {groups: [sre]}\nsingleUse: false",
+    );
+    let webhook = mk_webhook(vec![exec], vec![by_hand]);
+    webhook.ready.mark_all_ready();
+    let response = validate(router(webhook), fixture("pod-exec-connect.json")).await;
+    assert!(response.allowed, "{}", response.result.message);
+    assert_eq!(annotation(&response, "verdict"), Some("granted"));
 }
 
 #[tokio::test]

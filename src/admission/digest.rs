@@ -103,6 +103,19 @@ pub fn digest(
     )
 }
 
+/// [`digest_review`] of objects given as values: the digest the webhook
+/// computes for the action these objects describe. A hand-written request is
+/// checked against it, so what the guard accepts is what admission grants.
+pub fn digest_as_admitted(
+    operation: Operation,
+    object: Option<&Value>,
+    old_object: Option<&Value>,
+) -> Option<String> {
+    let object = object.map(Json::of);
+    let old_object = old_object.map(Json::of);
+    digest_review(operation, object.as_ref(), old_object.as_ref())
+}
+
 /// The digest of an action as an AdmissionReview states it: the webhook's
 /// digest, computed from the review's objects as parsed from its body.
 pub fn digest_review(

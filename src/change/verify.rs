@@ -9,7 +9,7 @@ use super::{
     summary::summarize,
 };
 use crate::{
-    admission::digest::digest,
+    admission::digest::digest_as_admitted,
     crd::{ApprovalRequestSpec, Change, ConnectChange, Operation},
 };
 
@@ -62,7 +62,7 @@ pub fn verify(spec: &ApprovalRequestSpec) -> Result<(), Mismatch> {
     }
     let computed = match op {
         Operation::Update => return Err(Mismatch::UpdateByHand),
-        Operation::Create => digest(op, Some(&created_object(change)?), None),
+        Operation::Create => digest_as_admitted(op, Some(&created_object(change)?), None),
         Operation::Delete => {
             let uid = change
                 .delete
@@ -70,7 +70,7 @@ pub fn verify(spec: &ApprovalRequestSpec) -> Result<(), Mismatch> {
                 .map(|d| d.uid.as_str())
                 .filter(|u| !u.is_empty())
                 .ok_or(Mismatch::Shape(op, "delete.uid is missing"))?;
-            digest(op, None, Some(&json!({"metadata": {"uid": uid}})))
+            digest_as_admitted(op, None, Some(&json!({"metadata": {"uid": uid}})))
         }
         Operation::Connect => {
             let options = change
@@ -78,7 +78,7 @@ pub fn verify(spec: &ApprovalRequestSpec) -> Result<(), Mismatch> {
                 .as_ref()
                 .map(connect_options)
                 .ok_or(Mismatch::Shape(op, "connect is missing"))?;
-            digest(op, Some(&options), None)
+            digest_as_admitted(op, Some(&options), None)
         }
     }
     .unwrap_or_default();
@@ -149,6 +149,10 @@ mod tests {
 
     use super::*;
     use crate::{
+        admission::{
+            digest::{digest, digest_review},
+            json::Json,
+        },
         change::{Action, Redactor, record},
         crd::Target,
     };
@@ -175,7 +179,10 @@ mod tests {
     fn create_of(object: &Value) -> (Change, Option<String>) {
         let action = Action::create(object);
         let change = record(&action, &Redactor::new(b"k", Vec::new()));
-        (change, digest(Operation::Create, Some(object), None))
+        (
+            change,
+            digest_as_admitted(Operation::Create, Some(object), None),
+        )
     }
 
     #[test]
@@ -212,10 +219,16 @@ mod tests {
         let options = json!({"kind": "PodExecOptions", "apiVersion": "v1", "command": ["sh"], "container": "app", "stdin": true, "stdout": true, "tty": true});
         let action = Action::connect("exec", &options);
         let change = record(&action, &Redactor::new(b"k", Vec::new()));
-        let d = digest(Operation::Connect, Some(&options), None);
+        // The digest the webhook computes for this exec, from its review.
+        let d = digest_review(Operation::Connect, Some(&Json::of(&options)), None);
         let mut s = spec(Operation::Connect, change.clone(), d.clone());
         s.target.subresource = Some("exec".into());
         assert_eq!(verify(&s), Ok(()));
+        // The options hashed as given (without the empty metadata a review's
+        // typed options carry) are not what admission would grant.
+        s.digest = digest(Operation::Connect, Some(&options), None);
+        assert!(matches!(verify(&s), Err(Mismatch::Digest { .. })));
+        s.digest = d;
         let mut other = change;
         other.connect.as_mut().unwrap().command = vec!["ls".into()];
         other.summary = summarize(Operation::Connect, Some("exec"), &other);
