@@ -3,5 +3,6 @@
 
 pub mod client_auth;
 pub mod probes;
+pub mod serve;
 pub mod shutdown;
 pub mod tls;

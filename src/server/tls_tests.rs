@@ -1,16 +1,20 @@
 //! Tests for the TLS server and certificate reloading.
 use std::{
+    net::SocketAddr,
     os::unix::fs::symlink,
     sync::atomic::{AtomicBool, AtomicUsize, Ordering},
 };
 
-use axum::{http::StatusCode, routing::get};
+use axum::{Router, extract::ConnectInfo, http::StatusCode, routing::get};
+use prometheus_client::metrics::{counter::Counter, family::Family};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::{ClientConfig, RootCertStore, client::Resumption};
 use rustls_pki_types::ServerName;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
 
 use super::*;
+use crate::metrics::ResultLabels;
 
 /// Only a guard against hangs; nothing is measured against it.
 const GUARD: Duration = Duration::from_secs(20);

@@ -1,0 +1,79 @@
+//! Unit tests for the console's pages.
+
+use super::*;
+use crate::{
+    crd::{ApprovalRequest, ApprovalRequestSpec},
+    plugin::view::RequestView,
+};
+
+fn detail(reason: &str) -> Detail {
+    let spec: ApprovalRequestSpec = serde_json::from_value(serde_json::json!({
+        "requester": "alice",
+        "operation": "UPDATE",
+        "target": {"apiGroup": "apps", "resource": "deployments", "namespace": "prod", "name": "web"},
+        "reason": reason,
+        "policy": "prod",
+    }))
+    .expect("a spec");
+    let mut req = ApprovalRequest::new("r1", spec);
+    req.metadata.namespace = Some("prod".to_owned());
+    Detail {
+        view: RequestView::new(&req, None, Timestamp::now()),
+        approvers: "group sre".to_owned(),
+        events: Vec::new(),
+        may_decide: true,
+        may_revoke: false,
+    }
+}
+
+#[test]
+fn what_the_requester_wrote_is_text_never_markup() {
+    let viewer = Viewer {
+        user: "bob",
+        groups: &[],
+        csrf: "t0k",
+    };
+    let page = live(
+        &viewer,
+        &detail("<script>alert(1)</script><img src=x onerror=y>"),
+        Timestamp::now(),
+    )
+    .into_string();
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(!page.contains("<img"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+}
+
+#[test]
+fn every_form_carries_the_csrf_token() {
+    let viewer = Viewer {
+        user: "bob",
+        groups: &[],
+        csrf: "t0k",
+    };
+    let page = live(&viewer, &detail("why"), Timestamp::now()).into_string();
+    let forms = page.matches("<form").count();
+    assert_eq!(forms, 2, "{page}");
+    assert_eq!(
+        page.matches(r#"name="csrf" value="t0k""#).count(),
+        forms,
+        "{page}"
+    );
+}
+
+#[test]
+fn the_requester_is_told_why_there_is_no_button() {
+    let viewer = Viewer {
+        user: "alice",
+        groups: &[],
+        csrf: "t",
+    };
+    let mut d = detail("why");
+    d.may_decide = false;
+    let page = live(&viewer, &d, Timestamp::now()).into_string();
+    assert!(!page.contains("id=\"approve\""), "{page}");
+    assert!(page.contains("This is your own request"), "{page}");
+}
