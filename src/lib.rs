@@ -14,6 +14,7 @@ pub mod index;
 pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
+pub mod operator;
 pub mod pki;
 pub mod plugin;
 pub mod registration;

@@ -10,9 +10,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::{
     admission::{decision::DecisionConfig, guard::GuardConfig},
     console::{self, ConsoleConfig, auth::OidcConfig},
-    controller::{self, OperatorConfig},
     crd,
     metrics::Metrics,
+    operator::{self, OperatorConfig},
     server::{
         probes::{self, Once},
         shutdown, tls,
@@ -309,11 +309,11 @@ async fn run(args: WebhookArgs, operator: Option<OperatorFlags>) -> anyhow::Resu
         Some(flags) => {
             // The webhook's readiness is the port's: a replica that serves
             // admission is ready whether or not it leads.
-            let operating = controller::run(
+            let operating = operator::run(
                 client,
                 operator_config(&args.common, &flags),
                 metrics,
-                Arc::new(Once::new(controller::NOT_JOINED)),
+                Arc::new(Once::new(operator::NOT_JOINED)),
                 shutdown,
             );
             let (served, operated) = tokio::join!(serving, operating);
@@ -365,10 +365,10 @@ async fn run_operator_only(args: OperatorArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.common.metrics_listen)
         .await
         .with_context(|| format!("binding {}", args.common.metrics_listen))?;
-    let joined = Arc::new(Once::new(controller::NOT_JOINED));
+    let joined = Arc::new(Once::new(operator::NOT_JOINED));
     let router = probes::with_metrics(Arc::clone(&metrics), Arc::clone(&joined));
     let plain = tls::serve_plain(listener, router, shutdown::fired(shutdown.clone()));
-    let operating = controller::run(
+    let operating = operator::run(
         client,
         operator_config(&args.common, &args.operator),
         metrics,
