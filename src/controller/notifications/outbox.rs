@@ -11,7 +11,7 @@
 //! tried again by the worker after [`RETRY_AFTER`].
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::Arc,
     time::Duration,
 };
@@ -26,7 +26,7 @@ use kube::{
 };
 use tokio::{
     sync::{Semaphore, mpsc},
-    task::JoinSet,
+    task::{Id, JoinSet},
 };
 use tracing::Instrument as _;
 
@@ -100,27 +100,36 @@ struct Worker {
 impl Worker {
     async fn run(self, mut rx: mpsc::UnboundedReceiver<Key>) {
         let permits = Arc::new(Semaphore::new(CONCURRENCY));
-        let mut running: HashSet<Key> = HashSet::new();
+        // The request each running job is about, by task: a job that
+        // panicked still frees its request (and is tried again).
+        let mut running: HashMap<Id, Key> = HashMap::new();
+        let mut busy: HashSet<Key> = HashSet::new();
         let mut rerun: HashSet<Key> = HashSet::new();
-        let mut jobs: JoinSet<(Key, Option<Duration>)> = JoinSet::new();
+        let mut jobs: JoinSet<Option<Duration>> = JoinSet::new();
         loop {
             tokio::select! {
                 key = rx.recv() => {
                     let Some(key) = key else { break };
-                    if running.contains(&key) {
+                    if busy.contains(&key) {
                         rerun.insert(key);
                     } else {
-                        running.insert(key.clone());
-                        self.spawn(&mut jobs, &permits, key);
+                        busy.insert(key.clone());
+                        let id = self.spawn(&mut jobs, &permits, key.clone());
+                        running.insert(id, key);
                     }
                 }
-                Some(done) = jobs.join_next(), if !jobs.is_empty() => {
-                    let Ok((key, retry)) = done else { continue };
+                Some(done) = jobs.join_next_with_id(), if !jobs.is_empty() => {
+                    let (id, retry) = match done {
+                        Ok((id, retry)) => (id, retry),
+                        Err(e) => (e.id(), Some(RETRY_AFTER)),
+                    };
+                    let Some(key) = running.remove(&id) else { continue };
                     if rerun.remove(&key) {
-                        self.spawn(&mut jobs, &permits, key);
+                        let id = self.spawn(&mut jobs, &permits, key.clone());
+                        running.insert(id, key);
                         continue;
                     }
-                    running.remove(&key);
+                    busy.remove(&key);
                     if let Some(after) = retry {
                         self.retry_after(key, after);
                     }
@@ -131,10 +140,10 @@ impl Worker {
 
     fn spawn(
         &self,
-        jobs: &mut JoinSet<(Key, Option<Duration>)>,
+        jobs: &mut JoinSet<Option<Duration>>,
         permits: &Arc<Semaphore>,
         key: Key,
-    ) {
+    ) -> Id {
         let courier = Arc::clone(&self.courier);
         let permits = Arc::clone(permits);
         let span = tracing::info_span!(
@@ -144,18 +153,17 @@ impl Worker {
         );
         let job = async move {
             let Ok(_permit) = permits.acquire_owned().await else {
-                return (key, None);
+                return None;
             };
-            let retry = match courier.deliver(&key).await {
+            match courier.deliver(&key).await {
                 Ok(retry) => retry,
                 Err(error) => {
                     tracing::warn!(error = %report(&error), "notifying failed; retrying later");
                     Some(RETRY_AFTER)
                 }
-            };
-            (key, retry)
+            }
         };
-        jobs.spawn(job.instrument(span));
+        jobs.spawn(job.instrument(span)).id()
     }
 
     fn retry_after(&self, key: Key, after: Duration) {
