@@ -93,14 +93,7 @@ pub fn digest(
     object: Option<&Value>,
     old_object: Option<&Value>,
 ) -> Option<String> {
-    let object = object.map(Json::of);
-    let old_object = old_object.map(Json::of);
-    hash(
-        operation,
-        object.as_ref(),
-        old_object.as_ref(),
-        Typing::AsGiven,
-    )
+    hash_values(operation, object, old_object, Typing::AsGiven)
 }
 
 /// [`digest_review`] of objects given as values: the digest the webhook
@@ -111,9 +104,18 @@ pub fn digest_as_admitted(
     object: Option<&Value>,
     old_object: Option<&Value>,
 ) -> Option<String> {
+    hash_values(operation, object, old_object, Typing::AsKube)
+}
+
+fn hash_values(
+    operation: Operation,
+    object: Option<&Value>,
+    old_object: Option<&Value>,
+    typing: Typing,
+) -> Option<String> {
     let object = object.map(Json::of);
     let old_object = old_object.map(Json::of);
-    digest_review(operation, object.as_ref(), old_object.as_ref())
+    hash(operation, object.as_ref(), old_object.as_ref(), typing)
 }
 
 /// The digest of an action as an AdmissionReview states it: the webhook's
