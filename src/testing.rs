@@ -56,3 +56,14 @@ pub fn approve(req: &mut ApprovalRequest, user: &str, groups: &[&str], at: i64) 
         comment: String::new(),
     });
 }
+
+/// A target in namespace `prod`.
+pub fn target(group: &str, resource: &str, sub: Option<&str>, name: &str) -> Target {
+    Target {
+        api_group: group.into(),
+        resource: resource.into(),
+        subresource: sub.map(Into::into),
+        namespace: "prod".into(),
+        name: name.into(),
+    }
+}

@@ -1,16 +1,7 @@
 //! Unit tests for the ApprovalRequest kind.
 
 use super::*;
-
-fn target(group: &str, resource: &str, sub: Option<&str>, name: &str) -> Target {
-    Target {
-        api_group: group.into(),
-        resource: resource.into(),
-        subresource: sub.map(Into::into),
-        namespace: "prod".into(),
-        name: name.into(),
-    }
-}
+use crate::testing::target;
 
 #[test]
 fn target_displays_like_kubectl_resource_names() {

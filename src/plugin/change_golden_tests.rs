@@ -14,20 +14,11 @@ use crate::{
     admission::digest::digest,
     change::{Action, Redactor, record},
     crd::{ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus, Target},
+    testing::target,
 };
 
 fn now() -> Timestamp {
     "2026-03-01T12:00:00Z".parse().unwrap()
-}
-
-fn target(group: &str, resource: &str, sub: Option<&str>, name: &str) -> Target {
-    Target {
-        api_group: group.into(),
-        resource: resource.into(),
-        subresource: sub.map(Into::into),
-        namespace: "prod".into(),
-        name: name.into(),
-    }
 }
 
 /// The request approval-gate creates for `action` on `target`.
