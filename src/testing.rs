@@ -67,3 +67,47 @@ pub fn target(group: &str, resource: &str, sub: Option<&str>, name: &str) -> Tar
         name: name.into(),
     }
 }
+
+/// The request approval-gate creates for `action` on `target` in `prod`,
+/// with its change record (redacted with a fixed key): created two minutes
+/// before `now`, pending one approval for 58 more minutes.
+pub fn held(
+    name: &str,
+    target: Target,
+    action: &crate::change::Action<'_>,
+    now: Timestamp,
+) -> ApprovalRequest {
+    use jiff::SignedDuration;
+    let redactor = crate::change::Redactor::for_target(
+        b"golden-key",
+        &target.api_group,
+        &target.resource,
+        &[],
+    );
+    let change = crate::change::record(action, &redactor);
+    let mut req = ApprovalRequest::new(
+        name,
+        ApprovalRequestSpec {
+            requester: "alice".into(),
+            operation: action.operation,
+            target,
+            digest: crate::admission::digest::digest(
+                action.operation,
+                action.object,
+                action.old_object,
+            ),
+            reason: "INC-77".into(),
+            policy: "prod".into(),
+            change: Some(Box::new(change)),
+            previous: None,
+        },
+    );
+    req.metadata.namespace = Some("prod".into());
+    req.metadata.creation_timestamp = Some(Time(now - SignedDuration::from_secs(120)));
+    req.status = Some(ApprovalRequestStatus {
+        required_approvals: Some(1),
+        expires_at: Some(Time(now + SignedDuration::from_secs(3480))),
+        ..ApprovalRequestStatus::default()
+    });
+    req
+}

@@ -19,6 +19,7 @@ use approval_gate_testenv::{
     identities::CONSOLE,
     oidc::{CONSOLE_CLIENT_ID, DEMO_USERS, DemoUser, IdentityProvider},
     process::ManagedProcess,
+    webhook::LocalWebhook,
 };
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
@@ -27,7 +28,7 @@ use kube::{
     api::{ObjectMeta, PostParams},
 };
 use serde_json::json;
-use support::{install_policy as policy, *};
+use support::{install_policy as policy, operator, receiver::HttpReceiver, *};
 use tokio::sync::Semaphore;
 
 struct Env {
@@ -39,6 +40,9 @@ struct Env {
     impersonating: ConsolePlan,
     driver_url: String,
     _driver: ManagedProcess,
+    /// The operator: it records the Events a request's page shows, and its
+    /// notifications link to [`Env::console`].
+    _operator: LocalWebhook,
     _dir: tempfile::TempDir,
 }
 
@@ -85,6 +89,10 @@ async fn start() -> Env {
     )
     .await
     .unwrap_or_else(|e| panic!("starting the console: {e}"));
+    let keep = Duration::from_secs(3600);
+    let args = operator::serve_args_linking(keep, &console.url);
+    let operator = operator::start("operator", &args).await;
+    operator::await_leader(&operator::instance(&operator)).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -116,6 +124,7 @@ async fn start() -> Env {
         impersonating,
         driver_url,
         _driver: driver,
+        _operator: operator,
         _dir: dir,
     }
 }
@@ -219,6 +228,16 @@ async fn click(b: &Browser, locator: Locator<'_>, then: Locator<'_>) {
     b.wait().for_element(then).await.unwrap();
 }
 
+/// Saves what the browser shows as `target/tmp/console-screenshots/<name>.png`,
+/// for people to look at (nothing compares its pixels).
+async fn screenshot(b: &Browser, name: &str) {
+    let png = b.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
 async fn text(b: &Browser, id: &str) -> String {
     b.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
 }
@@ -296,6 +315,7 @@ async fn bob_approves_in_the_browser_dave_sees_it_live_and_alices_retry_passes()
         .find(Locator::Css(&format!("tr[data-request='{ns}/{name}'] a")))
         .await
         .unwrap_or_else(|_| panic!("bob's inbox lacks {ns}/{name}"));
+    screenshot(&bob, "inbox").await;
     row.click().await.unwrap();
     let diff = bob
         .wait()
@@ -309,6 +329,9 @@ async fn bob_approves_in_the_browser_dave_sees_it_live_and_alices_retry_passes()
     assert!(diff.contains("- ") && diff.contains("app:v1"), "{diff}");
     assert_eq!(text(&bob, "requester").await, "alice");
     assert!(text(&bob, "approvals-count").await.starts_with("0 of 1"));
+    // Tall enough to show the whole diff and the decision forms.
+    bob.set_window_size(1200, 1800).await.unwrap();
+    screenshot(&bob, "request-page").await;
     bob.find(Locator::Id("approve-comment"))
         .await
         .unwrap()
@@ -394,6 +417,7 @@ async fn carol_sees_nothing_to_approve_and_a_forged_approval_names_the_guards_ru
     assert!(carol.find(Locator::Id("approve")).await.is_err());
     forge_post(&carol, &format!("/requests/{ns}/{name}/approve"), true).await;
     assert_eq!(text(&carol, "rule").await, "eligible-approver");
+    screenshot(&carol, "refusal").await;
     let refusal = text(&carol, "refusal").await;
     assert!(refusal.contains("not an approver"), "{refusal}");
     assert!(!carol.source().await.unwrap().contains("panicked"));
@@ -617,23 +641,25 @@ async fn in_impersonation_mode_the_console_acts_as_the_person_through_its_own_ac
     assert_eq!(approvals(&ns, &name).await, ["bob: "]);
     bob.close().await;
 
-    // The apiserver's audit names both: the console's account, impersonating bob.
+    // The apiserver's audit names both: the console's account, impersonating
+    // bob. (The operator writes the request's status too, as its own account.)
     let audit = std::fs::read_to_string(plane().audit_log()).unwrap();
-    let write = audit
+    let console_account = format!("system:serviceaccount:{ns}:{account}");
+    let writes: Vec<serde_json::Value> = audit
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|e| {
+        .filter(|e| {
             e["objectRef"]["resource"] == "approvalrequests"
                 && e["objectRef"]["subresource"] == "status"
                 && e["objectRef"]["name"] == name.as_str()
                 && e["verb"] == "update"
                 && e["responseStatus"]["code"] == 200
+                && e["user"]["username"] != CONTROLLER.username
         })
-        .expect("the approval's write in the audit log");
-    assert_eq!(
-        write["user"]["username"],
-        format!("system:serviceaccount:{ns}:{account}")
-    );
+        .collect();
+    assert_eq!(writes.len(), 1, "the approval's one write: {writes:?}");
+    let write = &writes[0];
+    assert_eq!(write["user"]["username"], console_account.as_str());
     assert_eq!(write["impersonatedUser"]["username"], "bob");
     let groups = write["impersonatedUser"]["groups"].to_string();
     assert!(groups.contains("\"sre\""), "{groups}");
@@ -699,5 +725,94 @@ async fn on_a_phone_sized_window_bob_denies_by_keyboard_and_the_history_finds_it
             .await
             .is_err()
     );
+    bob.close().await;
+}
+
+/// Reloads until the request's Events on the page name `reason`.
+async fn await_event(b: &Browser, reason: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let events = match b.find(Locator::Css("ul.events")).await {
+            Ok(list) => list.text().await.unwrap(),
+            Err(_) => String::new(),
+        };
+        if events.contains(reason) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page's Events never named {reason}: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.refresh().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_slack_message_links_the_page_where_bob_approves_then_revokes() {
+    env();
+    let receiver = HttpReceiver::start(0).await;
+    let ns = namespace("console-slack").await;
+    let key = format!("{ns}-slack");
+    let hook = "/services/T0/B0/console";
+    operator::secret(&key, receiver.url(hook).as_bytes()).await;
+    let notify = format!(
+        "notify:\n- slack: {{webhookUrlSecretRef: {{name: {}, key: {key}}}}}\n",
+        operator::SECRET
+    );
+    policy(&ns, &format!("{}{notify}", POLICY.replace("NS", &ns))).await;
+    apply(&ADMIN, &deployment(&ns, "checkout", "app:v1")).ok();
+    let msg = apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails();
+    let name = request_name(&msg, &ns);
+
+    // The Slack message the receiver got links to the request's page.
+    let slack = receiver.await_on(hook, 1, operator::SLACK).await;
+    assert_eq!(slack.len(), 1, "the approvers' Slack message");
+    let blocks = slack[0].json()["blocks"].to_string();
+    let end = blocks
+        .find("|Review it in the console>")
+        .unwrap_or_else(|| panic!("no link to the console in {blocks}"));
+    let link = &blocks[blocks[..end].rfind('<').unwrap() + 1..end];
+    let console = &env().console;
+    assert_eq!(link, format!("{}/requests/{ns}/{name}", console.url));
+
+    // bob follows it: signed in, he lands on that page, with its Events.
+    let _permit = BROWSERS.acquire().await.unwrap();
+    let bob = browser().await;
+    sign_in(
+        &bob,
+        user("bob"),
+        link.strip_prefix(console.url.as_str()).unwrap(),
+    )
+    .await;
+    assert_eq!(bob.current_url().await.unwrap().as_str(), link);
+    assert_eq!(text(&bob, "requester").await, "alice");
+    assert!(text(&bob, "phase").await.contains("Pending"));
+    await_event(&bob, "Requested").await;
+
+    // Approve, then Revoke with a reason: alice's retry is held again.
+    click(&bob, Locator::Id("approve"), Locator::Id("revoke")).await;
+    assert!(text(&bob, "phase").await.contains("Approved"));
+    bob.find(Locator::Id("revoke-comment"))
+        .await
+        .unwrap()
+        .send_keys("approved the wrong tag")
+        .await
+        .unwrap();
+    click(&bob, Locator::Id("revoke"), Locator::Id("phase")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !text(&bob, "phase").await.contains("Revoked") {
+        assert!(Instant::now() < deadline, "the revocation never showed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        bob.source()
+            .await
+            .unwrap()
+            .contains("approved the wrong tag")
+    );
+    await_event(&bob, "Revoked").await;
+    let again = apply(&ALICE, &deployment(&ns, "checkout", "app:v2")).fails();
+    assert_ne!(request_name(&again, &ns), name, "{again}");
     bob.close().await;
 }

@@ -77,3 +77,32 @@ fn the_requester_is_told_why_there_is_no_button() {
     assert!(!page.contains("id=\"approve\""), "{page}");
     assert!(page.contains("This is your own request"), "{page}");
 }
+
+#[test]
+fn an_exec_shows_its_command_line_as_text() {
+    let options = serde_json::json!({"kind": "PodExecOptions", "apiVersion": "v1",
+        "command": ["sh", "-c", "echo <b>hi</b> | tee /tmp/x"], "container": "app",
+        "stdin": true, "stdout": true, "tty": true});
+    let action = crate::change::Action::connect("exec", &options);
+    let target = crate::testing::target("", "pods", Some("exec"), "web-0");
+    let now = Timestamp::now();
+    let mut d = detail("debugging");
+    d.view = RequestView::new(
+        &crate::testing::held("web-0-exec", target, &action, now),
+        None,
+        now,
+    );
+    let viewer = Viewer {
+        user: "bob",
+        groups: &[],
+        csrf: "t",
+    };
+    let page = live(&viewer, &d, now).into_string();
+    let command = page
+        .split_once(r#"<code id="command">"#)
+        .and_then(|(_, rest)| rest.split_once("</code>"))
+        .map(|(command, _)| command)
+        .unwrap_or_else(|| panic!("no command line on the page: {page}"));
+    assert_eq!(command, "sh -c 'echo &lt;b&gt;hi&lt;/b&gt; | tee /tmp/x'");
+    assert!(!page.contains("<b>hi"), "{page}");
+}

@@ -1,8 +1,7 @@
 //! Golden files for `describe` and `diff` of each kind of change: an UPDATE
 //! (one image), a CREATE, a DELETE, an exec and a Secret update.
 
-use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::{
@@ -11,42 +10,18 @@ use super::{
     view::RequestView,
 };
 use crate::{
-    admission::digest::digest,
-    change::{Action, Redactor, record},
-    crd::{ApprovalRequest, ApprovalRequestSpec, ApprovalRequestStatus, Target},
-    testing::target,
+    change::Action,
+    crd::{ApprovalRequest, Target},
+    testing::{self, target},
 };
 
 fn now() -> Timestamp {
     "2026-03-01T12:00:00Z".parse().unwrap()
 }
 
-/// The request approval-gate creates for `action` on `target`.
+/// The request approval-gate creates for `action` on `target`, two minutes old.
 fn held(name: &str, target: Target, action: &Action<'_>) -> ApprovalRequest {
-    let redactor = Redactor::for_target(b"golden-key", &target.api_group, &target.resource, &[]);
-    let change = record(action, &redactor);
-    let obj = action.object;
-    let mut req = ApprovalRequest::new(
-        name,
-        ApprovalRequestSpec {
-            requester: "alice".into(),
-            operation: action.operation,
-            target,
-            digest: digest(action.operation, obj, action.old_object),
-            reason: "INC-77".into(),
-            policy: "prod".into(),
-            change: Some(Box::new(change)),
-            previous: None,
-        },
-    );
-    req.metadata.namespace = Some("prod".into());
-    req.metadata.creation_timestamp = Some(Time(now() - SignedDuration::from_secs(120)));
-    req.status = Some(ApprovalRequestStatus {
-        required_approvals: Some(1),
-        expires_at: Some(Time(now() + SignedDuration::from_secs(3480))),
-        ..ApprovalRequestStatus::default()
-    });
-    req
+    testing::held(name, target, action, now())
 }
 
 fn check(file: &str, req: &ApprovalRequest) -> (String, String) {

@@ -101,12 +101,17 @@ pub async fn exclusive() -> Exclusive {
 
 /// `serve` with `retention` and this module's Lease duration.
 pub fn serve_args(retention: Duration) -> Vec<String> {
+    serve_args_linking(retention, CONSOLE_URL)
+}
+
+/// [`serve_args`], its notifications linking to the web console at `console_url`.
+pub fn serve_args_linking(retention: Duration, console_url: &str) -> Vec<String> {
     vec![
         "serve".to_owned(),
         format!("--retention={}s", retention.as_secs()),
         format!("--lease-seconds={LEASE_SECONDS}"),
         format!("--use-confirm-window={}s", USE_CONFIRM_WINDOW.as_secs()),
-        format!("--console-url={CONSOLE_URL}"),
+        format!("--console-url={console_url}"),
     ]
 }
 
