@@ -21,7 +21,10 @@
 //! The document is prefixed with the operation, so an UPDATE and a CREATE of the
 //! same content differ.
 
-use std::io::{self, BufWriter, Write};
+use std::{
+    borrow::Cow,
+    io::{self, BufWriter, Write},
+};
 
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
@@ -202,6 +205,28 @@ struct Canonical<W: Write> {
     typing: Typing,
 }
 
+/// A string to write, and whether it is known to need no escaping.
+#[derive(Clone, Copy)]
+struct Text<'x> {
+    text: &'x str,
+    plain: bool,
+}
+
+impl<'x> Text<'x> {
+    /// A key this module names, which needs no escaping.
+    const fn known(text: &'x str) -> Self {
+        Self { text, plain: true }
+    }
+
+    /// A string of a [`Json`] tree: one it borrows is plain (see [`Json::String`]).
+    fn of(text: &'x Cow<'_, str>) -> Self {
+        Self {
+            text,
+            plain: matches!(text, Cow::Borrowed(_)),
+        }
+    }
+}
+
 impl<W: Write> Canonical<W> {
     fn raw(&mut self, text: &str) -> io::Result<()> {
         self.out.write_all(text.as_bytes())
@@ -212,12 +237,28 @@ impl<W: Write> Canonical<W> {
         serde_json::to_writer(&mut self.out, text).map_err(io::Error::other)
     }
 
+    /// [`Self::string`], without looking for what to escape in a plain text.
+    fn text(&mut self, text: Text<'_>) -> io::Result<()> {
+        if !text.plain {
+            return self.string(text.text);
+        }
+        debug_assert!(
+            !text
+                .text
+                .bytes()
+                .any(|b| b < 0x20 || b == b'"' || b == b'\\')
+        );
+        self.raw("\"")?;
+        self.raw(text.text)?;
+        self.raw("\"")
+    }
+
     fn value(&mut self, value: &Json<'_>) -> io::Result<()> {
         match value {
             Json::Null => self.raw("null"),
             Json::Bool(b) => self.raw(if *b { "true" } else { "false" }),
             Json::Number(n) => serde_json::to_writer(&mut self.out, n).map_err(io::Error::other),
-            Json::String(s) => self.string(s),
+            Json::String(s) => self.text(Text::of(s)),
             Json::Array(items) => {
                 self.raw("[")?;
                 for (i, item) in items.iter().enumerate() {
@@ -233,13 +274,13 @@ impl<W: Write> Canonical<W> {
     }
 
     /// `{` sorted members `}`.
-    fn members(&mut self, members: &[(&str, Part<'_, '_>)]) -> io::Result<()> {
+    fn members(&mut self, members: &[(Text<'_>, Part<'_, '_>)]) -> io::Result<()> {
         self.raw("{")?;
         for (i, (key, part)) in members.iter().enumerate() {
             if i > 0 {
                 self.raw(",")?;
             }
-            self.string(key)?;
+            self.text(*key)?;
             self.raw(":")?;
             match part {
                 Part::Value(v) => self.value(v)?,
@@ -282,8 +323,8 @@ impl<W: Write> Canonical<W> {
             _ => keep(k).then_some(Part::Value(v)),
         });
         if self.typing == Typing::AsKube && object.get("metadata").is_none() {
-            let at = members.partition_point(|(k, _)| *k < "metadata");
-            members.insert(at, ("metadata", Part::Empty));
+            let at = members.partition_point(|(k, _)| k.text < "metadata");
+            members.insert(at, (Text::known("metadata"), Part::Empty));
         }
         self.members(&members)
     }
@@ -345,17 +386,17 @@ impl<W: Write> Canonical<W> {
 fn parts<'x, 'a>(
     object: &'x Json<'a>,
     mut part: impl FnMut(&'x str, &'x Json<'a>) -> Option<Part<'x, 'a>>,
-) -> Vec<(&'x str, Part<'x, 'a>)> {
-    let mut members: Vec<(&'x str, &'x Json<'a>)> = object
+) -> Vec<(Text<'x>, Part<'x, 'a>)> {
+    let mut members: Vec<(Text<'x>, &'x Json<'a>)> = object
         .members()
         .unwrap_or_default()
         .iter()
-        .map(|(k, v)| (k.as_ref(), v))
+        .map(|(k, v)| (Text::of(k), v))
         .collect();
     // Stable, so equal keys keep their order; the later one is kept.
-    members.sort_by(|a, b| a.0.cmp(b.0));
+    members.sort_by(|a, b| a.0.text.cmp(b.0.text));
     members.dedup_by(|later, kept| {
-        let same = later.0 == kept.0;
+        let same = later.0.text == kept.0.text;
         if same {
             std::mem::swap(later, kept);
         }
@@ -363,7 +404,7 @@ fn parts<'x, 'a>(
     });
     members
         .into_iter()
-        .filter_map(|(k, v)| part(k, v).map(|p| (k, p)))
+        .filter_map(|(k, v)| part(k.text, v).map(|p| (k, p)))
         .collect()
 }
 

@@ -232,3 +232,33 @@ fn connect_binds_to_the_container_and_every_stream() {
         digest(Operation::Connect, Some(&exec("app", false)), None)
     );
 }
+
+/// Strings the parse borrows are written without an escape pass; those it
+/// decoded, and those of values, are escaped. Either way the digest is the
+/// same as over the value.
+#[test]
+fn parsed_and_given_strings_hash_alike() {
+    let object = json!({"metadata": {"name": "c", "annotations": {"note\"key": "tab\there"}},
+        "data": {"plain": "text", "quote": "say \"hi\"", "backslash": "a\\b", "control": "\u{1}\n",
+                 "unicode": "caf\u{e9} \u{2028} \u{1F600}", "slash": "a/b", "escaped\u{7f}": "\u{7f}"}});
+    let text = object.to_string();
+    let parsed = Json::parse(&text).unwrap();
+    assert!(
+        matches!(
+            parsed.get("data").unwrap().get("plain"),
+            Some(Json::String(Cow::Borrowed(_)))
+        ),
+        "the fast path is taken"
+    );
+    assert!(matches!(
+        parsed.get("data").unwrap().get("quote"),
+        Some(Json::String(Cow::Owned(_)))
+    ));
+    for op in [Operation::Create, Operation::Update, Operation::Connect] {
+        assert_eq!(
+            digest_review(op, Some(&parsed), None),
+            digest_as_admitted(op, Some(&object), None),
+            "{op:?}"
+        );
+    }
+}

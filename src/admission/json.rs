@@ -8,7 +8,9 @@
 
 use std::{borrow::Cow, collections::BTreeMap, fmt};
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::{Number, Value};
 
 /// One JSON value, borrowed where it can be.
@@ -17,6 +19,10 @@ pub enum Json<'a> {
     Null,
     Bool(bool),
     Number(Number),
+    /// Borrowed only from JSON text where the string had no escape: as JSON
+    /// text holds no raw `"` or control character in a string either, a
+    /// borrowed string needs no escaping when written again. The same holds
+    /// for an object's keys. Anything else is owned.
     String(Cow<'a, str>),
     Array(Vec<Json<'a>>),
     /// Members in the order they came; see [`Json::get`].
@@ -27,6 +33,17 @@ impl<'a> Json<'a> {
     /// Parses a document, borrowing its strings from `text`.
     pub fn parse(text: &'a str) -> serde_json::Result<Self> {
         serde_json::from_str(text)
+    }
+
+    /// Parses an object without what no decision reads: its top-level
+    /// `status` and its `metadata.managedFields` are checked as JSON and
+    /// skipped, never built. The content digest of a CREATE, UPDATE or DELETE
+    /// leaves both out anyway, so it is the same over either tree.
+    pub fn parse_pruned(text: &'a str) -> serde_json::Result<Self> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let json = Seed(Prune::Object).deserialize(&mut de)?;
+        de.end()?;
+        Ok(json)
     }
 
     /// The value of `key` in an object (its last occurrence); `None` for
@@ -64,17 +81,18 @@ impl<'a> Json<'a> {
             .collect()
     }
 
-    /// A borrowed view of a `serde_json::Value`.
-    pub fn of(value: &'a Value) -> Self {
+    /// A copy of a `serde_json::Value`. Its strings are decoded, so they
+    /// are owned (see [`Json::String`]).
+    pub fn of(value: &Value) -> Self {
         match value {
             Value::Null => Self::Null,
             Value::Bool(b) => Self::Bool(*b),
             Value::Number(n) => Self::Number(n.clone()),
-            Value::String(s) => Self::String(Cow::Borrowed(s)),
+            Value::String(s) => Self::String(Cow::Owned(s.clone())),
             Value::Array(items) => Self::Array(items.iter().map(Self::of).collect()),
             Value::Object(map) => Self::Object(
                 map.iter()
-                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Self::of(v)))
+                    .map(|(k, v)| (Cow::Owned(k.clone()), Self::of(v)))
                     .collect(),
             ),
         }
@@ -83,11 +101,42 @@ impl<'a> Json<'a> {
 
 impl<'de> Deserialize<'de> for Json<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(JsonVisitor)
+        deserializer.deserialize_any(JsonVisitor(Prune::Nothing))
     }
 }
 
-struct JsonVisitor;
+/// What a value being parsed leaves out, by where it sits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prune {
+    Nothing,
+    /// The object itself: its `status`.
+    Object,
+    /// The object's `metadata`: its `managedFields`.
+    Metadata,
+}
+
+impl Prune {
+    /// Whether the member `key` is left out, and what its value leaves out.
+    fn member(self, key: &str) -> Option<Self> {
+        match (self, key) {
+            (Self::Object, "status") | (Self::Metadata, "managedFields") => None,
+            (Self::Object, "metadata") => Some(Self::Metadata),
+            _ => Some(Self::Nothing),
+        }
+    }
+}
+
+struct Seed(Prune);
+
+impl<'de> DeserializeSeed<'de> for Seed {
+    type Value = Json<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Json<'de>, D::Error> {
+        deserializer.deserialize_any(JsonVisitor(self.0))
+    }
+}
+
+struct JsonVisitor(Prune);
 
 impl<'de> Visitor<'de> for JsonVisitor {
     type Value = Json<'de>;
@@ -148,7 +197,13 @@ impl<'de> Visitor<'de> for JsonVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
         while let Some(Key(key)) = map.next_key()? {
-            members.push((key, map.next_value()?));
+            match self.0.member(&key) {
+                Some(Prune::Nothing) => members.push((key, map.next_value()?)),
+                Some(inner) => members.push((key, map.next_value_seed(Seed(inner))?)),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
         }
         Ok(Json::Object(members))
     }
@@ -198,6 +253,39 @@ mod tests {
         assert!(matches!(doc.get("a"), Some(Json::String(Cow::Borrowed(_)))));
         assert!(matches!(doc.get("b"), Some(Json::String(Cow::Owned(_)))));
         assert_eq!(doc.members().map(<[_]>::len), Some(3));
+    }
+
+    #[test]
+    fn a_pruned_object_leaves_out_only_its_status_and_managed_fields() {
+        let text = r#"{"metadata":{"name":"a","managedFields":[{"manager":"helm"}],"labels":{"status":"x"}},
+            "spec":{"status":"kept","managedFields":"kept"},"status":{"replicas":3},"status":null,
+            "metadata":{"name":"b","managedFields":[]}}"#;
+        let pruned = Json::parse_pruned(text).unwrap();
+        let full = Json::parse(text).unwrap();
+        let keys = |j: &Json<'_>| -> Vec<String> {
+            j.members()
+                .unwrap()
+                .iter()
+                .map(|(k, _)| k.to_string())
+                .collect()
+        };
+        assert_eq!(keys(&pruned), ["metadata", "spec", "metadata"]);
+        assert_eq!(pruned.get("spec"), full.get("spec"));
+        let first_meta = &pruned.members().unwrap()[0].1;
+        assert_eq!(keys(first_meta), ["name", "labels"]);
+        assert_eq!(
+            first_meta.get("labels"),
+            full.members().unwrap()[0].1.get("labels")
+        );
+        assert_eq!(keys(pruned.get("metadata").unwrap()), ["name"]);
+        // Still checked as JSON, skipped parts included.
+        assert!(Json::parse_pruned(r#"{"status":{"a":tru}}"#).is_err());
+        assert!(Json::parse_pruned(r#"{"status":1} x"#).is_err());
+        // Anything but an object is parsed whole.
+        assert_eq!(
+            Json::parse_pruned("[1]").unwrap(),
+            Json::parse("[1]").unwrap()
+        );
     }
 
     #[test]

@@ -103,11 +103,14 @@ impl<'a> Review<'a> {
         response
     }
 
-    /// A user of the review's objects: parses them on first use.
+    /// A user of the review's objects: parses them on first use. A
+    /// CONNECT's object is its options, which are hashed whole; any other
+    /// object is parsed without its status and managed fields.
     pub fn objects(&self) -> Objects<'a> {
         Objects {
             object: self.object,
             old_object: self.old_object,
+            pruned: self.operation != Operation::Connect,
             parsed: [None, None],
         }
     }
@@ -118,6 +121,8 @@ impl<'a> Review<'a> {
 pub struct Objects<'a> {
     object: Option<&'a RawValue>,
     old_object: Option<&'a RawValue>,
+    /// Parsed with [`Json::parse_pruned`].
+    pruned: bool,
     parsed: [Option<Option<Json<'a>>>; 2],
 }
 
@@ -125,21 +130,27 @@ impl<'a> Objects<'a> {
     /// The object as admitted (`None` for a DELETE).
     pub fn object(&mut self) -> Option<&Json<'a>> {
         let raw = self.object;
-        Self::tree(&mut self.parsed[0], raw)
+        Self::tree(&mut self.parsed[0], raw, self.pruned)
     }
 
     /// The object as it was (`None` for a CREATE or CONNECT).
     pub fn old_object(&mut self) -> Option<&Json<'a>> {
         let raw = self.old_object;
-        Self::tree(&mut self.parsed[1], raw)
+        Self::tree(&mut self.parsed[1], raw, self.pruned)
     }
 
     fn tree<'s>(
         slot: &'s mut Option<Option<Json<'a>>>,
         raw: Option<&'a RawValue>,
+        pruned: bool,
     ) -> Option<&'s Json<'a>> {
+        let parse = if pruned {
+            Json::parse_pruned
+        } else {
+            Json::parse
+        };
         // The body was checked to be JSON when the review was read.
-        slot.get_or_insert_with(|| raw.and_then(|r| Json::parse(r.get()).ok()))
+        slot.get_or_insert_with(|| raw.and_then(|r| parse(r.get()).ok()))
             .as_ref()
     }
 }
