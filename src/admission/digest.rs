@@ -219,6 +219,7 @@ impl<'x> Text<'x> {
     }
 
     /// A string of a [`Json`] tree: one it borrows is plain (see [`Json::String`]).
+    #[expect(clippy::ptr_arg, reason = "whether the Cow borrows is what is read")]
     fn of(text: &'x Cow<'_, str>) -> Self {
         Self {
             text,
