@@ -32,7 +32,7 @@ pub enum Json<'a> {
 impl<'a> Json<'a> {
     /// Parses a document, borrowing its strings from `text`.
     pub fn parse(text: &'a str) -> serde_json::Result<Self> {
-        serde_json::from_str(text)
+        Self::parse_with(text, Prune::Nothing)
     }
 
     /// Parses an object without what no decision reads: its top-level
@@ -40,8 +40,17 @@ impl<'a> Json<'a> {
     /// skipped, never built. The content digest of a CREATE, UPDATE or DELETE
     /// leaves both out anyway, so it is the same over either tree.
     pub fn parse_pruned(text: &'a str) -> serde_json::Result<Self> {
+        Self::parse_with(text, Prune::Object)
+    }
+
+    fn parse_with(text: &'a str, prune: Prune) -> serde_json::Result<Self> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let json = Seed(Prune::Object).deserialize(&mut de)?;
+        let mut scratch = Scratch::default();
+        let json = Seed {
+            prune,
+            scratch: &mut scratch,
+        }
+        .deserialize(&mut de)?;
         de.end()?;
         Ok(json)
     }
@@ -101,8 +110,22 @@ impl<'a> Json<'a> {
 
 impl<'de> Deserialize<'de> for Json<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(JsonVisitor(Prune::Nothing))
+        Seed {
+            prune: Prune::Nothing,
+            scratch: &mut Scratch::default(),
+        }
+        .deserialize(deserializer)
     }
+}
+
+/// The members and items of the objects and arrays still being parsed, on
+/// one stack each: an object's members are gathered on top of its parents'
+/// and then moved into a `Vec` of exactly their number, so no `Vec` of the
+/// tree grows as it fills.
+#[derive(Default)]
+struct Scratch<'de> {
+    members: Vec<(Cow<'de, str>, Json<'de>)>,
+    items: Vec<Json<'de>>,
 }
 
 /// What a value being parsed leaves out, by where it sits.
@@ -126,19 +149,21 @@ impl Prune {
     }
 }
 
-struct Seed(Prune);
+/// One value to parse: what it leaves out, and the stacks it gathers on.
+struct Seed<'s, 'de> {
+    prune: Prune,
+    scratch: &'s mut Scratch<'de>,
+}
 
-impl<'de> DeserializeSeed<'de> for Seed {
+impl<'de> DeserializeSeed<'de> for Seed<'_, 'de> {
     type Value = Json<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Json<'de>, D::Error> {
-        deserializer.deserialize_any(JsonVisitor(self.0))
+        deserializer.deserialize_any(self)
     }
 }
 
-struct JsonVisitor(Prune);
-
-impl<'de> Visitor<'de> for JsonVisitor {
+impl<'de> Visitor<'de> for Seed<'_, 'de> {
     type Value = Json<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -183,29 +208,34 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        Json::deserialize(d)
+        self.deserialize(d)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
+        let start = self.scratch.items.len();
+        while let Some(item) = seq.next_element_seed(Seed {
+            prune: Prune::Nothing,
+            scratch: &mut *self.scratch,
+        })? {
+            self.scratch.items.push(item);
         }
-        Ok(Json::Array(items))
+        Ok(Json::Array(self.scratch.items.split_off(start)))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        let start = self.scratch.members.len();
         while let Some(Key(key)) = map.next_key()? {
-            match self.0.member(&key) {
-                Some(Prune::Nothing) => members.push((key, map.next_value()?)),
-                Some(inner) => members.push((key, map.next_value_seed(Seed(inner))?)),
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+            let Some(prune) = self.prune.member(&key) else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            let value = map.next_value_seed(Seed {
+                prune,
+                scratch: &mut *self.scratch,
+            })?;
+            self.scratch.members.push((key, value));
         }
-        Ok(Json::Object(members))
+        Ok(Json::Object(self.scratch.members.split_off(start)))
     }
 }
 
