@@ -242,6 +242,21 @@ async fn text(b: &Browser, id: &str) -> String {
     b.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
 }
 
+/// Types `words` into the field with id `id`.
+async fn type_into(b: &Browser, id: &str, words: &str) {
+    let field = b.find(Locator::Id(id)).await.unwrap();
+    field.send_keys(words).await.unwrap();
+}
+
+/// Waits until the page shows the request in `phase`.
+async fn await_shown_phase(b: &Browser, phase: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !text(b, "phase").await.contains(phase) {
+        assert!(Instant::now() < deadline, "the page never showed {phase}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Posts a form by hand from the signed-in page, as someone crafting the
 /// request would: `csrf` is the session's own token (read off the page) or none.
 async fn forge_post(b: &Browser, action: &str, with_csrf: bool) {
@@ -332,12 +347,12 @@ async fn bob_approves_in_the_browser_dave_sees_it_live_and_alices_retry_passes()
     // Tall enough to show the whole diff and the decision forms.
     bob.set_window_size(1200, 1800).await.unwrap();
     screenshot(&bob, "request-page").await;
-    bob.find(Locator::Id("approve-comment"))
-        .await
-        .unwrap()
-        .send_keys("new image checked with the release notes")
-        .await
-        .unwrap();
+    type_into(
+        &bob,
+        "approve-comment",
+        "new image checked with the release notes",
+    )
+    .await;
     click(&bob, Locator::Id("approve"), Locator::Id("phase")).await;
     assert!(text(&bob, "phase").await.contains("Approved"));
     assert!(
@@ -698,11 +713,7 @@ async fn on_a_phone_sized_window_bob_denies_by_keyboard_and_the_history_finds_it
         .await
         .unwrap();
     bob.wait().for_element(Locator::Id("phase")).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !text(&bob, "phase").await.contains("Denied") {
-        assert!(Instant::now() < deadline, "the denial never showed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    await_shown_phase(&bob, "Denied").await;
 
     // History: found by namespace and requester, not under another requester.
     let console = &env().console.url;
@@ -793,18 +804,9 @@ async fn the_slack_message_links_the_page_where_bob_approves_then_revokes() {
     // Approve, then Revoke with a reason: alice's retry is held again.
     click(&bob, Locator::Id("approve"), Locator::Id("revoke")).await;
     assert!(text(&bob, "phase").await.contains("Approved"));
-    bob.find(Locator::Id("revoke-comment"))
-        .await
-        .unwrap()
-        .send_keys("approved the wrong tag")
-        .await
-        .unwrap();
+    type_into(&bob, "revoke-comment", "approved the wrong tag").await;
     click(&bob, Locator::Id("revoke"), Locator::Id("phase")).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !text(&bob, "phase").await.contains("Revoked") {
-        assert!(Instant::now() < deadline, "the revocation never showed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    await_shown_phase(&bob, "Revoked").await;
     assert!(
         bob.source()
             .await
