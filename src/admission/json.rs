@@ -30,7 +30,11 @@ pub enum Json<'a> {
 }
 
 impl<'a> Json<'a> {
-    /// Parses a document, borrowing its strings from `text`.
+    /// Parses a document, borrowing its strings from `text`. A tree is made
+    /// only from JSON text (here) or as a copy of a value ([`Json::of`]), so
+    /// that what it borrows always needs no escaping (see [`Json::String`]):
+    /// it has no `Deserialize` of its own, which another deserializer could
+    /// hand decoded strings to as borrowed.
     pub fn parse(text: &'a str) -> serde_json::Result<Self> {
         Self::parse_with(text, Prune::Nothing)
     }
@@ -105,16 +109,6 @@ impl<'a> Json<'a> {
                     .collect(),
             ),
         }
-    }
-}
-
-impl<'de> Deserialize<'de> for Json<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Seed {
-            prune: Prune::Nothing,
-            scratch: &mut Scratch::default(),
-        }
-        .deserialize(deserializer)
     }
 }
 
