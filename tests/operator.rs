@@ -87,7 +87,12 @@ fn described_reasons(ns: &str, name: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn approve_deny_revoke_and_use_each_produce_their_phase_and_event() {
-    let gate = shared().await;
+    // An operator of its own, keeping finished requests a minute: under load,
+    // the shared one's short retention removed a Used request before
+    // `kubectl describe` could show its Events.
+    let _only_us = exclusive().await;
+    let gate = start_leader("paths").await;
+    register(&gate).await;
     let ns = namespace("paths").await;
     policy(&gate, &ns, "").await;
     for deploy in ["deny", "revoke", "use", "approve"] {
@@ -106,7 +111,7 @@ async fn approve_deny_revoke_and_use_each_produce_their_phase_and_event() {
     apply(&ALICE, &deployment(&ns, "use", "app:v2")).ok();
     approve(&BOB, &ns, &approved).await;
 
-    // Finished requests first: retention removes them a few seconds after they finish.
+    // Finished requests first, though retention keeps them a minute here.
     let cases = [
         (&denied, Phase::Denied, &["Requested", "Denied"][..]),
         (
