@@ -78,6 +78,7 @@ pub async fn admit(webhook: &Webhook, review: &Review<'_>) -> AdmissionResponse 
 
 /// A span per gated admission: every line logged while judging it names the
 /// request it is about.
+///
 /// Its fields are only written when a subscriber takes the span: the bench
 /// servers (and a process logging at warn) pay nothing for it.
 fn span_of(attempt: &Attempt, matched: &[Arc<ApprovalPolicy>]) -> tracing::Span {

@@ -103,6 +103,8 @@ impl Worker {
         // The request each running job is about, by task: a job that
         // panicked still frees its request (and is tried again).
         let mut running: HashMap<Id, Key> = HashMap::new();
+        // The same requests as `running` holds, to look one up without a scan
+        // (a relist can queue thousands behind the permits).
         let mut busy: HashSet<Key> = HashSet::new();
         let mut rerun: HashSet<Key> = HashSet::new();
         let mut jobs: JoinSet<Option<Duration>> = JoinSet::new();
