@@ -8,7 +8,7 @@ use std::{
 };
 
 use approval_gate::{
-    admission::{Attempt, decision::DecisionConfig, digest::digest_as_admitted},
+    admission::{Attempt, Review, decision::DecisionConfig, digest::digest_as_admitted},
     change::{Action, Redactor, record, verify::verify},
     crd::{
         Approval, ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec,
@@ -17,7 +17,7 @@ use approval_gate::{
     index::Index,
     webhook::{
         Readiness, Webhook, WebhookConfig,
-        handler::{MAX_BODY, metrics_router, parse, router},
+        handler::{MAX_BODY, metrics_router, router},
     },
 };
 use axum::{
@@ -74,7 +74,7 @@ fn deployments_policy(name: &str, extra: &str) -> ApprovalPolicy {
 /// An ApprovalRequest for exactly the fixture's attempt, approved by bob of
 /// `sre` a minute ago (the handler judges at the wall clock).
 fn mk_approved(name: &str, policy: &str, fixture_name: &str) -> ApprovalRequest {
-    let attempt = Attempt::from_request(&parse(&fixture(fixture_name)).unwrap()).unwrap();
+    let attempt = Attempt::from_request(&Review::parse(&fixture(fixture_name)).unwrap()).unwrap();
     let now = jiff::Timestamp::now();
     let ago = |secs: i64| Time(now - jiff::SignedDuration::from_secs(secs));
     let mut req = ApprovalRequest::new(
@@ -540,8 +540,16 @@ fn digests_are_byte_for_byte_what_they_were() {
         .iter()
         .map(|name| {
             let body = fixture(name);
-            let review = parse(&body).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let review = Review::parse(&body).unwrap_or_else(|e| panic!("{name}: {e:?}"));
             let attempt = Attempt::from_request(&review).unwrap();
+            // The same when the object is read into its tree with the review,
+            // as the webhook reads a review a policy covers.
+            let read_once = Review::parse_predicting(&body, &|_| true).unwrap();
+            assert_eq!(
+                Attempt::from_request(&read_once).unwrap(),
+                attempt,
+                "{name}"
+            );
             let digest = attempt.digest.as_deref().unwrap_or("none");
             format!("{name} {digest}\n")
         })

@@ -6,6 +6,7 @@
 //! another's modules), so both send exactly the same bytes.
 
 use anyhow::{Context as _, Result, ensure};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 pub const REVIEW_UID: &str = "705ab4f5-6393-11e8-b7cc-42010a800002";
@@ -25,27 +26,62 @@ pub fn review_body() -> Result<Vec<u8>> {
     Ok(body)
 }
 
-/// The review of the change from `old_object()` to `object`.
-pub fn review(object: Value) -> Value {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": REVIEW_UID,
-            "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
-            "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
-            "requestKind": {"group": "apps", "version": "v1", "kind": "Deployment"},
-            "requestResource": {"group": "apps", "version": "v1", "resource": "deployments"},
-            "name": DEPLOYMENT,
-            "namespace": NAMESPACE,
-            "operation": "UPDATE",
-            "userInfo": {"username": REQUESTER, "uid": "014fbff9a07c", "groups": ["dev", "system:authenticated"]},
-            "object": object,
-            "oldObject": old_object(),
-            "dryRun": false,
-            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions", "fieldManager": "helm"},
-        }
-    })
+/// The review of the change from `old_object()` to `object`, with its
+/// fields in the order the apiserver writes them (Go's `AdmissionRequest`),
+/// so that the object comes after the fields that name the action.
+pub fn review(object: Value) -> impl Serialize {
+    let group_version = |group: &str, version: &str| json!({"group": group, "version": version});
+    let with = |mut gv: Value, key: &str, value: &str| {
+        gv[key] = value.into();
+        gv
+    };
+    let gv = group_version("apps", "v1");
+    Envelope {
+        api_version: "admission.k8s.io/v1",
+        kind: "AdmissionReview",
+        request: Request {
+            uid: REVIEW_UID,
+            kind: with(gv.clone(), "kind", "Deployment"),
+            resource: with(gv.clone(), "resource", "deployments"),
+            request_kind: with(gv.clone(), "kind", "Deployment"),
+            request_resource: with(gv, "resource", "deployments"),
+            name: DEPLOYMENT,
+            namespace: NAMESPACE,
+            operation: "UPDATE",
+            user_info: json!({"username": REQUESTER, "uid": "014fbff9a07c", "groups": ["dev", "system:authenticated"]}),
+            object,
+            old_object: old_object(),
+            dry_run: false,
+            options: json!({"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions", "fieldManager": "helm"}),
+        },
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    api_version: &'static str,
+    kind: &'static str,
+    request: Request,
+}
+
+/// The fields of an AdmissionRequest, in the apiserver's order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Request {
+    uid: &'static str,
+    kind: Value,
+    resource: Value,
+    request_kind: Value,
+    request_resource: Value,
+    name: &'static str,
+    namespace: &'static str,
+    operation: &'static str,
+    user_info: Value,
+    object: Value,
+    old_object: Value,
+    dry_run: bool,
+    options: Value,
 }
 
 /// The Deployment after the change: the new image, one generation on.

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use super::{
     digest::digest_review,
     json::Json,
-    review::{Objects, Review},
+    review::{Head, Objects, Review},
 };
 use crate::crd::{Operation, Target};
 
@@ -70,7 +70,7 @@ impl Attempt {
     /// done only once a policy matches, so that requests no policy covers
     /// are allowed quickly. A DELETE parses only the old object (its uid),
     /// the others only the new one.
-    pub fn complete(&mut self, review: &Review<'_>, objects: &mut Objects<'_>) {
+    pub fn complete(&mut self, review: &Review<'_>, objects: &mut Objects<'_, '_>) {
         let (digest, reason) = match self.operation {
             Operation::Delete => (
                 digest_review(self.operation, None, objects.old_object()),
@@ -91,7 +91,7 @@ impl Attempt {
     }
 
     /// The attempt without its digest and reason.
-    pub fn read(review: &Review<'_>, objects: &mut Objects<'_>) -> Result<Self, AttemptError> {
+    pub fn read(review: &Review<'_>, objects: &mut Objects<'_, '_>) -> Result<Self, AttemptError> {
         if review.uid.is_empty() {
             return Err(AttemptError::MissingUid);
         }
@@ -100,46 +100,66 @@ impl Attempt {
             .username
             .clone()
             .ok_or(AttemptError::MissingUser)?;
-        let operation = match review.operation {
+        let mut attempt = Self::of_head(&Head {
+            resource: &review.resource,
+            sub_resource: review.sub_resource.as_deref(),
+            name: &review.name,
+            namespace: review.namespace.as_deref(),
+            operation: &review.operation,
+        });
+        if attempt.target.api_group.is_empty()
+            && attempt.target.resource == "namespaces"
+            && attempt.operation == Operation::Update
+            && attempt.target.subresource.is_none()
+        {
+            attempt.relabel = relabel(objects);
+        }
+        attempt.uid.clone_from(&review.uid);
+        attempt.user = user;
+        attempt.groups = review.user_info.groups.clone().unwrap_or_default();
+        attempt.dry_run = review.dry_run;
+        Ok(attempt)
+    }
+
+    /// The action a review names before its object, as an attempt by nobody:
+    /// enough to match it against the policies' rules, except for a
+    /// Namespace's relabel, which needs both objects.
+    pub fn of_head(head: &Head<'_>) -> Self {
+        let operation = match head.operation {
             AdmissionOperation::Create => Operation::Create,
             AdmissionOperation::Update => Operation::Update,
             AdmissionOperation::Delete => Operation::Delete,
             AdmissionOperation::Connect => Operation::Connect,
         };
-        let request_namespace = review.namespace.clone().unwrap_or_default();
+        let request_namespace = head.namespace.unwrap_or_default().to_owned();
         let cluster_scoped_namespace =
-            review.resource.group.is_empty() && review.resource.resource == "namespaces";
+            head.resource.group.is_empty() && head.resource.resource == "namespaces";
         let target = Target {
-            api_group: review.resource.group.clone(),
-            resource: review.resource.resource.clone(),
-            subresource: review.sub_resource.clone().filter(|s| !s.is_empty()),
+            api_group: head.resource.group.clone(),
+            resource: head.resource.resource.clone(),
+            subresource: head
+                .sub_resource
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
             namespace: if cluster_scoped_namespace {
                 String::new()
             } else {
                 request_namespace.clone()
             },
-            name: review.name.clone(),
+            name: head.name.to_owned(),
         };
-        let relabel = if cluster_scoped_namespace
-            && operation == Operation::Update
-            && target.subresource.is_none()
-        {
-            relabel(objects)
-        } else {
-            None
-        };
-        Ok(Self {
+        Self {
             reason: String::new(),
-            uid: review.uid.clone(),
-            user,
-            groups: review.user_info.groups.clone().unwrap_or_default(),
+            uid: String::new(),
+            user: String::new(),
+            groups: Vec::new(),
             operation,
             target,
             request_namespace,
             digest: None,
-            dry_run: review.dry_run,
-            relabel,
-        })
+            dry_run: false,
+            relabel: None,
+        }
     }
 
     /// `UPDATE deployments.apps/checkout in prod`, for messages.
@@ -157,7 +177,7 @@ impl Attempt {
 
 /// A Namespace's labels before and after, when both objects are there and
 /// the labels differ.
-fn relabel(objects: &mut Objects<'_>) -> Option<Box<Relabel>> {
+fn relabel(objects: &mut Objects<'_, '_>) -> Option<Box<Relabel>> {
     let labels = |o: &Json<'_>| {
         o.get("metadata")
             .and_then(|m| m.get("labels"))

@@ -164,13 +164,24 @@ pub fn decide(
 /// The policies whose rules cover the attempt, in name order: matched once
 /// per admission, and handed to [`decide_matched`] as they are.
 pub fn matching(index: &Index, attempt: &Attempt) -> Vec<Arc<ApprovalPolicy>> {
+    covering(index, attempt).cloned().collect()
+}
+
+/// Whether [`matching`] would find any policy: what the webhook asks before
+/// the review's object is read, to read it straight into its tree.
+pub fn covered(index: &Index, attempt: &Attempt) -> bool {
+    covering(index, attempt).next().is_some()
+}
+
+fn covering<'i>(
+    index: &'i Index,
+    attempt: &'i Attempt,
+) -> impl Iterator<Item = &'i Arc<ApprovalPolicy>> {
     let labels = index.namespaces.get(&attempt.request_namespace);
     index
         .policies
         .values()
-        .filter(|p| policy_matches(&p.spec, attempt, labels))
-        .cloned()
-        .collect()
+        .filter(move |p| policy_matches(&p.spec, attempt, labels))
 }
 
 /// Decides an attempt under the policies [`matching`] found.

@@ -49,12 +49,7 @@ impl<'a> Json<'a> {
 
     fn parse_with(text: &'a str, prune: Prune) -> serde_json::Result<Self> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let mut scratch = Scratch::default();
-        let json = Seed {
-            prune,
-            scratch: &mut scratch,
-        }
-        .deserialize(&mut de)?;
+        let json = Tree { prune }.deserialize(&mut de)?;
         de.end()?;
         Ok(json)
     }
@@ -109,6 +104,40 @@ impl<'a> Json<'a> {
                     .collect(),
             ),
         }
+    }
+}
+
+/// Reads one value into its tree, as [`Json::parse`] or, when pruned,
+/// [`Json::parse_pruned`] does: for a value inside a larger document that
+/// serde_json reads from its text (the review's object, read with the
+/// review), and for nothing else, so that what the tree borrows needs no
+/// escaping (see [`Json::String`]).
+pub(super) struct Tree {
+    prune: Prune,
+}
+
+impl Tree {
+    pub(super) fn new(pruned: bool) -> Self {
+        Self {
+            prune: if pruned {
+                Prune::Object
+            } else {
+                Prune::Nothing
+            },
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Tree {
+    type Value = Json<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Json<'de>, D::Error> {
+        let mut scratch = Scratch::default();
+        Seed {
+            prune: self.prune,
+            scratch: &mut scratch,
+        }
+        .deserialize(deserializer)
     }
 }
 

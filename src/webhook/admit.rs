@@ -230,7 +230,7 @@ fn record_change(
     attempt: &Attempt,
     redact: &[String],
 ) -> crate::crd::Change {
-    let object = value(review.object);
+    let object = value(review.object());
     let old_object = value(review.old_object);
     let options = value(review.options);
     let t = &attempt.target;

@@ -76,24 +76,24 @@ fn judge(webhook: &Webhook, req: &Review<'_>, actor: &Actor<'_>) -> Result<(), V
     let sub = req.sub_resource.as_deref().unwrap_or_default();
     match (req.resource.resource.as_str(), sub, &req.operation) {
         ("approvalrequests", "", Operation::Create) => {
-            let new: ApprovalRequest = object(req.object)?;
+            let new: ApprovalRequest = object(req.object())?;
             let policy = policy_spec(webhook, &new.spec.policy);
             guard::review_create(&new, actor, policy.as_ref(), config)
         }
         ("approvalrequests", "", Operation::Update) => {
-            guard::review_update(&object(req.old_object)?, &object(req.object)?)
+            guard::review_update(&object(req.old_object)?, &object(req.object())?)
         }
         ("approvalrequests", "", Operation::Delete) => {
             guard::review_delete(&object(req.old_object)?, actor, config)
         }
         ("approvalrequests", "status", Operation::Update) => {
             let old: ApprovalRequest = object(req.old_object)?;
-            let new: ApprovalRequest = object(req.object)?;
+            let new: ApprovalRequest = object(req.object())?;
             let policy = policy_spec(webhook, &old.spec.policy);
             guard::review_status(&old, &new, actor, policy.as_ref(), config, Timestamp::now())
         }
         ("approvalpolicies", "", Operation::Create | Operation::Update) => {
-            let policy: ApprovalPolicy = object(req.object)?;
+            let policy: ApprovalPolicy = object(req.object())?;
             let problems = guard::review_policy(&policy.spec);
             if problems.is_empty() {
                 Ok(())

@@ -20,7 +20,11 @@ use kube::core::{
 };
 
 use super::{Webhook, admit::admit};
-use crate::{admission::Review, metrics::Metrics, server::probes};
+use crate::{
+    admission::{Attempt, Review, decision, review::Head},
+    metrics::Metrics,
+    server::probes,
+};
 
 /// The largest AdmissionReview accepted. An object may be 1.5 MiB and a
 /// review carries two of them, plus JSON overhead.
@@ -124,11 +128,28 @@ async fn read_and_admit(webhook: &Webhook, body: Body) -> AdmissionResponse {
             format!("the AdmissionReview is larger than {MAX_BODY} bytes"),
             None,
         ),
-        Ok(Ok(bytes)) => match parse(&bytes) {
-            Ok(request) => admit(webhook, &request).await,
-            Err((message, uid)) => invalid(message, uid),
-        },
+        Ok(Ok(bytes)) => {
+            let covered = |head: &Head<'_>| covered(webhook, head);
+            match Review::parse_predicting(&bytes, &covered) {
+                Ok(request) => admit(webhook, &request).await,
+                Err(e) => invalid(e.to_string(), Review::uid_of(&bytes)),
+            }
+        }
     }
+}
+
+/// Whether a policy covers the action a review names before its object, so
+/// that the object is read straight into its tree. Never for the webhook's
+/// own resources, whose checks read the objects' text, and never before the
+/// caches are synced, when every review is refused.
+fn covered(webhook: &Webhook, head: &Head<'_>) -> bool {
+    if head.resource.group == super::approval_writes::GROUP || !webhook.ready.is_ready() {
+        return false;
+    }
+    webhook
+        .index
+        .read()
+        .is_ok_and(|index| decision::covered(&index, &Attempt::of_head(head)))
 }
 
 /// The answer when the memory budget has no room: a refusal that says why.
@@ -145,12 +166,6 @@ fn busy(webhook: &Webhook, declared: usize) -> AdmissionResponse {
     ));
     response.result.code = 429;
     response
-}
-
-/// Parses a review; on failure, returns a readable reason and the request uid
-/// if it can be read at all, so the apiserver can match the answer.
-pub fn parse(bytes: &[u8]) -> Result<Review<'_>, (String, Option<String>)> {
-    Review::parse(bytes).map_err(|e| (e.to_string(), Review::uid_of(bytes)))
 }
 
 fn invalid(message: String, uid: Option<String>) -> AdmissionResponse {
