@@ -1,8 +1,9 @@
 //! An attempted action: the parts of an AdmissionRequest that decisions use.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::LazyLock};
 
 use kube::core::admission::Operation as AdmissionOperation;
+use memchr::memmem;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -202,9 +203,12 @@ fn reason_in(object: &Json<'_>) -> Option<String> {
 /// everything else, with nothing kept, and only when the text can hold it
 /// at all (its key, or an escape that could spell the key otherwise).
 fn reason_in_raw(object: &RawValue) -> Option<String> {
+    static KEY: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(REASON_ANNOTATION));
     let text = object.get().as_bytes();
-    let found = |needle: &str| memchr::memmem::find(text, needle.as_bytes()).is_some();
-    if !(found(REASON_ANNOTATION) || found("\\u") || found("\\/")) {
+    let escape =
+        || memchr::memchr_iter(b'\\', text).any(|at| matches!(text.get(at + 1), Some(b'u' | b'/')));
+    if KEY.find(text).is_none() && !escape() {
         return None;
     }
     #[derive(Deserialize)]
@@ -220,5 +224,28 @@ fn reason_in_raw(object: &RawValue) -> Option<String> {
     match annotations.remove(REASON_ANNOTATION)? {
         serde_json::Value::String(reason) => Some(reason),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw_reason(text: &str) -> Option<String> {
+        reason_in_raw(serde_json::from_str::<&RawValue>(text).unwrap())
+    }
+
+    #[test]
+    fn the_old_objects_reason_is_read_from_its_text_however_its_key_is_spelled() {
+        let plain = r#"{"metadata":{"annotations":{"approvalgate.dev/reason":"INC-1"}}}"#;
+        assert_eq!(raw_reason(plain).as_deref(), Some("INC-1"));
+        let slash = r#"{"metadata":{"annotations":{"approvalgate.dev\/reason":"INC-2"}}}"#;
+        assert_eq!(raw_reason(slash).as_deref(), Some("INC-2"));
+        let unicode = r#"{"metadata":{"annotations":{"\u0061pprovalgate.dev/reason":"INC-3"}}}"#;
+        assert_eq!(raw_reason(unicode).as_deref(), Some("INC-3"));
+        let other = r#"{"metadata":{"annotations":{"k:{\"name\":\"app\"}":"x"}},"s":"a\\u"}"#;
+        assert_eq!(raw_reason(other), None);
+        let not_a_string = r#"{"metadata":{"annotations":{"approvalgate.dev/reason":1}}}"#;
+        assert_eq!(raw_reason(not_a_string), None);
     }
 }

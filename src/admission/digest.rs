@@ -139,10 +139,10 @@ fn hash(
     old_object: Option<&Json<'_>>,
     typing: Typing,
 ) -> Option<String> {
-    let mut out = Canonical {
-        out: BufWriter::with_capacity(1024, Hashing(Sha256::new())),
+    let mut out = Canonical::new(
+        BufWriter::with_capacity(1024, Hashing(Sha256::new())),
         typing,
-    };
+    );
     out.raw(operation.as_str())
         .and_then(|()| out.raw("\n"))
         .ok()?;
@@ -183,6 +183,7 @@ impl Write for Hashing {
 }
 
 /// How one member of an object is written.
+#[derive(Clone, Copy)]
 enum Part<'x, 'a> {
     Value(&'x Json<'a>),
     /// `{}`: the metadata of an object that has none, read [`Typing::AsKube`].
@@ -200,35 +201,30 @@ enum Part<'x, 'a> {
 
 /// Writes JSON with object keys sorted, independent of how the sender
 /// ordered them, and no whitespace.
-struct Canonical<W: Write> {
+struct Canonical<'x, 'a, W: Write> {
     out: W,
     typing: Typing,
+    /// The sorted members of the objects being written, innermost last:
+    /// one stack for the whole document, so writing allocates nothing per
+    /// object.
+    members: Vec<Member<'x, 'a>>,
 }
 
-/// A string to write, and whether it is known to need no escaping.
-#[derive(Clone, Copy)]
-struct Text<'x> {
-    text: &'x str,
-    plain: bool,
-}
+/// A member to write: its key, its value as given, and how it is written.
+type Member<'x, 'a> = (Text<'x>, &'x Json<'a>, Part<'x, 'a>);
 
-impl<'x> Text<'x> {
-    /// A key this module names, which needs no escaping.
-    const fn known(text: &'x str) -> Self {
-        Self { text, plain: true }
-    }
+/// The value of a member that has none of its own ([`Part::Empty`]).
+static NONE: Json<'static> = Json::Null;
 
-    /// A string of a [`Json`] tree: one it borrows is plain (see [`Json::String`]).
-    #[expect(clippy::ptr_arg, reason = "whether the Cow borrows is what is read")]
-    fn of(text: &'x Cow<'_, str>) -> Self {
+impl<'x, 'a, W: Write> Canonical<'x, 'a, W> {
+    fn new(out: W, typing: Typing) -> Self {
         Self {
-            text,
-            plain: matches!(text, Cow::Borrowed(_)),
+            out,
+            typing,
+            members: Vec::with_capacity(64),
         }
     }
-}
 
-impl<W: Write> Canonical<W> {
     fn raw(&mut self, text: &str) -> io::Result<()> {
         self.out.write_all(text.as_bytes())
     }
@@ -254,7 +250,7 @@ impl<W: Write> Canonical<W> {
         self.raw("\"")
     }
 
-    fn value(&mut self, value: &Json<'_>) -> io::Result<()> {
+    fn value(&mut self, value: &'x Json<'a>) -> io::Result<()> {
         match value {
             Json::Null => self.raw("null"),
             Json::Bool(b) => self.raw(if *b { "true" } else { "false" }),
@@ -270,67 +266,77 @@ impl<W: Write> Canonical<W> {
                 }
                 self.raw("]")
             }
-            Json::Object(_) => self.members(&parts(value, |_, v| Some(Part::Value(v)))),
+            Json::Object(_) => {
+                let start = self.parts(value, |_, v| Some(Part::Value(v)));
+                self.members(start)
+            }
         }
     }
 
-    /// `{` sorted members `}`.
-    fn members(&mut self, members: &[(Text<'_>, Part<'_, '_>)]) -> io::Result<()> {
+    /// `{` the members on the stack from `start` `}`, which leave it.
+    fn members(&mut self, start: usize) -> io::Result<()> {
+        let end = self.members.len();
         self.raw("{")?;
-        for (i, (key, part)) in members.iter().enumerate() {
-            if i > 0 {
+        for i in start..end {
+            // Copied out: writing a member's value stacks its own members
+            // above `end`, and takes them off again.
+            let (key, _, part) = self.members[i];
+            if i > start {
                 self.raw(",")?;
             }
-            self.text(*key)?;
+            self.text(key)?;
             self.raw(":")?;
             match part {
                 Part::Value(v) => self.value(v)?,
                 Part::Empty => self.raw("{}")?,
-                Part::Metadata { meta, strip } => self.metadata(meta, *strip)?,
+                Part::Metadata { meta, strip } => self.metadata(meta, strip)?,
                 Part::Annotations(a) => self.filtered(a, |k| !VOLATILE_ANNOTATIONS.contains(&k))?,
                 Part::Owners(owners) => self.owners(owners)?,
             }
         }
+        self.members.truncate(start);
         self.raw("}")
     }
 
     /// An object with only the members whose keys `keep`.
-    fn filtered(&mut self, object: &Json<'_>, keep: impl Fn(&str) -> bool) -> io::Result<()> {
-        self.members(&parts(object, |k, v| keep(k).then_some(Part::Value(v))))
+    fn filtered(&mut self, object: &'x Json<'a>, keep: impl Fn(&str) -> bool) -> io::Result<()> {
+        let start = self.parts(object, |k, v| keep(k).then_some(Part::Value(v)));
+        self.members(start)
     }
 
     /// The object without `status` and with its metadata stripped: what a
     /// CREATE or UPDATE binds to.
-    fn desired_state(&mut self, object: &Json<'_>) -> io::Result<()> {
+    fn desired_state(&mut self, object: &'x Json<'a>) -> io::Result<()> {
         self.object_with_metadata(object, |k| k != "status", true)
     }
 
     /// The connect options without their type fields.
-    fn connect_options(&mut self, options: &Json<'_>) -> io::Result<()> {
+    fn connect_options(&mut self, options: &'x Json<'a>) -> io::Result<()> {
         self.object_with_metadata(options, |k| k != "kind" && k != "apiVersion", false)
     }
 
     fn object_with_metadata(
         &mut self,
-        object: &Json<'_>,
+        object: &'x Json<'a>,
         keep: impl Fn(&str) -> bool,
         strip: bool,
     ) -> io::Result<()> {
         if object.members().is_none() {
             return self.value(object);
         }
-        let mut members = parts(object, |k, v| match k {
+        let start = self.parts(object, |k, v| match k {
             "metadata" => Some(Part::Metadata { meta: v, strip }),
             _ => keep(k).then_some(Part::Value(v)),
         });
         if self.typing == Typing::AsKube && object.get("metadata").is_none() {
-            let at = members.partition_point(|(k, _)| k.text < "metadata");
-            members.insert(at, (Text::known("metadata"), Part::Empty));
+            let at = start + self.members[start..].partition_point(|(k, ..)| k.text < "metadata");
+            self.members
+                .insert(at, (Text::known("metadata"), &NONE, Part::Empty));
         }
-        self.members(&members)
+        self.members(start)
     }
 
-    fn metadata(&mut self, meta: &Json<'_>, strip: bool) -> io::Result<()> {
+    fn metadata(&mut self, meta: &'x Json<'a>, strip: bool) -> io::Result<()> {
         let typed = self.typing == Typing::AsKube;
         if meta.members().is_none() {
             return if typed {
@@ -339,7 +345,7 @@ impl<W: Write> Canonical<W> {
                 self.value(meta)
             };
         }
-        let members = parts(meta, |k, v| {
+        let start = self.parts(meta, |k, v| {
             if (typed && (!OBJECT_META.contains(&k) || *v == Json::Null))
                 || (strip && VOLATILE_METADATA.contains(&k))
             {
@@ -355,11 +361,11 @@ impl<W: Write> Canonical<W> {
                 _ => Some(Part::Value(v)),
             }
         });
-        self.members(&members)
+        self.members(start)
     }
 
     /// Owner references with only their typed fields that are set.
-    fn owners(&mut self, owners: &Json<'_>) -> io::Result<()> {
+    fn owners(&mut self, owners: &'x Json<'a>) -> io::Result<()> {
         let Json::Array(items) = owners else {
             return self.value(owners);
         };
@@ -371,42 +377,71 @@ impl<W: Write> Canonical<W> {
             if item.members().is_some() {
                 let typed =
                     |k: &str, v: &Json<'_>| OWNER_REFERENCE.contains(&k) && *v != Json::Null;
-                let members = parts(item, |k, v| typed(k, v).then_some(Part::Value(v)));
-                self.members(&members)?;
+                let start = self.parts(item, |k, v| typed(k, v).then_some(Part::Value(v)));
+                self.members(start)?;
             } else {
                 self.value(item)?;
             }
         }
         self.raw("]")
     }
+
+    /// Stacks an object's members sorted by key, each key once (its last
+    /// occurrence, as `serde_json::Value` and Kubernetes' types read
+    /// duplicates), each turned into the part to write, or left out where
+    /// `part` says `None`; returns where they start on the stack.
+    fn parts(
+        &mut self,
+        object: &'x Json<'a>,
+        mut part: impl FnMut(&'x str, &'x Json<'a>) -> Option<Part<'x, 'a>>,
+    ) -> usize {
+        let start = self.members.len();
+        let given = object.members().unwrap_or_default();
+        self.members
+            .extend(given.iter().map(|(k, v)| (Text::of(k), v, Part::Value(v))));
+        let end = self.members.len();
+        // Stable, so equal keys keep their order; the last of each is kept.
+        self.members[start..].sort_by(|a, b| a.0.text.cmp(b.0.text));
+        let mut kept = start;
+        let mut i = start;
+        while i < end {
+            let mut last = i;
+            while last + 1 < end && self.members[last + 1].0.text == self.members[i].0.text {
+                last += 1;
+            }
+            let (key, value, _) = self.members[last];
+            if let Some(p) = part(key.text, value) {
+                self.members[kept] = (key, value, p);
+                kept += 1;
+            }
+            i = last + 1;
+        }
+        self.members.truncate(kept);
+        start
+    }
 }
 
-/// An object's members sorted by key, each key once (its last occurrence, as
-/// `serde_json::Value` and Kubernetes' types read duplicates), each turned
-/// into the part to write, or left out where `part` says `None`.
-fn parts<'x, 'a>(
-    object: &'x Json<'a>,
-    mut part: impl FnMut(&'x str, &'x Json<'a>) -> Option<Part<'x, 'a>>,
-) -> Vec<(Text<'x>, Part<'x, 'a>)> {
-    let mut members: Vec<(Text<'x>, &'x Json<'a>)> = object
-        .members()
-        .unwrap_or_default()
-        .iter()
-        .map(|(k, v)| (Text::of(k), v))
-        .collect();
-    // Stable, so equal keys keep their order; the later one is kept.
-    members.sort_by(|a, b| a.0.text.cmp(b.0.text));
-    members.dedup_by(|later, kept| {
-        let same = later.0.text == kept.0.text;
-        if same {
-            std::mem::swap(later, kept);
+/// A string to write, and whether it is known to need no escaping.
+#[derive(Clone, Copy)]
+struct Text<'x> {
+    text: &'x str,
+    plain: bool,
+}
+
+impl<'x> Text<'x> {
+    /// A key this module names, which needs no escaping.
+    const fn known(text: &'x str) -> Self {
+        Self { text, plain: true }
+    }
+
+    /// A string of a [`Json`] tree: one it borrows is plain (see [`Json::String`]).
+    #[expect(clippy::ptr_arg, reason = "whether the Cow borrows is what is read")]
+    fn of(text: &'x Cow<'_, str>) -> Self {
+        Self {
+            text,
+            plain: matches!(text, Cow::Borrowed(_)),
         }
-        same
-    });
-    members
-        .into_iter()
-        .filter_map(|(k, v)| part(k.text, v).map(|p| (k, p)))
-        .collect()
+    }
 }
 
 /// The object without what the cluster or client tooling writes on its own:

@@ -128,11 +128,9 @@ fn connect_binds_to_the_exec_options() {
 }
 
 fn canonical(value: &Value) -> String {
-    let mut out = Canonical {
-        out: Vec::new(),
-        typing: Typing::AsGiven,
-    };
-    out.value(&Json::of(value)).unwrap();
+    let tree = Json::of(value);
+    let mut out = Canonical::new(Vec::new(), Typing::AsGiven);
+    out.value(&tree).unwrap();
     String::from_utf8(out.out).unwrap()
 }
 
