@@ -8,7 +8,7 @@ use std::{
 };
 
 use approval_gate::{
-    admission::{Attempt, Review, decision::DecisionConfig, digest::digest_as_admitted},
+    admission::{Attempt, Review, decision::DecisionConfig, digest::digest_as_admitted, review},
     change::{Action, Redactor, record, verify::verify},
     crd::{
         Approval, ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec,
@@ -28,7 +28,7 @@ use axum::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::{
     DynamicObject,
-    admission::{AdmissionResponse, AdmissionReview},
+    admission::{self, AdmissionResponse, AdmissionReview},
 };
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -543,8 +543,17 @@ fn digests_are_byte_for_byte_what_they_were() {
             let review = Review::parse(&body).unwrap_or_else(|e| panic!("{name}: {e:?}"));
             let attempt = Attempt::from_request(&review).unwrap();
             // The same when the object is read into its tree with the review,
-            // as the webhook reads a review a policy covers.
-            let read_once = Review::parse_predicting(&body, &|_| true).unwrap();
+            // as the webhook reads a review a policy covers: every review
+            // here is in the apiserver's order, so each but a DELETE's object
+            // is read that way.
+            let asked = std::cell::Cell::new(0);
+            let covered = |_: &review::Head<'_>| {
+                asked.set(asked.get() + 1);
+                true
+            };
+            let read_once = Review::parse_predicting(&body, &covered).unwrap();
+            let delete = review.operation == admission::Operation::Delete;
+            assert_eq!(asked.get(), usize::from(!delete), "{name}");
             assert_eq!(
                 Attempt::from_request(&read_once).unwrap(),
                 attempt,
