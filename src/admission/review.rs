@@ -1,14 +1,16 @@
 //! An AdmissionReview read once from its body: the request's fields, and its
 //! objects as raw JSON borrowed from the body, parsed further only when a
-//! policy covers the request (see [`Objects`]).
+//! policy covers the request (see [`Objects`]). A covered object is read
+//! straight into its tree as the review is read (see
+//! [`Review::parse_predicting`]).
+
+use std::fmt;
 
 use k8s_openapi::api::authentication::v1::UserInfo;
 use kube::core::{
     GroupVersionKind, GroupVersionResource, TypeMeta,
     admission::{AdmissionResponse, Operation},
 };
-use std::fmt;
-
 use serde::{
     Deserialize,
     de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor},
