@@ -91,10 +91,10 @@ impl<'a> Review<'a> {
         // objects' text without checking each string again.
         let text = std::str::from_utf8(body).map_err(ReviewError::NotText)?;
         let mut de = serde_json::Deserializer::from_str(text);
-        let envelope = EnvelopeSeed {
+        let envelope = MapSeed(EnvelopeVisitor(Reading {
             body: text,
             covered,
-        }
+        }))
         .deserialize(&mut de)
         .and_then(|envelope| de.end().map(|()| envelope))
         .map_err(ReviewError::Malformed)?;
@@ -217,20 +217,28 @@ enum EnvelopeField {
     Other,
 }
 
-struct EnvelopeSeed<'c, 'a> {
+/// What reading a review needs throughout: its body, and whether a policy
+/// covers the action named so far.
+#[derive(Clone, Copy)]
+struct Reading<'c, 'a> {
     body: &'a str,
     covered: &'c dyn Fn(&Head<'_>) -> bool,
 }
 
-impl<'a> DeserializeSeed<'a> for EnvelopeSeed<'_, 'a> {
-    type Value = Envelope<'a>;
+/// A map visitor used as a seed: the map is read with it.
+struct MapSeed<V>(V);
+
+impl<'a, V: Visitor<'a>> DeserializeSeed<'a> for MapSeed<V> {
+    type Value = V::Value;
 
     fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
+        deserializer.deserialize_map(self.0)
     }
 }
 
-impl<'a> Visitor<'a> for EnvelopeSeed<'_, 'a> {
+struct EnvelopeVisitor<'c, 'a>(Reading<'c, 'a>);
+
+impl<'a> Visitor<'a> for EnvelopeVisitor<'_, 'a> {
     type Value = Envelope<'a>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -247,10 +255,7 @@ impl<'a> Visitor<'a> for EnvelopeSeed<'_, 'a> {
                     if request.is_some() {
                         return Err(de::Error::duplicate_field("request"));
                     }
-                    request = Some(map.next_value_seed(Optional(RequestSeed {
-                        body: self.body,
-                        covered: self.covered,
-                    }))?);
+                    request = Some(map.next_value_seed(Optional(MapSeed(RequestVisitor(self.0))))?);
                 }
                 EnvelopeField::Other => {
                     map.next_value::<IgnoredAny>()?;
@@ -286,20 +291,9 @@ enum RequestField {
 
 /// The request, read as a derived `Deserialize` would read it, except that
 /// the object may be read straight into its tree.
-struct RequestSeed<'c, 'a> {
-    body: &'a str,
-    covered: &'c dyn Fn(&Head<'_>) -> bool,
-}
+struct RequestVisitor<'c, 'a>(Reading<'c, 'a>);
 
-impl<'a> DeserializeSeed<'a> for RequestSeed<'_, 'a> {
-    type Value = Review<'a>;
-
-    fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'a> Visitor<'a> for RequestSeed<'_, 'a> {
+impl<'a> Visitor<'a> for RequestVisitor<'_, 'a> {
     type Value = Review<'a>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -346,7 +340,7 @@ impl<'a> Visitor<'a> for RequestSeed<'_, 'a> {
                         }
                         _ => None,
                     };
-                    if head.as_ref().is_some_and(|head| (self.covered)(head)) {
+                    if head.as_ref().is_some_and(|head| (self.0.covered)(head)) {
                         let pruned = operation != Some(Operation::Connect);
                         tree = map.next_value_seed(Optional(Tree::new(pruned)))?;
                         object = Some(None);
@@ -377,7 +371,7 @@ impl<'a> Visitor<'a> for RequestSeed<'_, 'a> {
             old_object: old_object.flatten(),
             options: options.flatten(),
             dry_run: dry_run.unwrap_or_default(),
-            body: self.body,
+            body: self.0.body,
         })
     }
 }
