@@ -131,7 +131,17 @@ async fn carry_out(
         let created = if attempt.dry_run || hold.name.is_empty() {
             None
         } else {
-            hold_effects(webhook, review, attempt, &verdict.policy, hold).await
+            // Boxed, as is recording a use: the API call's future is large,
+            // and unboxed every admission's future would carry its size
+            // through axum's layers (see the handler's tests).
+            Box::pin(hold_effects(
+                webhook,
+                review,
+                attempt,
+                &verdict.policy,
+                hold,
+            ))
+            .await
         };
         let why = match &created {
             Some(Created::Failed(e)) => report(e),
@@ -256,7 +266,7 @@ async fn consume(webhook: &Webhook, decision: &Decision, attempt: &Attempt) -> R
         if !grant.single_use {
             continue;
         }
-        match record_use(&webhook.client, grant, &v.policy, attempt).await {
+        match Box::pin(record_use(&webhook.client, grant, &v.policy, attempt)).await {
             Use::Recorded { written, due } => {
                 Metrics::count(&webhook.metrics.single_use, "recorded");
                 for transition in due {
