@@ -24,7 +24,6 @@ use std::{
 
 use anyhow::{Context as _, Result, anyhow, ensure};
 use approval_gate::{
-    admission::decision::DecisionConfig,
     server::tls::{CertReloader, install_crypto_provider, serve_tls, server_config},
     webhook::{Readiness, Webhook, WebhookConfig, handler},
 };
@@ -226,15 +225,7 @@ fn webhook_router(requests: usize) -> Result<Router> {
     let ready = Arc::new(Readiness::default());
     ready.mark_all_ready();
     let client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse()?))?;
-    let config = WebhookConfig {
-        decision: DecisionConfig {
-            control_namespace: "approval-gate".to_owned(),
-        },
-        guard: Default::default(),
-        auto_request_bound: Duration::from_millis(500),
-        body_budget: WebhookConfig::DEFAULT_BODY_BUDGET,
-        body_wait: WebhookConfig::DEFAULT_BODY_WAIT,
-    };
+    let config = WebhookConfig::new("approval-gate", Duration::from_millis(500));
     let index = Arc::new(RwLock::new(index));
     let webhook = Webhook::new(client, config, index, ready, "bench".to_owned());
     Ok(handler::router(webhook))

@@ -8,7 +8,7 @@ use std::{
 };
 
 use approval_gate::{
-    admission::{Attempt, Review, decision::DecisionConfig, digest::digest_as_admitted, review},
+    admission::{Attempt, Review, digest::digest_as_admitted, review},
     change::{Action, Redactor, record, verify::verify},
     crd::{
         Approval, ApprovalPolicy, ApprovalPolicySpec, ApprovalRequest, ApprovalRequestSpec,
@@ -114,15 +114,7 @@ fn mk_webhook(policies: Vec<ApprovalPolicy>, requests: Vec<ApprovalRequest>) -> 
     let mut index = Index::default();
     policies.into_iter().for_each(|p| index.apply_policy(p));
     requests.into_iter().for_each(|r| index.requests.apply(r));
-    let config = WebhookConfig {
-        decision: DecisionConfig {
-            control_namespace: "approval-gate".into(),
-        },
-        guard: Default::default(),
-        auto_request_bound: Duration::from_millis(500),
-        body_budget: WebhookConfig::DEFAULT_BODY_BUDGET,
-        body_wait: WebhookConfig::DEFAULT_BODY_WAIT,
-    };
+    let config = WebhookConfig::new("approval-gate", Duration::from_millis(500));
     let ready = Arc::new(Readiness::default());
     Webhook::new(
         client,

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
-    admission::{decision::DecisionConfig, guard::GuardConfig},
+    admission::guard::GuardConfig,
     console::{self, ConsoleConfig, auth::OidcConfig},
     crd,
     metrics::Metrics,
@@ -268,16 +268,14 @@ async fn run(args: WebhookArgs, operator: Option<OperatorFlags>) -> anyhow::Resu
     let metrics = Arc::new(Metrics::default());
     let shutdown = shutdown::on_signal()?;
     let config = WebhookConfig {
-        decision: DecisionConfig {
-            control_namespace: args.common.namespace.clone(),
-        },
         guard: GuardConfig {
             controller: args.service_account.clone(),
             admin_groups: args.admin_groups.clone(),
         },
-        auto_request_bound: Duration::from_millis(args.auto_request_timeout_ms),
-        body_budget: WebhookConfig::DEFAULT_BODY_BUDGET,
-        body_wait: WebhookConfig::DEFAULT_BODY_WAIT,
+        ..WebhookConfig::new(
+            args.common.namespace.clone(),
+            Duration::from_millis(args.auto_request_timeout_ms),
+        )
     };
     let opts = ServeOptions {
         listen: args.listen,

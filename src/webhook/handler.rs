@@ -183,7 +183,7 @@ mod tests {
     use std::sync::RwLock;
 
     use super::*;
-    use crate::{admission::decision::DecisionConfig, webhook::WebhookConfig};
+    use crate::webhook::WebhookConfig;
 
     /// axum and tower move a handler's future by value through their layers,
     /// four times per request, each time copying its whole size. The effects
@@ -198,15 +198,7 @@ mod tests {
             "http://127.0.0.1:9".parse().expect("a URL"),
         ))
         .expect("a client");
-        let config = WebhookConfig {
-            decision: DecisionConfig {
-                control_namespace: "approval-gate".into(),
-            },
-            guard: Default::default(),
-            auto_request_bound: Duration::from_millis(500),
-            body_budget: WebhookConfig::DEFAULT_BODY_BUDGET,
-            body_wait: WebhookConfig::DEFAULT_BODY_WAIT,
-        };
+        let config = WebhookConfig::new("approval-gate", Duration::from_millis(500));
         let index = Arc::new(RwLock::new(crate::index::Index::default()));
         let webhook = Webhook::new(client, config, index, Arc::default(), "test".into());
         let future = validate(State(webhook), HeaderMap::new(), Body::empty());

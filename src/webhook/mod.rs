@@ -44,6 +44,21 @@ pub struct WebhookConfig {
 }
 
 impl WebhookConfig {
+    /// The webhook's defaults (the guard's default controller and admin
+    /// groups, the default memory budget), with `auto_request_bound` for a
+    /// denial's wait on its pending request.
+    pub fn new(control_namespace: impl Into<String>, auto_request_bound: Duration) -> Self {
+        Self {
+            decision: DecisionConfig {
+                control_namespace: control_namespace.into(),
+            },
+            guard: GuardConfig::default(),
+            auto_request_bound,
+            body_budget: Self::DEFAULT_BODY_BUDGET,
+            body_wait: Self::DEFAULT_BODY_WAIT,
+        }
+    }
+
     /// Room for one review of the largest size at a time, charged at
     /// [`handler::PARSE_FACTOR`] times its size (or some 600 of a typical
     /// 9 KB): a 6 MiB review of many small keys peaks at about 120 MiB while
