@@ -8,6 +8,7 @@
 mod support;
 
 use std::{
+    future::Future,
     path::Path,
     sync::OnceLock,
     time::{Duration, Instant},
@@ -21,7 +22,7 @@ use approval_gate_testenv::{
     process::ManagedProcess,
     webhook::LocalWebhook,
 };
-use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use fantoccini::{Client as Browser, ClientBuilder, Locator, elements::Element, error::CmdError};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
 use kube::{
     Api,
@@ -222,9 +223,35 @@ async fn sign_in_at(b: &Browser, console: &LocalConsole, who: &DemoUser, next: &
     );
 }
 
+/// Does `act` to what `locator` finds. A request's page swaps its live part
+/// whenever the request changes (an approval, an Event, the operator's
+/// notification record), so an element found a moment ago may be gone by the
+/// time it is used: then it is found again. WebDriver refuses a stale element
+/// before acting, so nothing is done twice.
+async fn with_element<T, F, Fut>(b: &Browser, locator: Locator<'_>, act: F) -> T
+where
+    F: Fn(Element) -> Fut,
+    Fut: Future<Output = Result<T, CmdError>>,
+{
+    for _ in 0..20 {
+        let element = b
+            .find(locator)
+            .await
+            .unwrap_or_else(|e| panic!("{locator:?}: {e}"));
+        match act(element).await {
+            Ok(done) => return done,
+            Err(e) if e.is_stale_element_reference() => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("{locator:?}: {e}"),
+        }
+    }
+    panic!("{locator:?} was swapped out 20 times in a row");
+}
+
 /// Clicks what `locator` finds, then waits until the page shows `then`.
 async fn click(b: &Browser, locator: Locator<'_>, then: Locator<'_>) {
-    b.find(locator).await.unwrap().click().await.unwrap();
+    with_element(b, locator, |e| async move { e.click().await }).await;
     b.wait().for_element(then).await.unwrap();
 }
 
@@ -239,13 +266,17 @@ async fn screenshot(b: &Browser, name: &str) {
 }
 
 async fn text(b: &Browser, id: &str) -> String {
-    b.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
+    with_element(b, Locator::Id(id), |e| async move { e.text().await }).await
 }
 
 /// Types `words` into the field with id `id`.
 async fn type_into(b: &Browser, id: &str, words: &str) {
-    let field = b.find(Locator::Id(id)).await.unwrap();
-    field.send_keys(words).await.unwrap();
+    with_element(
+        b,
+        Locator::Id(id),
+        |e| async move { e.send_keys(words).await },
+    )
+    .await;
 }
 
 /// Waits until the page shows the request in `phase`.
@@ -700,18 +731,26 @@ async fn on_a_phone_sized_window_bob_denies_by_keyboard_and_the_history_finds_it
     assert_eq!(fits, json!(true), "the page scrolls sideways on a phone");
 
     // Keyboard only: type the reason, Tab to Deny, press Enter.
-    let reason = bob.find(Locator::Id("deny-comment")).await.unwrap();
-    reason.send_keys("not during the freeze").await.unwrap();
-    reason
-        .send_keys(&char::from(Key::Tab).to_string())
-        .await
-        .unwrap();
-    let focused = bob.active_element().await.unwrap();
-    assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("deny"));
-    focused
-        .send_keys(&char::from(Key::Enter).to_string())
-        .await
-        .unwrap();
+    // The page keeps typed text and the focused id across a live swap.
+    type_into(&bob, "deny-comment", "not during the freeze").await;
+    type_into(&bob, "deny-comment", &char::from(Key::Tab).to_string()).await;
+    let enter = char::from(Key::Enter).to_string();
+    let mut swaps = 0;
+    loop {
+        let focused = bob.active_element().await.unwrap();
+        let sent = match focused.attr("id").await {
+            Ok(id) => {
+                assert_eq!(id.as_deref(), Some("deny"), "Tab did not reach Deny");
+                focused.send_keys(&enter).await
+            }
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(()) => break,
+            Err(e) if e.is_stale_element_reference() && swaps < 20 => swaps += 1,
+            Err(e) => panic!("pressing Enter on Deny: {e}"),
+        }
+    }
     bob.wait().for_element(Locator::Id("phase")).await.unwrap();
     await_shown_phase(&bob, "Denied").await;
 
@@ -743,8 +782,9 @@ async fn on_a_phone_sized_window_bob_denies_by_keyboard_and_the_history_finds_it
 async fn await_event(b: &Browser, reason: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
+        // Not there yet, or swapped out just now: the refresh below retries.
         let events = match b.find(Locator::Css("ul.events")).await {
-            Ok(list) => list.text().await.unwrap(),
+            Ok(list) => list.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         };
         if events.contains(reason) {
