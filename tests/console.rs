@@ -784,7 +784,11 @@ async fn await_event(b: &Browser, reason: &str) {
     loop {
         // Not there yet, or swapped out just now: the refresh below retries.
         let events = match b.find(Locator::Css("ul.events")).await {
-            Ok(list) => list.text().await.unwrap_or_default(),
+            Ok(list) => match list.text().await {
+                Ok(events) => events,
+                Err(e) if e.is_stale_element_reference() => String::new(),
+                Err(e) => panic!("the page's Events: {e}"),
+            },
             Err(_) => String::new(),
         };
         if events.contains(reason) {
